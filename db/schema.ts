@@ -1,0 +1,171 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * Crossdock's tables. Terms as in DESIGN.md: a build is one request (repository, commit,
+ * trigger, requester); a job is one target of a build; an artifact is a file a job produced.
+ * Migrations in db/migrations are generated from this file by `npm run db:generate`.
+ */
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+};
+
+export const BUILD_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export type BuildState = (typeof BUILD_STATES)[number];
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'timed_out'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export const TRIGGERS = ['slack', 'label', 'comment', 'tag', 'api', 'cli'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
+
+export const repos = pgTable(
+  'repos',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    owner: text('owner').notNull(),
+    name: text('name').notNull(),
+    /** Where workers clone from: https://…/owner/name.git, or a path for plain git. */
+    cloneUrl: text('clone_url').notNull(),
+    /** `github` (refs and files read through the REST API) or `git` (read with git itself). */
+    source: text('source', { enum: ['github', 'git'] }).notNull(),
+    ...timestamps,
+  },
+  (table) => [uniqueIndex('repos_owner_name').on(table.owner, table.name)],
+);
+
+export const builds = pgTable(
+  'builds',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    repoId: bigint('repo_id', { mode: 'number' })
+      .notNull()
+      .references(() => repos.id),
+    sha: text('sha').notNull(),
+    /** The ref as the requester wrote it: `pr-123`, `main`, `v2.4.0`, a sha. */
+    ref: text('ref').notNull(),
+    pullNumber: integer('pull_number'),
+    branch: text('branch'),
+    tag: text('tag'),
+    trigger: text('trigger', { enum: TRIGGERS }).notNull(),
+    requester: text('requester').notNull(),
+    state: text('state', { enum: BUILD_STATES }).notNull().default('queued'),
+    recipeDigest: text('recipe_digest').notNull(),
+    /** Identifies a request so that a replay attaches to the same build (unique when set). */
+    requestKey: text('request_key'),
+    /** Where the requester is told of progress, e.g. {"slack":{"channel":"C1","ts":"1.2"}}. */
+    notify: jsonb('notify').$type<BuildNotify>().notNull().default({}),
+    /** The last state reported to `notify`, so each change is reported once. */
+    reportedState: text('reported_state'),
+    ...timestamps,
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (table) => [
+    uniqueIndex('builds_request_key').on(table.requestKey),
+    index('builds_repo_sha').on(table.repoId, table.sha),
+    index('builds_unreported').on(table.id).where(sql`reported_state is distinct from state`),
+  ],
+);
+
+export interface BuildNotify {
+  slack?: { channel: string; ts?: string; user?: string };
+}
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    buildId: bigint('build_id', { mode: 'number' })
+      .notNull()
+      .references(() => builds.id, { onDelete: 'cascade' }),
+    target: text('target').notNull(),
+    /** The target's OCI platform, e.g. linux/arm64. */
+    platform: text('platform').notNull(),
+    toolchain: text('toolchain', { enum: ['cross', 'emulated', 'native'] }).notNull(),
+    /** The platform of the worker that may run it: linux/amd64 for cross toolchains. */
+    runPlatform: text('run_platform').notNull(),
+    image: text('image').notNull(),
+    /** The target as read from the recipe (script, env, artifact globs, network, timeout). */
+    spec: jsonb('spec').$type<JobSpec>().notNull(),
+    state: text('state', { enum: JOB_STATES }).notNull().default('queued'),
+    /** Raised at each claim; every write by a worker is fenced by it. */
+    attempt: integer('attempt').notNull().default(0),
+    workerId: text('worker_id'),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
+    imageDigest: text('image_digest'),
+    exitCode: integer('exit_code'),
+    error: text('error'),
+    ...timestamps,
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (table) => [
+    uniqueIndex('jobs_build_target').on(table.buildId, table.target),
+    index('jobs_queued').on(table.runPlatform, table.id).where(sql`state = 'queued'`),
+    check('jobs_attempt_nonnegative', sql`attempt >= 0`),
+  ],
+);
+
+export interface JobSpec {
+  script: string;
+  artifacts: string[];
+  env: Record<string, string>;
+  network: boolean;
+  timeoutMinutes: number;
+}
+
+export const artifacts = pgTable(
+  'artifacts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    jobId: bigint('job_id', { mode: 'number' })
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    /** Path relative to /out, e.g. hello-linux-arm64.tar.gz. */
+    name: text('name').notNull(),
+    objectKey: text('object_key').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    ...timestamps,
+  },
+  (table) => [uniqueIndex('artifacts_job_name').on(table.jobId, table.name)],
+);
+
+export const jobLogChunks = pgTable(
+  'job_log_chunks',
+  {
+    jobId: bigint('job_id', { mode: 'number' })
+      .notNull()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    seq: integer('seq').notNull(),
+    data: text('data').notNull(),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.jobId, table.attempt, table.seq] })],
+);
+
+export const workers = pgTable('workers', {
+  id: text('id').primaryKey(),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  version: text('version').notNull(),
+  platforms: text('platforms').array().notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  lastHeartbeatAt: timestamp('last_heartbeat_at', { withTimezone: true }).notNull().defaultNow(),
+  stoppedAt: timestamp('stopped_at', { withTimezone: true }),
+  online: boolean('online').notNull().default(true),
+});

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Turns Debian's GNU hello source package into a git repository with a .crossdock.yml, as a
+# bare repository at DEST (made anew), with:
+#   refs/heads/main         GNU hello as Debian ships it, plus .crossdock.yml; tagged v2.10
+#   refs/heads/greeting     one commit on top (the head of pull request 123)
+#   refs/pull/123/head      the same commit, as GitHub names a pull request's head
+# Prints "main=<sha> pr123=<sha>". The source package is downloaded once into
+# $CROSSDOCK_STATE_DIR/cache/sources (needs the deb-src entry deploy/setup.sh adds).
+#
+# Usage: deploy/examples/hello/make-repo.sh DEST [RECIPE]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/../../lib.sh"
+dest="${1:?usage: make-repo.sh DEST [RECIPE]}"
+recipe="${2:-$here/crossdock.yml}"
+cache="$CROSSDOCK_STATE_DIR/cache/sources/hello"
+
+if ! compgen -G "$cache/hello_*.dsc" >/dev/null; then
+  mkdir -p "$cache"
+  (cd "$cache" && apt-get source --download-only -qq hello >/dev/null 2>&1) ||
+    (apt-get update -qq && cd "$cache" && apt-get source --download-only -qq hello >/dev/null) ||
+    die "apt-get source hello failed: run deploy/setup.sh first (it adds the deb-src entry)"
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dpkg-source --no-check -x "$(compgen -G "$cache/hello_*.dsc" | head -1)" "$work/hello" >/dev/null 2>&1
+cp "$recipe" "$work/hello/.crossdock.yml"
+export GIT_AUTHOR_NAME=Crossdock GIT_AUTHOR_EMAIL=crossdock@localhost
+export GIT_COMMITTER_NAME=Crossdock GIT_COMMITTER_EMAIL=crossdock@localhost
+export GIT_AUTHOR_DATE='2024-01-01T00:00:00Z' GIT_COMMITTER_DATE='2024-01-01T00:00:00Z'
+git -C "$work/hello" init -q -b main
+git -C "$work/hello" add -A
+git -C "$work/hello" commit -q -m 'GNU hello 2.10 from Debian, with a Crossdock recipe'
+git -C "$work/hello" tag -a v2.10 -m 'hello 2.10'
+git -C "$work/hello" checkout -q -b greeting
+echo '* Crossdock: built from pull request 123.' >>"$work/hello/NEWS"
+git -C "$work/hello" commit -q -am 'Mention Crossdock in NEWS'
+rm -rf "$dest"
+git init -q --bare "$dest"
+git -C "$dest" config uploadpack.allowAnySHA1InWant true
+git -C "$dest" config http.receivepack false
+git -C "$work/hello" push -q "$dest" main greeting v2.10 greeting:refs/pull/123/head
+echo "main=$(git -C "$dest" rev-parse main) pr123=$(git -C "$dest" rev-parse refs/pull/123/head)"

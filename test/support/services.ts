@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import postgres from 'postgres';
+import type { Client } from 'minio';
+import { createStorageClient, ensureBucket, type StorageOptions } from '../../core/storage';
+import { connect, type Database } from '../../db/client';
+
+/** Name of the database migrated once per test run; each test file gets a copy of it. */
+export const TEMPLATE_DATABASE = 'crossdock_test_template';
+
+export interface ServiceEnv {
+  /** The main database's URL; tests use it only to create and drop their own databases. */
+  databaseUrl: string;
+  storage: StorageOptions;
+}
+
+/**
+ * The local services' addresses and credentials, from the file deploy/setup.sh writes
+ * ($CROSSDOCK_STATE_DIR/crossdock.env, by default /var/lib/crossdock/crossdock.env).
+ */
+export function loadServiceEnv(): ServiceEnv {
+  const file = `${process.env.CROSSDOCK_STATE_DIR ?? '/var/lib/crossdock'}/crossdock.env`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new Error(`${file} is missing: run \`bash deploy/setup.sh\` first`);
+  }
+  const values = Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => /^[A-Z0-9_]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+  return {
+    databaseUrl: values.DATABASE_URL!,
+    storage: {
+      endpoint: values.S3_ENDPOINT!,
+      accessKey: values.S3_ACCESS_KEY!,
+      secretKey: values.S3_SECRET_KEY!,
+      bucket: values.S3_BUCKET!,
+    },
+  };
+}
+
+export function databaseUrlFor(baseUrl: string, database: string): string {
+  const url = new URL(baseUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export interface TestDatabase {
+  url: string;
+  db: Database;
+  drop(): Promise<void>;
+}
+
+/** A fresh database copied from the migrated template; `drop()` closes and removes it. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const env = loadServiceEnv();
+  const name = `crossdock_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name} template ${TEMPLATE_DATABASE}`);
+  await admin.end();
+  const url = databaseUrlFor(env.databaseUrl, name);
+  const db = connect(url, { max: 5 });
+  return {
+    url,
+    db,
+    async drop() {
+      await db.$client.end({ timeout: 5 });
+      const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
+      await sql.unsafe(`drop database if exists ${name} with (force)`);
+      await sql.end();
+    },
+  };
+}
+
+export interface TestBucket {
+  storage: StorageOptions;
+  client: Client;
+  /** Object keys currently in the bucket. */
+  keys(prefix?: string): Promise<string[]>;
+  remove(): Promise<void>;
+}
+
+/** A fresh MinIO bucket; `remove()` deletes its objects and the bucket. */
+export async function createTestBucket(): Promise<TestBucket> {
+  const env = loadServiceEnv();
+  const storage = { ...env.storage, bucket: `crossdock-test-${randomBytes(6).toString('hex')}` };
+  const client = createStorageClient(storage);
+  await ensureBucket(client, storage.bucket);
+  const keys = async (prefix = '') => {
+    const found: string[] = [];
+    for await (const item of client.listObjectsV2(storage.bucket, prefix, true)) {
+      if (item.name) found.push(item.name);
+    }
+    return found;
+  };
+  return {
+    storage,
+    client,
+    keys,
+    async remove() {
+      await client.removeObjects(storage.bucket, await keys());
+      await client.removeBucket(storage.bucket);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+const schema = z.object({
+  DATABASE_URL: z.string().url(),
+  S3_ENDPOINT: z.string().url(),
+  S3_ACCESS_KEY: z.string().min(1),
+  S3_SECRET_KEY: z.string().min(1),
+  S3_BUCKET: z.string().min(3).default('crossdock'),
+  WORKER_ID: z.string().min(1).optional(),
+  /** Comma-separated OCI platforms this worker runs containers for. */
+  WORKER_PLATFORMS: z.string().default('linux/amd64'),
+  WORKER_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
+  WORKER_HEARTBEAT_SECONDS: z.coerce.number().positive().default(5),
+  WORKER_POLL_SECONDS: z.coerce.number().positive().default(2),
+  WORKER_WORK_DIR: z.string().default('/var/tmp/crossdock-worker'),
+  DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+export interface WorkerConfig {
+  databaseUrl: string;
+  storage: { endpoint: string; accessKey: string; secretKey: string; bucket: string };
+  workerId: string;
+  platforms: string[];
+  slots: number;
+  /** Seconds between heartbeats; a lease lasts two of them. */
+  heartbeatSeconds: number;
+  pollSeconds: number;
+  workDir: string;
+  dockerSocket: string;
+  logLevel: string;
+}
+
+/** Reads and validates the worker's configuration from `env`; throws naming each bad variable. */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid worker configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const c = parsed.data;
+  const platforms = c.WORKER_PLATFORMS.split(',').map((p) => p.trim()).filter(Boolean);
+  if (platforms.length === 0) throw new Error('WORKER_PLATFORMS: name at least one platform, e.g. linux/amd64');
+  return {
+    databaseUrl: c.DATABASE_URL,
+    storage: { endpoint: c.S3_ENDPOINT, accessKey: c.S3_ACCESS_KEY, secretKey: c.S3_SECRET_KEY, bucket: c.S3_BUCKET },
+    workerId: c.WORKER_ID ?? `${hostname()}-${process.pid}`,
+    platforms,
+    slots: c.WORKER_SLOTS,
+    heartbeatSeconds: c.WORKER_HEARTBEAT_SECONDS,
+    pollSeconds: c.WORKER_POLL_SECONDS,
+    workDir: c.WORKER_WORK_DIR,
+    dockerSocket: c.DOCKER_SOCKET,
+    logLevel: c.LOG_LEVEL,
+  };
+}

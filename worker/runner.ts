@@ -1,0 +1,135 @@
+import { PassThrough, type Readable } from 'node:stream';
+import Docker from 'dockerode';
+import tar from 'tar-stream';
+import { CrossdockError } from '../core/errors';
+
+/** What a build container runs. */
+export interface RunSpec {
+  image: string;
+  /** Shell script run by `bash --noprofile --norc -eo pipefail -c` in /src. */
+  script: string;
+  env: Record<string, string>;
+  network: boolean;
+  /** Labels put on the container, e.g. io.crossdock.job. */
+  labels: Record<string, string>;
+  /** A tar stream whose entries are under `src/`: the sources, copied to /src. */
+  sources: Readable;
+}
+
+export interface RunResult {
+  exitCode: number;
+  timedOut: boolean;
+}
+
+/**
+ * A backend that runs build containers. Lifecycle: `create` (container made, sources copied in,
+ * nothing running) → `run` (starts it, streams its output to `onOutput` until it exits or the
+ * timeout passes, then stops it) → `outputs` (a tar stream of /out, entries under `out/`) →
+ * `destroy`. `destroy` is safe after a failed `create` or `run` and safe to call twice.
+ */
+export interface Runner {
+  imageDigest(image: string): Promise<string>;
+  create(spec: RunSpec): Promise<RunHandle>;
+  run(handle: RunHandle, onOutput: (chunk: Buffer) => void, timeoutMs: number): Promise<RunResult>;
+  outputs(handle: RunHandle): Promise<Readable>;
+  destroy(handle: RunHandle): Promise<void>;
+}
+
+export interface RunHandle {
+  id: string;
+}
+
+/** Seconds between SIGTERM and SIGKILL when a container is stopped. */
+const STOP_GRACE_SECONDS = 10;
+
+/** The Docker Engine runner, over the Engine API (v1.41 on Debian 12's docker.io) via dockerode. */
+export class DockerRunner implements Runner {
+  constructor(private readonly docker: Docker) {}
+
+  /** The image id (sha256:…) of a local image; throws `infrastructure` if it is missing. */
+  async imageDigest(image: string): Promise<string> {
+    try {
+      const info = await this.docker.getImage(image).inspect();
+      return info.Id;
+    } catch (error) {
+      throw new CrossdockError(
+        'infrastructure',
+        `builder image ${image} is not on this worker; build it with deploy/builders/build.sh`,
+        { cause: error },
+      );
+    }
+  }
+
+  async create(spec: RunSpec): Promise<RunHandle> {
+    const container = await this.docker.createContainer({
+      Image: spec.image,
+      Cmd: ['bash', '--noprofile', '--norc', '-eo', 'pipefail', '-c', spec.script],
+      WorkingDir: '/src',
+      Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
+      Labels: { 'io.crossdock': 'true', ...spec.labels },
+      Tty: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      StopTimeout: STOP_GRACE_SECONDS,
+      HostConfig: {
+        NetworkMode: spec.network ? 'bridge' : 'none',
+        SecurityOpt: ['no-new-privileges'],
+        PidsLimit: 4096,
+        Privileged: false,
+      },
+    });
+    const handle = { id: container.id };
+    try {
+      const skeleton = tar.pack();
+      skeleton.entry({ name: 'src/', type: 'directory', mode: 0o755 });
+      skeleton.entry({ name: 'out/', type: 'directory', mode: 0o777 });
+      skeleton.finalize();
+      await container.putArchive(skeleton as unknown as NodeJS.ReadableStream, { path: "/" });
+      await container.putArchive(spec.sources, { path: '/' });
+    } catch (error) {
+      await this.destroy(handle);
+      throw error;
+    }
+    return handle;
+  }
+
+  async run(handle: RunHandle, onOutput: (chunk: Buffer) => void, timeoutMs: number): Promise<RunResult> {
+    const container = this.docker.getContainer(handle.id);
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const output = new PassThrough();
+    output.on('data', onOutput);
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    this.docker.modem.demuxStream(stream, output, output);
+    await container.start();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      container.stop({ t: STOP_GRACE_SECONDS }).catch(() => {});
+    }, timeoutMs);
+    try {
+      const result = (await container.wait()) as { StatusCode: number };
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 2000))]);
+      return { exitCode: result.StatusCode, timedOut };
+    } finally {
+      clearTimeout(timer);
+      output.end();
+    }
+  }
+
+  async outputs(handle: RunHandle): Promise<Readable> {
+    return (await this.docker.getContainer(handle.id).getArchive({ path: '/out' })) as Readable;
+  }
+
+  async destroy(handle: RunHandle): Promise<void> {
+    try {
+      await this.docker.getContainer(handle.id).remove({ force: true, v: true });
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status !== 404 && status !== 409) throw error;
+    }
+  }
+}
