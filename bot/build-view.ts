@@ -1,0 +1,30 @@
+import type { Database } from '../db/client';
+import { listArtifactsForJobs, type Artifact } from '../db/queries/artifacts';
+import { getBuild, type BuildWithJobs } from '../db/queries/builds';
+import { readLog } from '../db/queries/logs';
+
+/** Everything a front end shows of a build: the build, its jobs, their artifacts and log tails. */
+export interface BuildView extends BuildWithJobs {
+  artifactsByJob: Map<number, Artifact[]>;
+  /** The last lines of the log of each failed or timed-out job. */
+  logTails: Map<number, string>;
+}
+
+/** Loads a build's view, or undefined if there is no such build. */
+export async function loadBuildView(db: Database, buildId: number, tailLines = 15): Promise<BuildView | undefined> {
+  const found = await getBuild(db, buildId);
+  if (!found) return undefined;
+  const artifacts = await listArtifactsForJobs(db, found.jobs.map((job) => job.id));
+  const artifactsByJob = new Map<number, Artifact[]>();
+  for (const artifact of artifacts) {
+    artifactsByJob.set(artifact.jobId, [...(artifactsByJob.get(artifact.jobId) ?? []), artifact]);
+  }
+  const logTails = new Map<number, string>();
+  for (const job of found.jobs) {
+    if (job.state === 'failed' || job.state === 'timed_out') {
+      const { text } = await readLog(db, job.id);
+      logTails.set(job.id, text.trimEnd().split('\n').slice(-tailLines).join('\n'));
+    }
+  }
+  return { ...found, artifactsByJob, logTails };
+}

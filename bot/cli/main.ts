@@ -1,0 +1,111 @@
+import { parseArgs } from 'node:util';
+import { parseRepoName, USAGE } from '../../core/command';
+import { CrossdockError, reportError } from '../../core/errors';
+import { formatBytes } from '../../core/format';
+import { portalUrls } from '../../core/urls';
+import { connect, migrateDatabase, type Database } from '../../db/client';
+import { CHANNELS } from '../../db/notify';
+import { upsertRepo } from '../../db/queries/repos';
+import { loadBuildView } from '../build-view';
+import { requestBuild } from '../request-build';
+import { createSourceDirectory } from '../sources/directory';
+import { loadCliConfig, type CliConfig } from './config';
+
+const HELP = `crossdock — the command-line front end of Crossdock
+
+  crossdock build <target>[,<target>…] <ref> [in owner/repo] [--force] [--wait]
+      Requests a build, in the same grammar as Slack's /build. With --wait, follows it to the
+      end, prints the artifacts' download URLs, and exits 0 only if it succeeded.
+  crossdock repo add <owner/repo> --git-url <clone URL>
+      Registers a plain git repository (no GitHub): refs and .crossdock.yml are read with git.
+
+${USAGE}`;
+
+async function waitForBuild(db: Database, buildId: number, config: CliConfig): Promise<boolean> {
+  let wake: () => void = () => {};
+  const listener = await db.$client.listen(CHANNELS.builds, (payload) => payload === String(buildId) && wake());
+  let last = '';
+  try {
+    for (;;) {
+      const view = (await loadBuildView(db, buildId))!;
+      const line = view.jobs.map((job) => `${job.target}: ${job.state}`).join(', ');
+      if (line !== last) console.log(`build #${buildId} ${view.build.state} (${line})`);
+      last = line;
+      if (!['queued', 'running'].includes(view.build.state)) {
+        for (const job of view.jobs) {
+          for (const artifact of view.artifactsByJob.get(job.id) ?? []) {
+            console.log(`  ${artifact.name}  ${formatBytes(artifact.size)}  sha256 ${artifact.sha256}`);
+            console.log(`    ${portalUrls.artifactDownload(config.portalUrl, artifact.id, artifact.name)}`);
+          }
+          const tail = view.logTails.get(job.id);
+          if (tail) console.log(`  ${job.target} failed (${job.error}); last lines:\n${tail}`);
+        }
+        console.log(`portal: ${portalUrls.commit(config.portalUrl, view.repo.owner, view.repo.name, view.build.sha)}`);
+        return view.build.state === 'succeeded';
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    await listener.unlisten();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      wait: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      'git-url': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [verb, ...rest] = positionals;
+  if (values.help || !verb) {
+    console.log(HELP);
+    return values.help ? 0 : 2;
+  }
+  const config = loadCliConfig();
+  await migrateDatabase(config.databaseUrl);
+  const db = connect(config.databaseUrl, { max: 2 });
+  try {
+    if (verb === 'repo' && rest[0] === 'add' && rest[1]) {
+      const repo = parseRepoName(rest[1]);
+      if (!values['git-url']) throw new CrossdockError('bad-command', 'Give the clone URL: --git-url <URL>.');
+      await upsertRepo(db, { owner: repo.owner, name: repo.name, cloneUrl: values['git-url'], source: 'git' });
+      console.log(`registered ${repo.owner}/${repo.name} (plain git, ${values['git-url']})`);
+      return 0;
+    }
+    if (verb !== 'build') throw new CrossdockError('bad-command', `Unknown command \`${verb}\`.\n\n${HELP}`);
+    const sources = createSourceDirectory({ db, github: config.github, gitCacheDir: config.gitCacheDir });
+    const result = await requestBuild(
+      { db, sources },
+      { text: [...rest, ...(values.force ? ['--force'] : [])].join(' '), trigger: 'cli', requester: `cli:${config.user}` },
+    );
+    console.log(
+      `build #${result.build.id} queued: ${result.jobs.map((job) => `${job.target} (${job.platform}, ${job.toolchain})`).join(', ')} ` +
+        `of ${result.repo.owner}/${result.repo.name} at ${result.build.sha}`,
+    );
+    console.log(`follow it: ${portalUrls.build(config.portalUrl, result.build.id)}`);
+    if (!values.wait) return 0;
+    return (await waitForBuild(db, result.build.id, config)) ? 0 : 1;
+  } finally {
+    await db.$client.end();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    const report = reportError(error);
+    console.error(report.code === 'internal' ? error : `crossdock: ${report.reply}`);
+    process.exit(report.code === 'internal' ? 70 : 2);
+  },
+);

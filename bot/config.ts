@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+const jsonRecord = z
+  .string()
+  .transform((text, context) => {
+    try {
+      return z.record(z.string(), z.string()).parse(JSON.parse(text));
+    } catch {
+      context.addIssue({ code: 'custom', message: 'must be a JSON object such as {"C0123":"acme/widget"}' });
+      return z.NEVER;
+    }
+  });
+
+const schema = z.object({
+  DATABASE_URL: z.string().url(),
+  SLACK_SIGNING_SECRET: z.string().min(1),
+  SLACK_BOT_TOKEN: z.string().min(1),
+  SLACK_BOT_ID: z.string().min(1),
+  SLACK_BOT_USER_ID: z.string().min(1),
+  SLACK_API_URL: z.string().url().optional(),
+  SLACK_CHANNEL_REPOS: jsonRecord.default({}),
+  CROSSDOCK_DEFAULT_REPO: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo').optional(),
+  GITHUB_API_URL: z.string().url().optional(),
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  GITHUB_CLONE_BASE_URL: z.string().url().default('https://github.com'),
+  GIT_CACHE_DIR: z.string().default('/var/tmp/crossdock-bot/git'),
+  PORTAL_URL: z.string().url().default('http://127.0.0.1:8080'),
+  BOT_HOST: z.string().default('127.0.0.1'),
+  BOT_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+/** The bot's options, as the bot's server and front ends take them. */
+export interface BotConfig {
+  databaseUrl: string;
+  slack: {
+    signingSecret: string;
+    botToken: string;
+    botId: string;
+    botUserId: string;
+    apiUrl?: string;
+    channelRepos: Record<string, string>;
+    defaultRepo?: string;
+  };
+  /** Set when GitHub (or a GitHub Enterprise server) is where repositories live. */
+  github?: { apiUrl: string; token?: string; cloneBaseUrl: string };
+  gitCacheDir: string;
+  portalUrl: string;
+  host: string;
+  port: number;
+  logLevel: string;
+}
+
+/** Reads and validates the bot's configuration from `env`; throws naming each bad variable. */
+export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid bot configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const c = parsed.data;
+  return {
+    databaseUrl: c.DATABASE_URL,
+    slack: {
+      signingSecret: c.SLACK_SIGNING_SECRET,
+      botToken: c.SLACK_BOT_TOKEN,
+      botId: c.SLACK_BOT_ID,
+      botUserId: c.SLACK_BOT_USER_ID,
+      apiUrl: c.SLACK_API_URL,
+      channelRepos: c.SLACK_CHANNEL_REPOS,
+      defaultRepo: c.CROSSDOCK_DEFAULT_REPO,
+    },
+    github: c.GITHUB_API_URL
+      ? { apiUrl: c.GITHUB_API_URL, token: c.GITHUB_TOKEN, cloneBaseUrl: c.GITHUB_CLONE_BASE_URL }
+      : undefined,
+    gitCacheDir: c.GIT_CACHE_DIR,
+    portalUrl: c.PORTAL_URL.replace(/\/$/, ''),
+    host: c.BOT_HOST,
+    port: c.BOT_PORT,
+    logLevel: c.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import { formatRef, parseCommand, type RepoName } from '../core/command';
+import { CrossdockError } from '../core/errors';
+import { RECIPE_FILE, parseRecipe, runPlatform } from '../core/recipe';
+import { closestMatch } from '../core/suggest';
+import type { Database } from '../db/client';
+import { createBuild, type BuildWithJobs } from '../db/queries/builds';
+import type { BuildNotify, Trigger } from '../db/schema';
+import type { SourceDirectory } from './sources/directory';
+import { repoLabel } from './sources/source-host';
+
+/** One request for a build, from any front end. */
+export interface BuildRequest {
+  /** The command text after `/build`, in the grammar of core/command.ts. */
+  text: string;
+  /** The repository when the command names none (e.g. the Slack channel's default). */
+  defaultRepo?: RepoName;
+  trigger: Trigger;
+  /** Who asked, e.g. `slack:U123` or `cli:alice`. */
+  requester: string;
+  /** An id of this request from its front end; a replay with the same id attaches to the build. */
+  deliveryId?: string;
+  notify?: BuildNotify;
+}
+
+export interface RequestBuildDeps {
+  db: Database;
+  sources: SourceDirectory;
+}
+
+/**
+ * Parses a build request, resolves its ref to a commit, reads and validates `.crossdock.yml` at
+ * that commit, checks the targets, then stores the build and one queued job per target in one
+ * transaction. Returns the build with `created: false` when it is a replay.
+ *
+ * Throws CrossdockError: `bad-command`, `unknown-repo`, `unknown-ref`, `recipe-missing`,
+ * `recipe-invalid`, `unknown-target` (user mistakes: the message says what to type instead), or
+ * `source-unavailable`. Nothing is stored when it throws.
+ */
+export async function requestBuild(
+  deps: RequestBuildDeps,
+  request: BuildRequest,
+): Promise<BuildWithJobs & { created: boolean }> {
+  const command = parseCommand(request.text);
+  const repo = command.repo ?? request.defaultRepo;
+  if (!repo) {
+    throw new CrossdockError(
+      'bad-command',
+      'Which repository? This channel has no default: add `in owner/repo`, e.g. `/build arm64 pr-123 in acme/widget`.',
+    );
+  }
+  const source = await deps.sources.forRepo(repo);
+  const resolved = await source.resolveRef(repo, command.ref);
+  const recipeText = await source.readFile(repo, resolved.sha, RECIPE_FILE);
+  if (recipeText === undefined) {
+    throw new CrossdockError(
+      'recipe-missing',
+      `${repoLabel(repo)} has no ${RECIPE_FILE} at ${resolved.sha.slice(0, 12)}; add one (see docs/recipe.md) to build it.`,
+    );
+  }
+  const recipe = parseRecipe(recipeText);
+  const known = Object.keys(recipe.targets);
+  const targets = command.targets === 'all' ? known : command.targets;
+  for (const target of targets) {
+    if (!recipe.targets[target]) {
+      const guess = closestMatch(target, known);
+      throw new CrossdockError(
+        'unknown-target',
+        `Unknown target \`${target}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}. ` +
+          `${repoLabel(repo)} at ${resolved.sha.slice(0, 12)} has: ${known.map((t) => `\`${t}\``).join(', ')}.`,
+      );
+    }
+  }
+  const requestKey = request.deliveryId
+    ? createHash('sha256').update(`${request.trigger}\n${request.deliveryId}`).digest('hex')
+    : undefined;
+  return createBuild(deps.db, {
+    repo: { owner: repo.owner, name: repo.name, cloneUrl: source.cloneUrl(repo), source: source.kind },
+    sha: resolved.sha,
+    ref: formatRef(command.ref),
+    pullNumber: resolved.pullNumber,
+    branch: resolved.branch,
+    tag: resolved.tag,
+    trigger: request.trigger,
+    requester: request.requester,
+    recipeDigest: recipe.digest,
+    requestKey,
+    notify: request.notify,
+    jobs: targets.map((name) => {
+      const target = recipe.targets[name]!;
+      return {
+        target: name,
+        platform: target.platform,
+        toolchain: target.toolchain,
+        runPlatform: runPlatform(target),
+        image: target.image,
+        spec: {
+          script: target.script,
+          artifacts: target.artifacts,
+          env: target.env,
+          network: target.network,
+          timeoutMinutes: target.timeout_minutes,
+        },
+      };
+    }),
+  });
+}

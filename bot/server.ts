@@ -1,0 +1,51 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../core/logger';
+import type { Database } from '../db/client';
+import type { BotConfig } from './config';
+import { startNotifier } from './notifier';
+import { createSlackApp } from './slack/app';
+import { createSourceDirectory } from './sources/directory';
+
+/**
+ * Starts the bot: the Slack endpoint (POST /slack/events) and GET /healthz on one HTTP server at
+ * `config.host:config.port` (port 0 picks a free one), and the notifier that edits messages.
+ * Resolves with the server's base URL and a `close()` that stops both.
+ */
+export async function startBotServer(
+  config: Omit<BotConfig, 'databaseUrl' | 'logLevel'>,
+  deps: { db: Database; log: Logger },
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const sources = createSourceDirectory({ db: deps.db, github: config.github, gitCacheDir: config.gitCacheDir });
+  let notifier: ReturnType<typeof startNotifier> | undefined;
+  const { app, receiver } = createSlackApp(
+    { ...config.slack, portalUrl: config.portalUrl },
+    { db: deps.db, sources, log: deps.log.child({ frontEnd: 'slack' }), onBuildPosted: () => notifier?.poke() },
+  );
+  notifier = startNotifier({ db: deps.db, slack: app.client, portalUrl: config.portalUrl, log: deps.log.child({ part: 'notifier' }) });
+  const server = createServer((request, response) => {
+    if (request.method === 'GET' && request.url === '/healthz') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      return;
+    }
+    try {
+      receiver.requestListener(request, response);
+    } catch (error) {
+      // Bolt throws for paths it does not serve (code slack_bolt_http_receiver_deferred_request_error).
+      if ((error as { code?: string }).code !== 'slack_bolt_http_receiver_deferred_request_error') throw error;
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host}:${port}`;
+  deps.log.info({ url }, 'bot listening');
+  return {
+    url,
+    async close() {
+      await notifier?.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+    },
+  };
+}

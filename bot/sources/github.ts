@@ -1,0 +1,98 @@
+import { Octokit } from '@octokit/rest';
+import type { RefSpec, RepoName } from '../../core/command';
+import { CrossdockError } from '../../core/errors';
+import { repoLabel, type ResolvedRef, type SourceHost } from './source-host';
+
+export interface GitHubSourceOptions {
+  /** REST API base URL: https://api.github.com, or a GitHub Enterprise / test fake's. */
+  apiUrl: string;
+  /** Token for the API (and nothing else); omitted for public repositories. */
+  token?: string;
+  /** Clone URLs are `${cloneBaseUrl}/owner/name.git`, e.g. https://github.com. */
+  cloneBaseUrl: string;
+}
+
+const status = (error: unknown) => (error as { status?: number }).status;
+
+/**
+ * Reads refs and files through GitHub's REST API (docs.github.com/rest: pulls, branches, git
+ * refs and tags, commits, repository contents).
+ */
+export class GitHubSource implements SourceHost {
+  readonly kind = 'github' as const;
+  private readonly octokit: Octokit;
+
+  constructor(private readonly options: GitHubSourceOptions) {
+    this.octokit = new Octokit({ baseUrl: options.apiUrl, auth: options.token, retry: { enabled: false } });
+  }
+
+  cloneUrl(repo: RepoName): string {
+    return `${this.options.cloneBaseUrl}/${repo.owner}/${repo.name}.git`;
+  }
+
+  async resolveRef(repo: RepoName, ref: RefSpec): Promise<ResolvedRef> {
+    const base = { owner: repo.owner, repo: repo.name };
+    return this.call(repo, async () => {
+      if (ref.kind === 'pull') {
+        const pull = await this.orUndefined(this.octokit.rest.pulls.get({ ...base, pull_number: ref.number }));
+        if (!pull) throw new CrossdockError('unknown-ref', `Pull request #${ref.number} does not exist in ${repoLabel(repo)}.`);
+        return { sha: pull.data.head.sha, pullNumber: ref.number, branch: pull.data.head.ref };
+      }
+      if (ref.kind === 'name') {
+        const branch = await this.orUndefined(this.octokit.rest.repos.getBranch({ ...base, branch: ref.name }));
+        if (branch) return { sha: branch.data.commit.sha, branch: ref.name };
+        const tag = await this.orUndefined(this.octokit.rest.git.getRef({ ...base, ref: `tags/${ref.name}` }));
+        if (tag) {
+          let sha = tag.data.object.sha;
+          if (tag.data.object.type === 'tag') {
+            sha = (await this.octokit.rest.git.getTag({ ...base, tag_sha: sha })).data.object.sha;
+          }
+          return { sha, tag: ref.name };
+        }
+        if (!/^[0-9a-f]{7,40}$/.test(ref.name)) {
+          throw new CrossdockError('unknown-ref', `\`${ref.name}\` is neither a branch nor a tag of ${repoLabel(repo)}.`);
+        }
+      }
+      const commitRef = ref.kind === 'sha' ? ref.sha : ref.kind === 'name' ? ref.name : '';
+      const commit = await this.orUndefined(this.octokit.rest.repos.getCommit({ ...base, ref: commitRef }));
+      if (!commit) throw new CrossdockError('unknown-ref', `No commit \`${commitRef}\` in ${repoLabel(repo)}.`);
+      return { sha: commit.data.sha };
+    });
+  }
+
+  async readFile(repo: RepoName, sha: string, path: string): Promise<string | undefined> {
+    return this.call(repo, async () => {
+      const response = await this.orUndefined(
+        this.octokit.rest.repos.getContent({ owner: repo.owner, repo: repo.name, path, ref: sha }),
+      );
+      if (!response) return undefined;
+      const data = response.data;
+      if (Array.isArray(data) || data.type !== 'file' || !('content' in data)) return undefined;
+      return Buffer.from(data.content, 'base64').toString('utf8');
+    });
+  }
+
+  /** Resolves to undefined on 404 (and 422, GitHub's answer to a malformed sha). */
+  private async orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
+    try {
+      return await request;
+    } catch (error) {
+      if (status(error) === 404 || status(error) === 422) return undefined;
+      throw error;
+    }
+  }
+
+  private async call<T>(repo: RepoName, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      if (error instanceof CrossdockError) throw error;
+      const code = status(error);
+      throw new CrossdockError(
+        'source-unavailable',
+        `GitHub could not be asked about ${repoLabel(repo)}${code ? ` (HTTP ${code})` : ''}; try again in a minute.`,
+        { cause: error },
+      );
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import { serve } from '@hono/node-server';
+import { createLogger } from '../core/logger';
+import { createStorageClient, ensureBucket } from '../core/storage';
+import { connect, migrateDatabase } from '../db/client';
+import { createPortalApp } from './app';
+import { loadPortalConfig } from './config';
+
+const config = loadPortalConfig();
+const log = createLogger({ name: 'portal', level: config.logLevel });
+await migrateDatabase(config.databaseUrl);
+const db = connect(config.databaseUrl);
+const storage = createStorageClient(config.storage);
+await ensureBucket(storage, config.storage.bucket);
+const app = createPortalApp({
+  db,
+  storage,
+  bucket: config.storage.bucket,
+  portalUrl: config.portalUrl,
+  log,
+});
+const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+  log.info({ address: `${info.address}:${info.port}`, url: config.portalUrl }, 'portal listening');
+});
+server.on('error', (error) => {
+  log.fatal({ err: error }, 'portal server failed');
+  process.exitCode = 1;
+  void db.$client.end({ timeout: 5 });
+});
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    log.info({ signal }, 'closing: finishing open requests, accepting no more');
+    server.close(() => {
+      void db.$client.end({ timeout: 5 }).then(() => log.info('portal stopped'));
+    });
+  });
+}

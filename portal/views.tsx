@@ -1,0 +1,425 @@
+import { raw } from 'hono/html';
+import type { Child } from 'hono/jsx';
+import { formatBytes } from '../core/format';
+import { portalUrls } from '../core/urls';
+import type { Build } from '../db/queries/builds';
+import type { CommitSummary, RepoSummary, TagSummary } from '../db/queries/portal';
+import type { Repo } from '../db/queries/repos';
+import type { BuildDetails, JobDetails } from './build-details';
+
+/**
+ * The portal's pages, rendered on the server with hono/jsx. Every value is written as a JSX
+ * child or attribute, which escapes it; nothing user-controlled goes through `raw`.
+ * Every link comes from core/urls.ts `portalUrls` with `base` = the portal's public URL.
+ */
+
+const STYLE = `
+body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem 1.5rem; color: #1f2328; }
+header { display: flex; gap: 1rem; align-items: baseline; border-bottom: 1px solid #d0d7de; margin-bottom: 1rem; }
+header a.home { font-weight: 600; font-size: 1.1rem; color: inherit; text-decoration: none; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 1.8rem; } h3 { font-size: 1rem; }
+table { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; }
+th, td { text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid #d8dee4; vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; }
+code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; }
+pre { background: #0d1117; color: #e6edf3; padding: 1rem; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
+.muted { color: #656d76; } .error { color: #cf222e; }
+.state { font-weight: 600; } .state-succeeded { color: #1a7f37; } .state-failed, .state-timed_out { color: #cf222e; }
+.state-running, .state-queued { color: #9a6700; } .state-canceled { color: #656d76; }
+.sha256 { word-break: break-all; }
+`;
+
+/** The page frame: title, header with the home link, and `children` as the main content. */
+export function Layout(props: { base: string; title: string; children?: Child }) {
+  return (
+    <>
+      {raw('<!doctype html>')}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <title>{`${props.title} · Crossdock`}</title>
+          <style>{raw(STYLE)}</style>
+        </head>
+        <body>
+          <header>
+            <a class="home" href={`${props.base}/`}>
+              Crossdock
+            </a>
+            <span class="muted">builds and downloads</span>
+          </header>
+          <main>{props.children}</main>
+        </body>
+      </html>
+    </>
+  );
+}
+
+/** A build or job state, coloured by outcome. */
+export function State(props: { state: string }) {
+  return <span class={`state state-${props.state}`}>{props.state.replace('_', ' ')}</span>;
+}
+
+/** An instant as "2024-05-01 12:34:56 UTC", machine-readable in `datetime`; "—" when null. */
+export function Time(props: { at: Date | null }) {
+  if (!props.at) return <span class="muted">—</span>;
+  const iso = props.at.toISOString();
+  return <time datetime={iso}>{`${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`}</time>;
+}
+
+/** A value or a muted "—" when it is null, undefined or empty. */
+function Maybe(props: { value: string | number | null | undefined }) {
+  return props.value === null || props.value === undefined || props.value === '' ? (
+    <span class="muted">—</span>
+  ) : (
+    <>{String(props.value)}</>
+  );
+}
+
+/** The list of repositories that have been built. */
+export function HomePage(props: { base: string; repos: RepoSummary[] }) {
+  return (
+    <Layout base={props.base} title="Repositories">
+      <h1>Repositories</h1>
+      {props.repos.length === 0 ? (
+        <p class="muted">No repository has been built yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Repository</th>
+              <th>Builds</th>
+              <th>Last build</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.repos.map(({ repo, buildCount, lastBuildAt }) => (
+              <tr>
+                <td>
+                  <a href={portalUrls.repo(props.base, repo.owner, repo.name)}>
+                    {`${repo.owner}/${repo.name}`}
+                  </a>
+                </td>
+                <td>{buildCount}</td>
+                <td>
+                  <Time at={lastBuildAt} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+}
+
+/** Where a build came from: pull request, branch, tag. */
+function RefCells(props: { build: Build }) {
+  const { build } = props;
+  return (
+    <>
+      <td>
+        <code>{build.ref}</code>
+      </td>
+      <td>
+        <Maybe value={build.pullNumber === null ? null : `#${build.pullNumber}`} />
+      </td>
+      <td>
+        <Maybe value={build.branch} />
+      </td>
+      <td>
+        <Maybe value={build.tag} />
+      </td>
+    </>
+  );
+}
+
+/** A repository: its recently built commits and the tags that were built. */
+export function RepoPage(props: {
+  base: string;
+  repo: Repo;
+  commits: CommitSummary[];
+  tags: TagSummary[];
+}) {
+  const { base, repo } = props;
+  const commitUrl = (sha: string) => portalUrls.commit(base, repo.owner, repo.name, sha);
+  return (
+    <Layout base={base} title={`${repo.owner}/${repo.name}`}>
+      <h1>{`${repo.owner}/${repo.name}`}</h1>
+      <h2>Commits</h2>
+      {props.commits.length === 0 ? (
+        <p class="muted">No builds yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Commit</th>
+              <th>Ref</th>
+              <th>Pull request</th>
+              <th>Branch</th>
+              <th>Tag</th>
+              <th>State</th>
+              <th>Builds</th>
+              <th>Requested</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.commits.map(({ sha, latest, buildCount }) => (
+              <tr>
+                <td>
+                  <a href={commitUrl(sha)}>
+                    <code>{sha.slice(0, 12)}</code>
+                  </a>
+                </td>
+                <RefCells build={latest} />
+                <td>
+                  <State state={latest.state} />
+                </td>
+                <td>{buildCount}</td>
+                <td>
+                  <Time at={latest.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>Tags</h2>
+      {props.tags.length === 0 ? (
+        <p class="muted">No tag has been built.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Tag</th>
+              <th>Commit</th>
+              <th>State</th>
+              <th>Requested</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.tags.map(({ tag, latest }) => (
+              <tr>
+                <td>{tag}</td>
+                <td>
+                  <a href={commitUrl(latest.sha)}>
+                    <code>{latest.sha.slice(0, 12)}</code>
+                  </a>
+                </td>
+                <td>
+                  <State state={latest.state} />
+                </td>
+                <td>
+                  <Time at={latest.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+}
+
+/** The jobs of a build: target, platform, toolchain, state, worker, exit code, error, log. */
+export function JobsTable(props: { base: string; jobs: JobDetails[] }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Target</th>
+          <th>Platform</th>
+          <th>Toolchain</th>
+          <th>State</th>
+          <th>Worker</th>
+          <th>Exit code</th>
+          <th>Error</th>
+          <th>Log</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.jobs.map(({ job }) => (
+          <tr>
+            <td>{job.target}</td>
+            <td>
+              <code>{job.platform}</code>
+            </td>
+            <td>{job.toolchain}</td>
+            <td>
+              <State state={job.state} />
+            </td>
+            <td>
+              <Maybe value={job.workerId} />
+            </td>
+            <td>
+              <Maybe value={job.exitCode} />
+            </td>
+            <td class="error">
+              <Maybe value={job.error} />
+            </td>
+            <td>
+              <a href={portalUrls.jobLog(props.base, job.id)}>log</a>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The artifacts of a build's jobs: name (download link), platform, size, sha256. */
+export function ArtifactsTable(props: { base: string; jobs: JobDetails[] }) {
+  const rows = props.jobs.flatMap(({ job, artifacts }) =>
+    artifacts.map((artifact) => ({ job, artifact })),
+  );
+  if (rows.length === 0) return <p class="muted">No artifacts.</p>;
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Artifact</th>
+          <th>Platform</th>
+          <th>Size</th>
+          <th>SHA-256</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map(({ job, artifact }) => (
+          <tr>
+            <td>
+              <a href={portalUrls.artifactDownload(props.base, artifact.id, artifact.name)}>
+                {artifact.name}
+              </a>
+            </td>
+            <td>
+              <code>{job.platform}</code>
+            </td>
+            <td title={`${artifact.size} bytes`}>
+              {`${formatBytes(artifact.size)} (${artifact.size} bytes)`}
+            </td>
+            <td>
+              <code class="sha256">{artifact.sha256}</code>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** One build: who asked for what, its state and times, its jobs and its artifacts. */
+export function BuildSection(props: { base: string; details: BuildDetails; heading: 'h2' | 'h1' }) {
+  const { base, details } = props;
+  const { build } = details;
+  const title = <a href={portalUrls.build(base, build.id)}>{`Build #${build.id}`}</a>;
+  return (
+    <section>
+      {props.heading === 'h1' ? <h1>{`Build #${build.id}`}</h1> : <h2>{title}</h2>}
+      <p>
+        <State state={build.state} /> · <code>{build.ref}</code>
+        {build.pullNumber === null ? '' : ` · pull request #${build.pullNumber}`}
+        {build.branch ? ` · branch ${build.branch}` : ''}
+        {build.tag ? ` · tag ${build.tag}` : ''} · {`${build.trigger} by ${build.requester}`}
+      </p>
+      <p class="muted">
+        requested <Time at={build.createdAt} /> · started <Time at={build.startedAt} /> ·
+        finished <Time at={build.finishedAt} />
+      </p>
+      <h3>Jobs</h3>
+      <JobsTable base={base} jobs={details.jobs} />
+      <h3>Artifacts</h3>
+      <ArtifactsTable base={base} jobs={details.jobs} />
+    </section>
+  );
+}
+
+/** Links back to a repository and, optionally, one of its commits. */
+function Breadcrumbs(props: { base: string; repo: Repo; sha?: string }) {
+  const { base, repo, sha } = props;
+  return (
+    <p>
+      <a href={portalUrls.repo(base, repo.owner, repo.name)}>{`${repo.owner}/${repo.name}`}</a>
+      {sha ? (
+        <>
+          {' / '}
+          <a href={portalUrls.commit(base, repo.owner, repo.name, sha)}>
+            <code>{sha.slice(0, 12)}</code>
+          </a>
+        </>
+      ) : (
+        ''
+      )}
+    </p>
+  );
+}
+
+/** Every build of one commit, newest first. */
+export function CommitPage(props: { base: string; repo: Repo; sha: string; builds: BuildDetails[] }) {
+  const { base, repo, sha } = props;
+  return (
+    <Layout base={base} title={`${repo.owner}/${repo.name}@${sha.slice(0, 12)}`}>
+      <Breadcrumbs base={base} repo={repo} />
+      <h1>
+        Commit <code>{sha}</code>
+      </h1>
+      {props.builds.map((details) => (
+        <BuildSection base={base} details={details} heading="h2" />
+      ))}
+    </Layout>
+  );
+}
+
+/** One build of a commit. */
+export function BuildPage(props: { base: string; details: BuildDetails }) {
+  const { base, details } = props;
+  return (
+    <Layout base={base} title={`Build #${details.build.id}`}>
+      <Breadcrumbs base={base} repo={details.repo} sha={details.build.sha} />
+      <BuildSection base={base} details={details} heading="h1" />
+    </Layout>
+  );
+}
+
+/** A job's log as text (ANSI codes already stripped), with a link to the raw text. */
+export function LogPage(props: {
+  base: string;
+  details: { repo: Repo; build: Build; jobId: number; target: string; attempt: number };
+  text: string;
+}) {
+  const { base, details } = props;
+  return (
+    <Layout base={base} title={`Log of ${details.target} · build #${details.build.id}`}>
+      <Breadcrumbs base={base} repo={details.repo} sha={details.build.sha} />
+      <h1>{`Log of ${details.target}`}</h1>
+      <p class="muted">
+        <a href={portalUrls.build(base, details.build.id)}>{`build #${details.build.id}`}</a>
+        {` · attempt ${details.attempt} · `}
+        <a href={`${portalUrls.jobLog(base, details.jobId)}.txt`}>raw text</a>
+      </p>
+      {props.text === '' ? <p class="muted">The log is empty so far.</p> : <pre>{props.text}</pre>}
+    </Layout>
+  );
+}
+
+/** The 404 page. */
+export function NotFoundPage(props: { base: string }) {
+  return (
+    <Layout base={props.base} title="Not found">
+      <h1>Not found</h1>
+      <p>
+        There is nothing at this address. Start from the <a href={`${props.base}/`}>repositories</a>
+        .
+      </p>
+    </Layout>
+  );
+}
+
+/** The 500 page: says something failed, shows no internals. */
+export function ErrorPage(props: { base: string }) {
+  return (
+    <Layout base={props.base} title="Error">
+      <h1>Something went wrong</h1>
+      <p>The portal could not show this page. The error has been logged; try again shortly.</p>
+    </Layout>
+  );
+}
