@@ -175,7 +175,10 @@ export function createPortalApp(deps: PortalDeps): Hono {
       });
     } catch (error) {
       if (!(error instanceof ArtifactObjectMissing)) throw error;
-      log.warn({ artifactId: found.artifact.id, objectKey: error.objectKey }, 'artifact object missing');
+      log.warn(
+        { artifactId: found.artifact.id, objectKey: error.objectKey },
+        'artifact object missing',
+      );
       return c.notFound();
     }
   });

@@ -18,7 +18,10 @@ export interface BuildDetails {
 }
 
 /** Adds the artifacts of every job to `builds` (one query for all of them); keeps the order. */
-export async function withArtifacts(db: Database, builds: BuildWithJobs[]): Promise<BuildDetails[]> {
+export async function withArtifacts(
+  db: Database,
+  builds: BuildWithJobs[],
+): Promise<BuildDetails[]> {
   const artifacts = await listArtifactsForJobs(
     db,
     builds.flatMap((entry) => entry.jobs.map((job) => job.id)),

@@ -33,7 +33,9 @@ export interface PortalConfig {
 export function loadPortalConfig(env: NodeJS.ProcessEnv = process.env): PortalConfig {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
     throw new Error(`invalid portal configuration:\n  ${problems.join('\n  ')}`);
   }
   const c = parsed.data;

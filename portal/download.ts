@@ -58,7 +58,9 @@ export class ArtifactObjectMissing extends Error {
  * The download response of an artifact: its exact object bytes (none for `HEAD`) with
  * Content-Type application/octet-stream, Content-Length in bytes, Content-Disposition and
  * X-Checksum-Sha256 (hex, as recorded when it was uploaded). Throws ArtifactObjectMissing when
- * the object is gone, and Error when its size differs from the recorded one.
+ * the object is gone from an existing bucket; rethrows the client's error for anything else (a
+ * missing bucket, an unreachable store), and throws Error when the object's size differs from
+ * the recorded one.
  */
 export async function artifactResponse(options: {
   storage: Client;
@@ -67,9 +69,15 @@ export async function artifactResponse(options: {
   method: string;
 }): Promise<Response> {
   const { storage, bucket, artifact } = options;
-  const stat = await storage.statObject(bucket, artifact.objectKey).catch((error: unknown) => {
-    throw isMissing(error) ? new ArtifactObjectMissing(artifact.objectKey) : error;
-  });
+  const stat = await storage
+    .statObject(bucket, artifact.objectKey)
+    .catch(async (error: unknown) => {
+      // A HEAD request's error has no body: a missing bucket (misconfiguration) looks the same.
+      if (isMissing(error) && (await storage.bucketExists(bucket))) {
+        throw new ArtifactObjectMissing(artifact.objectKey);
+      }
+      throw error;
+    });
   if (stat.size !== artifact.size) {
     throw new Error(
       `artifact ${artifact.id}: object ${artifact.objectKey} has ${stat.size} bytes, the record says ${artifact.size}`,

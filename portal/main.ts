@@ -32,5 +32,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     server.close(() => {
       void db.$client.end({ timeout: 5 }).then(() => log.info('portal stopped'));
     });
+    // Downloads still streaming after the grace period are cut off.
+    setTimeout(() => {
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }, 10_000).unref();
   });
 }

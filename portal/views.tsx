@@ -267,6 +267,15 @@ export function JobsTable(props: { base: string; jobs: JobDetails[] }) {
   );
 }
 
+/** A size in bytes, with its binary-unit form when that is shorter: "68.4 KiB (70000 bytes)". */
+function Size(props: { bytes: number }) {
+  const text =
+    props.bytes < 1024
+      ? `${props.bytes} bytes`
+      : `${formatBytes(props.bytes)} (${props.bytes} bytes)`;
+  return <>{text}</>;
+}
+
 /** The artifacts of a build's jobs: name (download link), platform, size, sha256. */
 export function ArtifactsTable(props: { base: string; jobs: JobDetails[] }) {
   const rows = props.jobs.flatMap(({ job, artifacts }) =>
@@ -294,8 +303,8 @@ export function ArtifactsTable(props: { base: string; jobs: JobDetails[] }) {
             <td>
               <code>{job.platform}</code>
             </td>
-            <td title={`${artifact.size} bytes`}>
-              {`${formatBytes(artifact.size)} (${artifact.size} bytes)`}
+            <td>
+              <Size bytes={artifact.size} />
             </td>
             <td>
               <code class="sha256">{artifact.sha256}</code>
@@ -319,11 +328,12 @@ export function BuildSection(props: { base: string; details: BuildDetails; headi
         <State state={build.state} /> · <code>{build.ref}</code>
         {build.pullNumber === null ? '' : ` · pull request #${build.pullNumber}`}
         {build.branch ? ` · branch ${build.branch}` : ''}
-        {build.tag ? ` · tag ${build.tag}` : ''} · {`${build.trigger} by ${build.requester}`}
+        {build.tag ? ` · tag ${build.tag}` : ''} ·{' '}
+        {`requested via ${build.trigger} by ${build.requester}`}
       </p>
       <p class="muted">
-        requested <Time at={build.createdAt} /> · started <Time at={build.startedAt} /> ·
-        finished <Time at={build.finishedAt} />
+        requested <Time at={build.createdAt} /> · started <Time at={build.startedAt} /> · finished{' '}
+        <Time at={build.finishedAt} />
       </p>
       <h3>Jobs</h3>
       <JobsTable base={base} jobs={details.jobs} />
@@ -354,7 +364,12 @@ function Breadcrumbs(props: { base: string; repo: Repo; sha?: string }) {
 }
 
 /** Every build of one commit, newest first. */
-export function CommitPage(props: { base: string; repo: Repo; sha: string; builds: BuildDetails[] }) {
+export function CommitPage(props: {
+  base: string;
+  repo: Repo;
+  sha: string;
+  builds: BuildDetails[];
+}) {
   const { base, repo, sha } = props;
   return (
     <Layout base={base} title={`${repo.owner}/${repo.name}@${sha.slice(0, 12)}`}>

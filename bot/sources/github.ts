@@ -23,7 +23,12 @@ export class GitHubSource implements SourceHost {
   private readonly octokit: Octokit;
 
   constructor(private readonly options: GitHubSourceOptions) {
-    this.octokit = new Octokit({ baseUrl: options.apiUrl, auth: options.token, retry: { enabled: false } });
+    const quiet = () => {};
+    this.octokit = new Octokit({
+      baseUrl: options.apiUrl,
+      auth: options.token,
+      log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
   }
 
   cloneUrl(repo: RepoName): string {

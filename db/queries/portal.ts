@@ -84,7 +84,11 @@ export interface TagSummary {
  * The tags of a repository that have builds, the most recently built first, at most `limit`
  * (default 50).
  */
-export async function listTagsOfRepo(db: Database, repoId: number, limit = 50): Promise<TagSummary[]> {
+export async function listTagsOfRepo(
+  db: Database,
+  repoId: number,
+  limit = 50,
+): Promise<TagSummary[]> {
   const tags = db
     .select({ latestId: max(builds.id).as('latest_id') })
     .from(builds)

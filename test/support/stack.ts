@@ -1,0 +1,130 @@
+import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createLogger } from '../../core/logger';
+import { startBotServer } from '../../bot/server';
+import { createPortalApp } from '../../portal/app';
+import { startFakeGitHub } from '../fakes/github-api';
+import { startFakeSlackApi } from '../fakes/slack-api';
+import { createTestBucket, createTestDatabase } from './services';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+export const SIGNING_SECRET = 'test-signing-secret-1f2e3d';
+export const GITHUB_TOKEN = 'ghs_testtoken';
+export const CHANNEL = 'C0BUILDS';
+
+/**
+ * Makes bare repository `<root>/<owner>/<name>.git` from Debian's GNU hello source with
+ * deploy/examples/hello/make-repo.sh, using `recipe` as its .crossdock.yml (the example's by
+ * default). Returns the main branch's and pull request 123's head shas.
+ */
+export function makeHelloRepo(root: string, owner: string, name: string, recipe?: string) {
+  mkdirSync(join(root, owner), { recursive: true });
+  const args = [join(ROOT, 'deploy/examples/hello/make-repo.sh'), join(root, owner, `${name}.git`)];
+  if (recipe) args.push(recipe);
+  const out = execFileSync('bash', args, { encoding: 'utf8' });
+  const [, main, pr123] = /main=([0-9a-f]{40}) pr123=([0-9a-f]{40})/.exec(out)!;
+  return { main: main!, pr123: pr123! };
+}
+
+/** Starts `worker/main.ts` as its own process against the given database and bucket. */
+export function spawnWorker(env: Record<string, string>): ChildProcess & { workerId: string; output: () => string } {
+  const workerId = `test-worker-${randomBytes(4).toString('hex')}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'worker/main.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, WORKER_ID: workerId, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (data) => (output += data));
+  child.stderr!.on('data', (data) => (output += data));
+  return Object.assign(child, { workerId, output: () => output });
+}
+
+/** Sends SIGTERM and waits for the process to exit (SIGKILL after `graceMs`). */
+export async function stopProcess(child: ChildProcess, graceMs = 30_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * The whole stack for end-to-end tests: a fresh database and bucket, fakes of GitHub (over real
+ * git repositories) and of Slack's Web API, the portal and the bot in this process, and one
+ * worker process. `close()` stops everything and removes what it made.
+ */
+export async function startStack() {
+  const database = await createTestDatabase();
+  const bucket = await createTestBucket();
+  const workDir = mkdtempSync(join(tmpdir(), 'crossdock-e2e-'));
+  const gitRoot = join(workDir, 'github');
+  const github = await startFakeGitHub({ root: gitRoot, token: GITHUB_TOKEN });
+  const slack = await startFakeSlackApi();
+  const log = createLogger({ name: 'e2e', level: 'warn' });
+
+  // The portal's links need its URL, known once it listens: route to the app made after that.
+  let portalFetch: (request: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 });
+  const portal = serve({ fetch: (request) => portalFetch(request), hostname: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => portal.once('listening', resolve));
+  const portalUrl = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
+  const portalApp = createPortalApp({ db: database.db, storage: bucket.client, bucket: bucket.storage.bucket, portalUrl, log });
+  portalFetch = (request) => portalApp.fetch(request);
+
+  const bot = await startBotServer(
+    {
+      slack: {
+        signingSecret: SIGNING_SECRET,
+        botToken: 'xoxb-test-token',
+        botId: 'B0CROSSDOCK',
+        botUserId: 'U0CROSSDOCK',
+        apiUrl: slack.apiUrl,
+        channelRepos: { [CHANNEL]: 'acme/hello' },
+      },
+      github: { apiUrl: github.url, token: GITHUB_TOKEN, cloneBaseUrl: github.cloneBaseUrl },
+      gitCacheDir: join(workDir, 'bot-git'),
+      portalUrl,
+      host: '127.0.0.1',
+      port: 0,
+    },
+    { db: database.db, log },
+  );
+  const worker = spawnWorker({
+    DATABASE_URL: database.url,
+    S3_ENDPOINT: bucket.storage.endpoint,
+    S3_ACCESS_KEY: bucket.storage.accessKey,
+    S3_SECRET_KEY: bucket.storage.secretKey,
+    S3_BUCKET: bucket.storage.bucket,
+    WORKER_PLATFORMS: 'linux/amd64',
+    WORKER_HEARTBEAT_SECONDS: '2',
+    WORKER_POLL_SECONDS: '1',
+    WORKER_WORK_DIR: join(workDir, 'worker'),
+  });
+
+  return {
+    db: database.db,
+    bucket,
+    github,
+    slack,
+    gitRoot,
+    portalUrl,
+    slackUrl: `${bot.url}/slack/events`,
+    worker,
+    async close() {
+      await stopProcess(worker);
+      await bot.close();
+      await new Promise((resolve) => portal.close(resolve));
+      await github.close();
+      await slack.close();
+      await bucket.remove();
+      await database.drop();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
