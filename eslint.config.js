@@ -15,6 +15,19 @@ const forbid = (folders) => ({
   ],
 });
 
+/**
+ * @param {string} folder a layer
+ * @param {string[]} sideways the folders it must not import (test/ too, except from its tests)
+ */
+const layer = (folder, sideways) => [
+  {
+    files: [`${folder}/**`],
+    ignores: ['**/*.test.ts', '**/*.test.tsx'],
+    rules: forbid([...sideways, 'test']),
+  },
+  { files: [`${folder}/**/*.test.ts`, `${folder}/**/*.test.tsx`], rules: forbid(sideways) },
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'db/migrations/', 'test-output/'] },
   js.configs.recommended,
@@ -25,15 +38,12 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  { files: ['core/**'], rules: forbid(['db', 'bot', 'worker', 'portal', 'test']) },
-  { files: ['db/**'], rules: forbid(['bot', 'worker', 'portal', 'test']) },
-  { files: ['bot/**'], rules: forbid(['worker', 'portal', 'test']) },
-  { files: ['worker/**'], rules: forbid(['bot', 'portal', 'test']) },
-  { files: ['portal/**'], rules: forbid(['bot', 'worker', 'test']) },
-  {
-    files: ['**/config.ts', '**/main.ts', 'test/**', 'bench/**'],
-    rules: {},
-  },
+  // Tests beside the code may use test/support (real services), never another app.
+  ...layer('core', ['db', 'bot', 'worker', 'portal']),
+  ...layer('db', ['bot', 'worker', 'portal']),
+  ...layer('bot', ['worker', 'portal']),
+  ...layer('worker', ['bot', 'portal']),
+  ...layer('portal', ['bot', 'worker']),
   {
     files: ['core/**', 'db/**', 'bot/**', 'worker/**', 'portal/**'],
     ignores: ['**/config.ts'],

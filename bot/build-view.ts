@@ -11,10 +11,17 @@ export interface BuildView extends BuildWithJobs {
 }
 
 /** Loads a build's view, or undefined if there is no such build. */
-export async function loadBuildView(db: Database, buildId: number, tailLines = 15): Promise<BuildView | undefined> {
+export async function loadBuildView(
+  db: Database,
+  buildId: number,
+  tailLines = 15,
+): Promise<BuildView | undefined> {
   const found = await getBuild(db, buildId);
   if (!found) return undefined;
-  const artifacts = await listArtifactsForJobs(db, found.jobs.map((job) => job.id));
+  const artifacts = await listArtifactsForJobs(
+    db,
+    found.jobs.map((job) => job.id),
+  );
   const artifactsByJob = new Map<number, Artifact[]>();
   for (const artifact of artifacts) {
     artifactsByJob.set(artifact.jobId, [...(artifactsByJob.get(artifact.jobId) ?? []), artifact]);

@@ -1,15 +1,16 @@
 import { z } from 'zod';
 
-const jsonRecord = z
-  .string()
-  .transform((text, context) => {
-    try {
-      return z.record(z.string(), z.string()).parse(JSON.parse(text));
-    } catch {
-      context.addIssue({ code: 'custom', message: 'must be a JSON object such as {"C0123":"acme/widget"}' });
-      return z.NEVER;
-    }
-  });
+const jsonRecord = z.string().transform((text, context) => {
+  try {
+    return z.record(z.string(), z.string()).parse(JSON.parse(text));
+  } catch {
+    context.addIssue({
+      code: 'custom',
+      message: 'must be a JSON object such as {"C0123":"acme/widget"}',
+    });
+    return z.NEVER;
+  }
+});
 
 const schema = z.object({
   DATABASE_URL: z.string().url(),
@@ -19,7 +20,10 @@ const schema = z.object({
   SLACK_BOT_USER_ID: z.string().min(1),
   SLACK_API_URL: z.string().url().optional(),
   SLACK_CHANNEL_REPOS: jsonRecord.default({}),
-  CROSSDOCK_DEFAULT_REPO: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo').optional(),
+  CROSSDOCK_DEFAULT_REPO: z
+    .string()
+    .regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo')
+    .optional(),
   GITHUB_API_URL: z.string().url().optional(),
   GITHUB_TOKEN: z.string().min(1).optional(),
   GITHUB_CLONE_BASE_URL: z.string().url().default('https://github.com'),
@@ -55,7 +59,9 @@ export interface BotConfig {
 export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
     throw new Error(`invalid bot configuration:\n  ${problems.join('\n  ')}`);
   }
   const c = parsed.data;

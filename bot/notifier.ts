@@ -31,11 +31,18 @@ export function startNotifier(options: {
       try {
         const view = await loadBuildView(db, build.id);
         if (!view) continue;
-        await slack.chat.update({ channel: slackTarget.channel, ts: slackTarget.ts, ...renderBuildMessage(view, portalUrl) });
+        await slack.chat.update({
+          channel: slackTarget.channel,
+          ts: slackTarget.ts,
+          ...renderBuildMessage(view, portalUrl),
+        });
         await markBuildReported(db, build.id, view.build.state);
         log.debug({ buildId: build.id, state: view.build.state }, 'build message updated');
       } catch (error) {
-        log.warn({ err: error, buildId: build.id }, 'updating the build message failed; retrying on the next pass');
+        log.warn(
+          { err: error, buildId: build.id },
+          'updating the build message failed; retrying on the next pass',
+        );
       }
     }
   };

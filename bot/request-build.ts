@@ -75,7 +75,12 @@ export async function requestBuild(
     ? createHash('sha256').update(`${request.trigger}\n${request.deliveryId}`).digest('hex')
     : undefined;
   return createBuild(deps.db, {
-    repo: { owner: repo.owner, name: repo.name, cloneUrl: source.cloneUrl(repo), source: source.kind },
+    repo: {
+      owner: repo.owner,
+      name: repo.name,
+      cloneUrl: source.cloneUrl(repo),
+      source: source.kind,
+    },
     sha: resolved.sha,
     ref: formatRef(command.ref),
     pullNumber: resolved.pullNumber,

@@ -16,13 +16,28 @@ export async function startBotServer(
   config: Omit<BotConfig, 'databaseUrl' | 'logLevel'>,
   deps: { db: Database; log: Logger },
 ): Promise<{ url: string; close: () => Promise<void> }> {
-  const sources = createSourceDirectory({ db: deps.db, github: config.github, gitCacheDir: config.gitCacheDir });
+  const sources = createSourceDirectory({
+    db: deps.db,
+    github: config.github,
+    gitCacheDir: config.gitCacheDir,
+  });
+  // eslint-disable-next-line prefer-const -- assigned after the Slack app that refers to it
   let notifier: ReturnType<typeof startNotifier> | undefined;
   const { app, receiver } = createSlackApp(
     { ...config.slack, portalUrl: config.portalUrl },
-    { db: deps.db, sources, log: deps.log.child({ frontEnd: 'slack' }), onBuildPosted: () => notifier?.poke() },
+    {
+      db: deps.db,
+      sources,
+      log: deps.log.child({ frontEnd: 'slack' }),
+      onBuildPosted: () => notifier?.poke(),
+    },
   );
-  notifier = startNotifier({ db: deps.db, slack: app.client, portalUrl: config.portalUrl, log: deps.log.child({ part: 'notifier' }) });
+  notifier = startNotifier({
+    db: deps.db,
+    slack: app.client,
+    portalUrl: config.portalUrl,
+    log: deps.log.child({ part: 'notifier' }),
+  });
   const server = createServer((request, response) => {
     if (request.method === 'GET' && request.url === '/healthz') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
@@ -32,7 +47,8 @@ export async function startBotServer(
       receiver.requestListener(request, response);
     } catch (error) {
       // Bolt throws for paths it does not serve (code slack_bolt_http_receiver_deferred_request_error).
-      if ((error as { code?: string }).code !== 'slack_bolt_http_receiver_deferred_request_error') throw error;
+      if ((error as { code?: string }).code !== 'slack_bolt_http_receiver_deferred_request_error')
+        throw error;
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
     }
   });

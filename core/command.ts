@@ -9,9 +9,7 @@ import { CrossdockError } from './errors';
  * `all` as the target list means every target of the recipe.
  */
 export type RefSpec =
-  | { kind: 'pull'; number: number }
-  | { kind: 'name'; name: string }
-  | { kind: 'sha'; sha: string };
+  { kind: 'pull'; number: number } | { kind: 'name'; name: string } | { kind: 'sha'; sha: string };
 
 /** A repository as `owner/name`, as on GitHub. */
 export interface RepoName {
@@ -36,13 +34,17 @@ const TARGET = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 const OWNER_REPO = /^([a-z0-9](?:[a-z0-9-]{0,38}))\/([a-z0-9._-]{1,100})$/i;
 const SHA = /^[0-9a-f]{7,40}$/;
 // git check-ref-format, simplified: no spaces, control characters, `..`, `~^:?*[\`, leading `-`.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it refuses
 const REF_NAME = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[^\s~^:?*[\\\x00-\x1f\x7f]{1,250}(?<![./])$/;
 
 /** Parses `owner/repo`; throws `bad-command` naming the accepted form. */
 export function parseRepoName(text: string): RepoName {
   const match = OWNER_REPO.exec(text);
   if (!match) {
-    throw new CrossdockError('bad-command', `\`${text}\` is not a repository; write it as owner/repo.`);
+    throw new CrossdockError(
+      'bad-command',
+      `\`${text}\` is not a repository; write it as owner/repo.`,
+    );
   }
   return { owner: match[1]!, name: match[2]! };
 }
@@ -51,7 +53,8 @@ function parseRef(text: string): { ref: RefSpec; repo?: RepoName } {
   let match = /^(?:pr-|#)(\d{1,9})$/i.exec(text);
   if (match) return { ref: { kind: 'pull', number: Number(match[1]) } };
   match = /^([^#\s]+)#(\d{1,9})$/.exec(text);
-  if (match) return { ref: { kind: 'pull', number: Number(match[2]) }, repo: parseRepoName(match[1]!) };
+  if (match)
+    return { ref: { kind: 'pull', number: Number(match[2]) }, repo: parseRepoName(match[1]!) };
   if (SHA.test(text)) return { ref: { kind: 'sha', sha: text } };
   if (REF_NAME.test(text)) return { ref: { kind: 'name', name: text } };
   throw new CrossdockError(
@@ -76,13 +79,17 @@ export function parseCommand(text: string): BuildCommand {
   const inAt = rest.indexOf('in');
   if (inAt !== -1) {
     if (inAt !== rest.length - 2) {
-      throw new CrossdockError('bad-command', `\`in\` must be followed by owner/repo, last. ${USAGE}`);
+      throw new CrossdockError(
+        'bad-command',
+        `\`in\` must be followed by owner/repo, last. ${USAGE}`,
+      );
     }
     repo = parseRepoName(rest[inAt + 1]!);
     rest.splice(inAt, 2);
   }
   if (rest.length !== 2) {
-    const what = rest.length < 2 ? 'Missing a target or a ref.' : `Too many words: \`${rest.join(' ')}\`.`;
+    const what =
+      rest.length < 2 ? 'Missing a target or a ref.' : `Too many words: \`${rest.join(' ')}\`.`;
     throw new CrossdockError('bad-command', `${what} ${USAGE}`);
   }
   const [targetList, refText] = rest as [string, string];
@@ -95,7 +102,10 @@ export function parseCommand(text: string): BuildCommand {
   if (targets.length === 0) throw new CrossdockError('bad-command', `Missing a target. ${USAGE}`);
   const parsed = parseRef(refText);
   if (parsed.repo && repo) {
-    throw new CrossdockError('bad-command', 'Name the repository once: either `owner/repo#N` or `in owner/repo`.');
+    throw new CrossdockError(
+      'bad-command',
+      'Name the repository once: either `owner/repo#N` or `in owner/repo`.',
+    );
   }
   return {
     kind: 'build',

@@ -29,13 +29,21 @@ const target = z
     artifacts: z.array(z.string().min(1)).default([]),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
     network: z.boolean().default(false),
-    timeout_minutes: z.number().int().positive().max(24 * 60).default(60),
+    timeout_minutes: z
+      .number()
+      .int()
+      .positive()
+      .max(24 * 60)
+      .default(60),
   })
   .strict();
 
 const recipeSchema = z
   .object({
-    targets: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'is not a valid target name'), target),
+    targets: z.record(
+      z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'is not a valid target name'),
+      target,
+    ),
   })
   .strict()
   .refine((recipe) => Object.keys(recipe.targets).length > 0, {

@@ -25,7 +25,11 @@ export function createStorageClient(options: StorageOptions): Client {
 }
 
 /** Creates the bucket if it does not exist. */
-export async function ensureBucket(client: Client, bucket: string, region = 'us-east-1'): Promise<void> {
+export async function ensureBucket(
+  client: Client,
+  bucket: string,
+  region = 'us-east-1',
+): Promise<void> {
   if (!(await client.bucketExists(bucket))) {
     try {
       await client.makeBucket(bucket, region);

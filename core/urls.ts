@@ -5,7 +5,8 @@
  */
 export const portalUrls = {
   repo: (base: string, owner: string, repo: string) => `${base}/${owner}/${repo}`,
-  commit: (base: string, owner: string, repo: string, sha: string) => `${base}/${owner}/${repo}/commit/${sha}`,
+  commit: (base: string, owner: string, repo: string, sha: string) =>
+    `${base}/${owner}/${repo}/commit/${sha}`,
   build: (base: string, buildId: number) => `${base}/builds/${buildId}`,
   jobLog: (base: string, jobId: number) => `${base}/jobs/${jobId}/log`,
   /** The exact bytes of one artifact; `file` is its name (path under /out), URL-encoded per segment. */

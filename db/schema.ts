@@ -26,7 +26,14 @@ const timestamps = {
 
 export const BUILD_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
 export type BuildState = (typeof BUILD_STATES)[number];
-export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled', 'timed_out'] as const;
+export const JOB_STATES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'canceled',
+  'timed_out',
+] as const;
 export type JobState = (typeof JOB_STATES)[number];
 export const TRIGGERS = ['slack', 'label', 'comment', 'tag', 'api', 'cli'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
@@ -76,7 +83,9 @@ export const builds = pgTable(
   (table) => [
     uniqueIndex('builds_request_key').on(table.requestKey),
     index('builds_repo_sha').on(table.repoId, table.sha),
-    index('builds_unreported').on(table.id).where(sql`reported_state is distinct from state`),
+    index('builds_unreported')
+      .on(table.id)
+      .where(sql`reported_state is distinct from state`),
   ],
 );
 
@@ -114,7 +123,9 @@ export const jobs = pgTable(
   },
   (table) => [
     uniqueIndex('jobs_build_target').on(table.buildId, table.target),
-    index('jobs_queued').on(table.runPlatform, table.id).where(sql`state = 'queued'`),
+    index('jobs_queued')
+      .on(table.runPlatform, table.id)
+      .where(sql`state = 'queued'`),
     check('jobs_attempt_nonnegative', sql`attempt >= 0`),
   ],
 );

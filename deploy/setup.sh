@@ -14,6 +14,10 @@ APT_PACKAGES=(docker.io qemu-user-static binfmt-support postgresql debootstrap d
 
 [[ $EUID -eq 0 ]] || die "run as root (it installs Debian packages and starts dockerd)"
 mkdir -p "$CROSSDOCK_STATE_DIR"
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+((node_major >= 20)) || die "Node.js 20 or newer is needed (found: $(node --version 2>/dev/null || echo none)); install it, e.g. from NodeSource"
+command -v minio >/dev/null || command -v go >/dev/null ||
+  die "Go 1.24 or newer is needed once, to build MinIO from source; install it from go.dev/dl or Debian backports"
 
 # --- Debian packages, and a deb-src entry for `apt-get source` -------------------------------
 deb_src_file=/etc/apt/sources.list.d/crossdock-deb-src.sources

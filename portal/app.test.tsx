@@ -9,7 +9,6 @@ import { createBuild, type NewBuild } from '../db/queries/builds';
 import { claimJob, completeJob, type NewArtifact } from '../db/queries/jobs';
 import { appendLogChunk } from '../db/queries/logs';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
-// eslint-disable-next-line no-restricted-imports
 import {
   createTestBucket,
   createTestDatabase,
@@ -18,7 +17,7 @@ import {
 } from '../test/support/services';
 import { createPortalApp } from './app';
 import { attachmentDisposition, downloadPathName } from './download';
-import { stripAnsi } from './log-text';
+import { stripAnsi } from '../core/ansi';
 
 const BASE = 'http://portal.test';
 const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';

@@ -15,7 +15,7 @@ import {
 import { findRepo } from '../db/queries/repos';
 import { buildToJson, withArtifacts } from './build-details';
 import { ArtifactObjectMissing, artifactResponse, downloadPathName } from './download';
-import { stripAnsi } from './log-text';
+import { stripAnsi } from '../core/ansi';
 import {
   BuildPage,
   CommitPage,

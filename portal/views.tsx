@@ -329,7 +329,7 @@ export function BuildSection(props: { base: string; details: BuildDetails; headi
         {build.pullNumber === null ? '' : ` · pull request #${build.pullNumber}`}
         {build.branch ? ` · branch ${build.branch}` : ''}
         {build.tag ? ` · tag ${build.tag}` : ''} ·{' '}
-        {`requested via ${build.trigger} by ${build.requester}`}
+        {`${build.trigger} request by ${build.requester}`}
       </p>
       <p class="muted">
         requested <Time at={build.createdAt} /> · started <Time at={build.startedAt} /> · finished{' '}

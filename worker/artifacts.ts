@@ -67,7 +67,9 @@ export async function uploadArtifacts(options: {
         'Content-Type': 'application/octet-stream',
       });
       if (size !== header.size) {
-        throw new Error(`artifact ${name}: read ${size} bytes, the archive header said ${header.size}`);
+        throw new Error(
+          `artifact ${name}: read ${size} bytes, the archive header said ${header.size}`,
+        );
       }
       uploaded.push({ name, objectKey, size, sha256: hash.digest('hex') });
     }
@@ -80,7 +82,11 @@ export async function uploadArtifacts(options: {
     return uploaded;
   } catch (error) {
     archive.destroy();
-    await removeObjects(client, bucket, uploaded.map((artifact) => artifact.objectKey));
+    await removeObjects(
+      client,
+      bucket,
+      uploaded.map((artifact) => artifact.objectKey),
+    );
     throw error;
   }
 }

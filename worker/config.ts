@@ -36,15 +36,25 @@ export interface WorkerConfig {
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
     throw new Error(`invalid worker configuration:\n  ${problems.join('\n  ')}`);
   }
   const c = parsed.data;
-  const platforms = c.WORKER_PLATFORMS.split(',').map((p) => p.trim()).filter(Boolean);
-  if (platforms.length === 0) throw new Error('WORKER_PLATFORMS: name at least one platform, e.g. linux/amd64');
+  const platforms = c.WORKER_PLATFORMS.split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (platforms.length === 0)
+    throw new Error('WORKER_PLATFORMS: name at least one platform, e.g. linux/amd64');
   return {
     databaseUrl: c.DATABASE_URL,
-    storage: { endpoint: c.S3_ENDPOINT, accessKey: c.S3_ACCESS_KEY, secretKey: c.S3_SECRET_KEY, bucket: c.S3_BUCKET },
+    storage: {
+      endpoint: c.S3_ENDPOINT,
+      accessKey: c.S3_ACCESS_KEY,
+      secretKey: c.S3_SECRET_KEY,
+      bucket: c.S3_BUCKET,
+    },
     workerId: c.WORKER_ID ?? `${hostname()}-${process.pid}`,
     platforms,
     slots: c.WORKER_SLOTS,

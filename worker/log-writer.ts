@@ -35,7 +35,9 @@ export class LogWriter {
     const max = this.options.maxBytes ?? 16 * 1024 * 1024;
     const bytes = Buffer.byteLength(text);
     if (this.total + bytes > max) {
-      text = Buffer.from(text).subarray(0, Math.max(0, max - this.total)).toString('utf8');
+      text = Buffer.from(text)
+        .subarray(0, Math.max(0, max - this.total))
+        .toString('utf8');
       text += `\n[crossdock] log truncated: it passed ${max} bytes; the rest of the output was dropped\n`;
       this.truncated = true;
     }

@@ -8,7 +8,9 @@ import { DockerRunner } from './runner';
 import { Worker } from './worker';
 
 const config = loadWorkerConfig();
-const log = createLogger({ name: 'worker', level: config.logLevel }).child({ workerId: config.workerId });
+const log = createLogger({ name: 'worker', level: config.logLevel }).child({
+  workerId: config.workerId,
+});
 await migrateDatabase(config.databaseUrl);
 const db = connect(config.databaseUrl, { max: config.slots + 3 });
 const storage = createStorageClient(config.storage);

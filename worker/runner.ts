@@ -84,7 +84,7 @@ export class DockerRunner implements Runner {
       skeleton.entry({ name: 'src/', type: 'directory', mode: 0o755 });
       skeleton.entry({ name: 'out/', type: 'directory', mode: 0o777 });
       skeleton.finalize();
-      await container.putArchive(skeleton as unknown as NodeJS.ReadableStream, { path: "/" });
+      await container.putArchive(skeleton as unknown as NodeJS.ReadableStream, { path: '/' });
       await container.putArchive(spec.sources, { path: '/' });
     } catch (error) {
       await this.destroy(handle);
@@ -93,7 +93,11 @@ export class DockerRunner implements Runner {
     return handle;
   }
 
-  async run(handle: RunHandle, onOutput: (chunk: Buffer) => void, timeoutMs: number): Promise<RunResult> {
+  async run(
+    handle: RunHandle,
+    onOutput: (chunk: Buffer) => void,
+    timeoutMs: number,
+  ): Promise<RunResult> {
     const container = this.docker.getContainer(handle.id);
     const stream = await container.attach({ stream: true, stdout: true, stderr: true });
     const output = new PassThrough();

@@ -17,7 +17,11 @@ export interface FetchedSource {
  * server refuses to serve a sha. Throws CrossdockError `source-unavailable` if the commit
  * cannot be had.
  */
-export async function fetchSource(cloneUrl: string, sha: string, workDir: string): Promise<FetchedSource> {
+export async function fetchSource(
+  cloneUrl: string,
+  sha: string,
+  workDir: string,
+): Promise<FetchedSource> {
   const dir = await mkdtemp(join(workDir, 'src-'));
   try {
     await git(['init', '--quiet', '--bare', dir]);
@@ -29,9 +33,13 @@ export async function fetchSource(cloneUrl: string, sha: string, workDir: string
     await git(['cat-file', '-e', `${sha}^{commit}`], dir);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    throw new CrossdockError('source-unavailable', `cannot fetch commit ${sha}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new CrossdockError(
+      'source-unavailable',
+      `cannot fetch commit ${sha}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   return {
     archive() {

@@ -75,7 +75,10 @@ export class Worker {
     });
     const listener = await db.$client.listen(CHANNELS.jobs, () => this.wake?.());
     this.unlisten = () => listener.unlisten();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.options.heartbeatSeconds * 1000);
+    this.heartbeatTimer = setInterval(
+      () => void this.heartbeat(),
+      this.options.heartbeatSeconds * 1000,
+    );
     log.info({ platforms: this.options.platforms, slots: this.options.slots }, 'worker started');
     while (!this.stopping) {
       if (this.running.size < this.options.slots) {
@@ -91,10 +94,13 @@ export class Worker {
         }
         if (claimed) {
           const jobId = claimed.job.id;
-          this.running.set(jobId, this.runJob(claimed).finally(() => {
-            this.running.delete(jobId);
-            this.wake?.();
-          }));
+          this.running.set(
+            jobId,
+            this.runJob(claimed).finally(() => {
+              this.running.delete(jobId);
+              this.wake?.();
+            }),
+          );
           continue;
         }
       }
@@ -126,7 +132,8 @@ export class Worker {
       await heartbeatWorker(db, this.options.workerId);
       await renewLeases(db, this.options.workerId, this.leaseSeconds);
       const requeued = await requeueExpiredJobs(db);
-      for (const job of requeued) log.warn({ jobId: job.id, attempt: job.attempt }, 'lease expired; job queued again');
+      for (const job of requeued)
+        log.warn({ jobId: job.id, attempt: job.attempt }, 'lease expired; job queued again');
     } catch (error) {
       log.warn({ err: error }, 'heartbeat failed');
     }
@@ -145,7 +152,9 @@ export class Worker {
     let outcome: JobOutcome;
     log.info({ target: job.target, image: job.image }, 'job started');
     try {
-      output.note(`worker ${this.options.workerId}: ${repo.owner}/${repo.name}@${build.sha}, target ${job.target} (${job.platform}, ${job.toolchain})`);
+      output.note(
+        `worker ${this.options.workerId}: ${repo.owner}/${repo.name}@${build.sha}, target ${job.target} (${job.platform}, ${job.toolchain})`,
+      );
       const imageDigest = await runner.imageDigest(job.image);
       await setJobImageDigest(db, fence, imageDigest);
       output.note(`builder image ${job.image} (${imageDigest})`);
@@ -162,13 +171,27 @@ export class Worker {
         },
         sources: source.archive(),
       });
-      const result = await runner.run(handle, (chunk) => output.write(chunk), job.spec.timeoutMinutes * 60_000);
+      const result = await runner.run(
+        handle,
+        (chunk) => output.write(chunk),
+        job.spec.timeoutMinutes * 60_000,
+      );
       if (result.timedOut) {
-        output.note(`timed out after ${job.spec.timeoutMinutes} minutes; the container was stopped`);
-        outcome = { state: 'timed_out', exitCode: result.exitCode, error: `timed out after ${job.spec.timeoutMinutes} min` };
+        output.note(
+          `timed out after ${job.spec.timeoutMinutes} minutes; the container was stopped`,
+        );
+        outcome = {
+          state: 'timed_out',
+          exitCode: result.exitCode,
+          error: `timed out after ${job.spec.timeoutMinutes} min`,
+        };
       } else if (result.exitCode !== 0) {
         output.note(`script exited with ${result.exitCode}`);
-        outcome = { state: 'failed', exitCode: result.exitCode, error: `script exited with ${result.exitCode}` };
+        outcome = {
+          state: 'failed',
+          exitCode: result.exitCode,
+          error: `script exited with ${result.exitCode}`,
+        };
       } else {
         uploaded = await uploadArtifacts({
           archive: await runner.outputs(handle),
@@ -176,36 +199,68 @@ export class Worker {
           client: storage,
           bucket: this.options.bucket,
           keyFor: (file) =>
-            artifactKey({ owner: repo.owner, repo: repo.name, sha: build.sha, target: job.target, jobId: job.id, attempt: job.attempt, file }),
+            artifactKey({
+              owner: repo.owner,
+              repo: repo.name,
+              sha: build.sha,
+              target: job.target,
+              jobId: job.id,
+              attempt: job.attempt,
+              file,
+            }),
         });
-        for (const artifact of uploaded) output.note(`artifact ${artifact.name}: ${artifact.size} bytes, sha256 ${artifact.sha256}`);
+        for (const artifact of uploaded)
+          output.note(
+            `artifact ${artifact.name}: ${artifact.size} bytes, sha256 ${artifact.sha256}`,
+          );
         outcome = { state: 'succeeded', exitCode: 0, artifacts: uploaded };
       }
     } catch (error) {
       const report = reportError(error);
-      const message = error instanceof CrossdockError ? error.message : `${(error as Error).message ?? error}`;
+      const message =
+        error instanceof CrossdockError ? error.message : `${(error as Error).message ?? error}`;
       output.note(`error: ${message}`);
       log[report.level]({ err: error, code: report.code }, 'job errored');
       outcome = { state: 'failed', error: message };
     } finally {
-      if (handle) await runner.destroy(handle).catch((error) => log.warn({ err: error }, 'removing the container failed'));
+      if (handle)
+        await runner
+          .destroy(handle)
+          .catch((error) => log.warn({ err: error }, 'removing the container failed'));
       await source?.dispose();
     }
     try {
       await output.close();
       const text = output.text();
-      await storage.putObject(this.options.bucket, logKey({ buildId: build.id, ...fence }), Buffer.from(text), Buffer.byteLength(text), {
-        'Content-Type': 'text/plain; charset=utf-8',
-      });
+      await storage.putObject(
+        this.options.bucket,
+        logKey({ buildId: build.id, ...fence }),
+        Buffer.from(text),
+        Buffer.byteLength(text),
+        {
+          'Content-Type': 'text/plain; charset=utf-8',
+        },
+      );
       const recorded = await completeJob(db, fence, outcome);
       if (!recorded) {
         log.warn('attempt superseded; its artifacts are discarded');
-        await removeObjects(storage, this.options.bucket, uploaded.map((artifact) => artifact.objectKey));
+        await removeObjects(
+          storage,
+          this.options.bucket,
+          uploaded.map((artifact) => artifact.objectKey),
+        );
       }
       log.info({ state: outcome.state, artifacts: uploaded.length }, 'job finished');
     } catch (error) {
-      log.error({ err: error }, 'recording the job outcome failed; its lease will expire and it runs again');
-      await removeObjects(storage, this.options.bucket, uploaded.map((artifact) => artifact.objectKey)).catch(() => {});
+      log.error(
+        { err: error },
+        'recording the job outcome failed; its lease will expire and it runs again',
+      );
+      await removeObjects(
+        storage,
+        this.options.bucket,
+        uploaded.map((artifact) => artifact.objectKey),
+      ).catch(() => {});
     }
   }
 }

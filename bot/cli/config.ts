@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const schema = z.object({
-  DATABASE_URL: z.string().url({ message: 'is not set: run `bash deploy/setup.sh`, or export DATABASE_URL' }),
+  DATABASE_URL: z
+    .string()
+    .url({ message: 'is not set: run `bash deploy/setup.sh`, or export DATABASE_URL' }),
   GITHUB_API_URL: z.string().url().optional(),
   GITHUB_TOKEN: z.string().min(1).optional(),
   GITHUB_CLONE_BASE_URL: z.string().url().default('https://github.com'),
@@ -47,7 +49,9 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   const c = parsed.data;
   return {
     databaseUrl: c.DATABASE_URL,
-    github: c.GITHUB_API_URL ? { apiUrl: c.GITHUB_API_URL, token: c.GITHUB_TOKEN, cloneBaseUrl: c.GITHUB_CLONE_BASE_URL } : undefined,
+    github: c.GITHUB_API_URL
+      ? { apiUrl: c.GITHUB_API_URL, token: c.GITHUB_TOKEN, cloneBaseUrl: c.GITHUB_CLONE_BASE_URL }
+      : undefined,
     gitCacheDir: c.GIT_CACHE_DIR,
     portalUrl: c.PORTAL_URL.replace(/\/$/, ''),
     user: c.USER,

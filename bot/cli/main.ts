@@ -23,7 +23,10 @@ ${USAGE}`;
 
 async function waitForBuild(db: Database, buildId: number, config: CliConfig): Promise<boolean> {
   let wake: () => void = () => {};
-  const listener = await db.$client.listen(CHANNELS.builds, (payload) => payload === String(buildId) && wake());
+  const listener = await db.$client.listen(
+    CHANNELS.builds,
+    (payload) => payload === String(buildId) && wake(),
+  );
   let last = '';
   try {
     for (;;) {
@@ -34,13 +37,19 @@ async function waitForBuild(db: Database, buildId: number, config: CliConfig): P
       if (!['queued', 'running'].includes(view.build.state)) {
         for (const job of view.jobs) {
           for (const artifact of view.artifactsByJob.get(job.id) ?? []) {
-            console.log(`  ${artifact.name}  ${formatBytes(artifact.size)}  sha256 ${artifact.sha256}`);
-            console.log(`    ${portalUrls.artifactDownload(config.portalUrl, artifact.id, artifact.name)}`);
+            console.log(
+              `  ${artifact.name}  ${formatBytes(artifact.size)}  sha256 ${artifact.sha256}`,
+            );
+            console.log(
+              `    ${portalUrls.artifactDownload(config.portalUrl, artifact.id, artifact.name)}`,
+            );
           }
           const tail = view.logTails.get(job.id);
           if (tail) console.log(`  ${job.target} failed (${job.error}); last lines:\n${tail}`);
         }
-        console.log(`portal: ${portalUrls.commit(config.portalUrl, view.repo.owner, view.repo.name, view.build.sha)}`);
+        console.log(
+          `portal: ${portalUrls.commit(config.portalUrl, view.repo.owner, view.repo.name, view.build.sha)}`,
+        );
         return view.build.state === 'succeeded';
       }
       await new Promise<void>((resolve) => {
@@ -78,16 +87,31 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (verb === 'repo' && rest[0] === 'add' && rest[1]) {
       const repo = parseRepoName(rest[1]);
-      if (!values['git-url']) throw new CrossdockError('bad-command', 'Give the clone URL: --git-url <URL>.');
-      await upsertRepo(db, { owner: repo.owner, name: repo.name, cloneUrl: values['git-url'], source: 'git' });
+      if (!values['git-url'])
+        throw new CrossdockError('bad-command', 'Give the clone URL: --git-url <URL>.');
+      await upsertRepo(db, {
+        owner: repo.owner,
+        name: repo.name,
+        cloneUrl: values['git-url'],
+        source: 'git',
+      });
       console.log(`registered ${repo.owner}/${repo.name} (plain git, ${values['git-url']})`);
       return 0;
     }
-    if (verb !== 'build') throw new CrossdockError('bad-command', `Unknown command \`${verb}\`.\n\n${HELP}`);
-    const sources = createSourceDirectory({ db, github: config.github, gitCacheDir: config.gitCacheDir });
+    if (verb !== 'build')
+      throw new CrossdockError('bad-command', `Unknown command \`${verb}\`.\n\n${HELP}`);
+    const sources = createSourceDirectory({
+      db,
+      github: config.github,
+      gitCacheDir: config.gitCacheDir,
+    });
     const result = await requestBuild(
       { db, sources },
-      { text: [...rest, ...(values.force ? ['--force'] : [])].join(' '), trigger: 'cli', requester: `cli:${config.user}` },
+      {
+        text: [...rest, ...(values.force ? ['--force'] : [])].join(' '),
+        trigger: 'cli',
+        requester: `cli:${config.user}`,
+      },
     );
     console.log(
       `build #${result.build.id} queued: ${result.jobs.map((job) => `${job.target} (${job.platform}, ${job.toolchain})`).join(', ')} ` +

@@ -51,7 +51,10 @@ function boltLogger(log: Logger): BoltLogger {
  * message is posted, which the notifier edits as the build moves.
  * Serve `receiver.requestListener` from an http server bound to 127.0.0.1.
  */
-export function createSlackApp(options: SlackOptions, deps: SlackDeps): { app: App; receiver: HTTPReceiver } {
+export function createSlackApp(
+  options: SlackOptions,
+  deps: SlackDeps,
+): { app: App; receiver: HTTPReceiver } {
   const logger = boltLogger(deps.log);
   const receiver = new HTTPReceiver({
     signingSecret: options.signingSecret,
@@ -65,7 +68,9 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): { app: A
     botId: options.botId,
     botUserId: options.botUserId,
     logger,
-    clientOptions: options.apiUrl ? { slackApiUrl: options.apiUrl, retryConfig: { retries: 2 } } : undefined,
+    clientOptions: options.apiUrl
+      ? { slackApiUrl: options.apiUrl, retryConfig: { retries: 2 } }
+      : undefined,
   });
 
   app.command('/build', async ({ command, ack, client }) => {
@@ -94,7 +99,11 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): { app: A
       const message = renderBuildMessage(view!, options.portalUrl);
       const posted = await client.chat.postMessage({ channel: command.channel_id, ...message });
       await setBuildNotify(deps.db, build.id, {
-        slack: { channel: posted.channel ?? command.channel_id, ts: posted.ts!, user: command.user_id },
+        slack: {
+          channel: posted.channel ?? command.channel_id,
+          ts: posted.ts!,
+          user: command.user_id,
+        },
       });
       await markBuildReported(deps.db, build.id, view!.build.state);
       deps.onBuildPosted?.(build.id);

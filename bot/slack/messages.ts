@@ -1,4 +1,5 @@
 import type { KnownBlock } from '@slack/types';
+import { stripAnsi } from '../../core/ansi';
 import { formatBytes, formatDuration } from '../../core/format';
 import { portalUrls } from '../../core/urls';
 import type { BuildView } from '../build-view';
@@ -30,13 +31,18 @@ function clip(text: string, max = SLACK_MAX_TEXT): string {
  * fallback `text` and Block Kit `blocks`, within Slack's limits. Shows each job's state, and
  * when done its download links, or when failed the last lines of its log.
  */
-export function renderBuildMessage(view: BuildView, portalUrl: string): { text: string; blocks: KnownBlock[] } {
+export function renderBuildMessage(
+  view: BuildView,
+  portalUrl: string,
+): { text: string; blocks: KnownBlock[] } {
   const { build, repo, jobs } = view;
   const repoName = `${repo.owner}/${repo.name}`;
   const headline =
     `${ICONS[build.state] ?? ''} Build #${build.id} of ${escapeMrkdwn(repoName)} ` +
     `\`${escapeMrkdwn(build.ref)}\` (${build.sha.slice(0, 12)}): *${build.state}*`;
-  const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: clip(headline) } }];
+  const blocks: KnownBlock[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: clip(headline) } },
+  ];
   for (const job of jobs) {
     const elapsed =
       job.startedAt && (job.finishedAt ?? (job.state === 'running' ? new Date() : undefined))
@@ -52,12 +58,13 @@ export function renderBuildMessage(view: BuildView, portalUrl: string): { text: 
           `${formatBytes(artifact.size)} · sha256 \`${artifact.sha256.slice(0, 16)}…\``,
       );
     }
-    if (job.error) lines.push(`${escapeMrkdwn(job.error)} · <${portalUrls.jobLog(portalUrl, job.id)}|full log>`);
+    if (job.error)
+      lines.push(`${escapeMrkdwn(job.error)} · <${portalUrls.jobLog(portalUrl, job.id)}|full log>`);
     const tail = view.logTails.get(job.id);
     if (tail) {
       const room = SLACK_MAX_TEXT - lines.join('\n').length - 20;
       const clipped = tail.length > room ? `…${tail.slice(tail.length - room)}` : tail;
-      lines.push('```' + escapeMrkdwn(clipped.replace(/\x1b\[[0-9;]*m/g, '')) + '```');
+      lines.push('```' + escapeMrkdwn(stripAnsi(clipped)) + '```');
     }
     if (blocks.length < SLACK_MAX_BLOCKS - 1) {
       blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(lines.join('\n')) } });
@@ -68,7 +75,9 @@ export function renderBuildMessage(view: BuildView, portalUrl: string): { text: 
     elements: [
       {
         type: 'mrkdwn',
-        text: clip(`<${portalUrls.build(portalUrl, build.id)}|Open build #${build.id} in the portal> · <${portalUrls.commit(portalUrl, repo.owner, repo.name, build.sha)}|commit ${build.sha.slice(0, 12)}>`),
+        text: clip(
+          `<${portalUrls.build(portalUrl, build.id)}|Open build #${build.id} in the portal> · <${portalUrls.commit(portalUrl, repo.owner, repo.name, build.sha)}|commit ${build.sha.slice(0, 12)}>`,
+        ),
       },
     ],
   });

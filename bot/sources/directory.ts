@@ -26,7 +26,8 @@ export function createSourceDirectory(options: {
       const row = await findRepo(options.db, repo.owner, repo.name);
       if (row?.source === 'git') {
         let source = gitSources.get(row.cloneUrl);
-        if (!source) gitSources.set(row.cloneUrl, (source = new GitSource(row.cloneUrl, options.gitCacheDir)));
+        if (!source)
+          gitSources.set(row.cloneUrl, (source = new GitSource(row.cloneUrl, options.gitCacheDir)));
         return source;
       }
       if (github) return github;

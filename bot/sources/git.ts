@@ -34,7 +34,11 @@ export class GitSource implements SourceHost {
     };
     if (ref.kind === 'pull') {
       const sha = await lookup(`refs/pull/${ref.number}/head`);
-      if (!sha) throw new CrossdockError('unknown-ref', `Pull request #${ref.number} does not exist in ${repoLabel(repo)}.`);
+      if (!sha)
+        throw new CrossdockError(
+          'unknown-ref',
+          `Pull request #${ref.number} does not exist in ${repoLabel(repo)}.`,
+        );
       return { sha, pullNumber: ref.number };
     }
     if (ref.kind === 'name') {
@@ -45,7 +49,11 @@ export class GitSource implements SourceHost {
     }
     const text = ref.kind === 'sha' ? ref.sha : ref.kind === 'name' ? ref.name : '';
     const sha = /^[0-9a-f]{7,40}$/.test(text) ? await lookup(text) : undefined;
-    if (!sha) throw new CrossdockError('unknown-ref', `\`${text}\` is not a branch, tag or commit of ${repoLabel(repo)}.`);
+    if (!sha)
+      throw new CrossdockError(
+        'unknown-ref',
+        `\`${text}\` is not a branch, tag or commit of ${repoLabel(repo)}.`,
+      );
     return { sha };
   }
 
@@ -59,7 +67,10 @@ export class GitSource implements SourceHost {
   }
 
   private mirrorDir(repo: RepoName): string {
-    const id = createHash('sha256').update(`${repoLabel(repo)} ${this.repoCloneUrl}`).digest('hex').slice(0, 16);
+    const id = createHash('sha256')
+      .update(`${repoLabel(repo)} ${this.repoCloneUrl}`)
+      .digest('hex')
+      .slice(0, 16);
     return join(this.cacheDir, `${repo.owner}-${repo.name}-${id}.git`);
   }
 
@@ -67,25 +78,42 @@ export class GitSource implements SourceHost {
   private async refresh(repo: RepoName): Promise<string> {
     const dir = this.mirrorDir(repo);
     const previous = this.locks.get(dir) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(async () => {
-      const exists = await stat(dir).then(() => true, () => false);
-      if (!exists) {
-        await mkdir(this.cacheDir, { recursive: true });
-        await git(['init', '--quiet', '--bare', dir]);
-      }
-      await git(
-        ['fetch', '--quiet', '--prune', '--force', this.repoCloneUrl,
-          '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*', '+refs/pull/*:refs/pull/*'],
-        dir,
-      );
-    });
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        const exists = await stat(dir).then(
+          () => true,
+          () => false,
+        );
+        if (!exists) {
+          await mkdir(this.cacheDir, { recursive: true });
+          await git(['init', '--quiet', '--bare', dir]);
+        }
+        await git(
+          [
+            'fetch',
+            '--quiet',
+            '--prune',
+            '--force',
+            this.repoCloneUrl,
+            '+refs/heads/*:refs/heads/*',
+            '+refs/tags/*:refs/tags/*',
+            '+refs/pull/*:refs/pull/*',
+          ],
+          dir,
+        );
+      });
     this.locks.set(dir, next);
     try {
       await next;
     } catch (error) {
-      throw new CrossdockError('source-unavailable', `Cannot fetch ${repoLabel(repo)} from its git server; try again in a minute.`, {
-        cause: error,
-      });
+      throw new CrossdockError(
+        'source-unavailable',
+        `Cannot fetch ${repoLabel(repo)} from its git server; try again in a minute.`,
+        {
+          cause: error,
+        },
+      );
     }
     return dir;
   }

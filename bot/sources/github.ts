@@ -39,14 +39,24 @@ export class GitHubSource implements SourceHost {
     const base = { owner: repo.owner, repo: repo.name };
     return this.call(repo, async () => {
       if (ref.kind === 'pull') {
-        const pull = await this.orUndefined(this.octokit.rest.pulls.get({ ...base, pull_number: ref.number }));
-        if (!pull) throw new CrossdockError('unknown-ref', `Pull request #${ref.number} does not exist in ${repoLabel(repo)}.`);
+        const pull = await this.orUndefined(
+          this.octokit.rest.pulls.get({ ...base, pull_number: ref.number }),
+        );
+        if (!pull)
+          throw new CrossdockError(
+            'unknown-ref',
+            `Pull request #${ref.number} does not exist in ${repoLabel(repo)}.`,
+          );
         return { sha: pull.data.head.sha, pullNumber: ref.number, branch: pull.data.head.ref };
       }
       if (ref.kind === 'name') {
-        const branch = await this.orUndefined(this.octokit.rest.repos.getBranch({ ...base, branch: ref.name }));
+        const branch = await this.orUndefined(
+          this.octokit.rest.repos.getBranch({ ...base, branch: ref.name }),
+        );
         if (branch) return { sha: branch.data.commit.sha, branch: ref.name };
-        const tag = await this.orUndefined(this.octokit.rest.git.getRef({ ...base, ref: `tags/${ref.name}` }));
+        const tag = await this.orUndefined(
+          this.octokit.rest.git.getRef({ ...base, ref: `tags/${ref.name}` }),
+        );
         if (tag) {
           let sha = tag.data.object.sha;
           if (tag.data.object.type === 'tag') {
@@ -55,12 +65,21 @@ export class GitHubSource implements SourceHost {
           return { sha, tag: ref.name };
         }
         if (!/^[0-9a-f]{7,40}$/.test(ref.name)) {
-          throw new CrossdockError('unknown-ref', `\`${ref.name}\` is neither a branch nor a tag of ${repoLabel(repo)}.`);
+          throw new CrossdockError(
+            'unknown-ref',
+            `\`${ref.name}\` is neither a branch nor a tag of ${repoLabel(repo)}.`,
+          );
         }
       }
       const commitRef = ref.kind === 'sha' ? ref.sha : ref.kind === 'name' ? ref.name : '';
-      const commit = await this.orUndefined(this.octokit.rest.repos.getCommit({ ...base, ref: commitRef }));
-      if (!commit) throw new CrossdockError('unknown-ref', `No commit \`${commitRef}\` in ${repoLabel(repo)}.`);
+      const commit = await this.orUndefined(
+        this.octokit.rest.repos.getCommit({ ...base, ref: commitRef }),
+      );
+      if (!commit)
+        throw new CrossdockError(
+          'unknown-ref',
+          `No commit \`${commitRef}\` in ${repoLabel(repo)}.`,
+        );
       return { sha: commit.data.sha };
     });
   }

@@ -67,7 +67,10 @@ export async function createBuild(
       .onConflictDoNothing({ target: builds.requestKey })
       .returning();
     if (!build) {
-      const [existing] = await tx.select().from(builds).where(eq(builds.requestKey, input.requestKey!));
+      const [existing] = await tx
+        .select()
+        .from(builds)
+        .where(eq(builds.requestKey, input.requestKey!));
       const existingJobs = await tx.select().from(jobs).where(eq(jobs.buildId, existing!.id));
       return { build: existing!, repo, jobs: existingJobs, created: false };
     }
@@ -91,12 +94,20 @@ export async function getBuild(db: Database, buildId: number): Promise<BuildWith
     .innerJoin(repos, eq(repos.id, builds.repoId))
     .where(eq(builds.id, buildId));
   if (!row) return undefined;
-  const buildJobs = await db.select().from(jobs).where(eq(jobs.buildId, buildId)).orderBy(asc(jobs.target));
+  const buildJobs = await db
+    .select()
+    .from(jobs)
+    .where(eq(jobs.buildId, buildId))
+    .orderBy(asc(jobs.target));
   return { ...row, jobs: buildJobs };
 }
 
 /** Records where progress of a build is reported (e.g. the Slack message's channel and ts). */
-export async function setBuildNotify(db: Database, buildId: number, notify: BuildNotify): Promise<void> {
+export async function setBuildNotify(
+  db: Database,
+  buildId: number,
+  notify: BuildNotify,
+): Promise<void> {
   await db.update(builds).set({ notify }).where(eq(builds.id, buildId));
 }
 
@@ -108,13 +119,22 @@ export async function listUnreportedBuilds(db: Database, limit = 50): Promise<Bu
   return db
     .select()
     .from(builds)
-    .where(and(sql`${builds.reportedState} is distinct from ${builds.state}`, isNotNull(sql`${builds.notify}->'slack'->'ts'`)))
+    .where(
+      and(
+        sql`${builds.reportedState} is distinct from ${builds.state}`,
+        isNotNull(sql`${builds.notify}->'slack'->'ts'`),
+      ),
+    )
     .orderBy(asc(builds.id))
     .limit(limit);
 }
 
 /** Marks `state` as reported for a build, unless the build has moved on since. */
-export async function markBuildReported(db: Database, buildId: number, state: Build['state']): Promise<void> {
+export async function markBuildReported(
+  db: Database,
+  buildId: number,
+  state: Build['state'],
+): Promise<void> {
   await db
     .update(builds)
     .set({ reportedState: state })
@@ -122,7 +142,11 @@ export async function markBuildReported(db: Database, buildId: number, state: Bu
 }
 
 /** Builds of one commit of a repository, newest first, with their jobs. */
-export async function listBuildsForCommit(db: Database, repoId: number, sha: string): Promise<BuildWithJobs[]> {
+export async function listBuildsForCommit(
+  db: Database,
+  repoId: number,
+  sha: string,
+): Promise<BuildWithJobs[]> {
   const rows = await db
     .select({ build: builds, repo: repos })
     .from(builds)
@@ -133,12 +157,29 @@ export async function listBuildsForCommit(db: Database, repoId: number, sha: str
   const buildJobs = await db
     .select()
     .from(jobs)
-    .where(inArray(jobs.buildId, rows.map((row) => row.build.id)))
+    .where(
+      inArray(
+        jobs.buildId,
+        rows.map((row) => row.build.id),
+      ),
+    )
     .orderBy(asc(jobs.target));
-  return rows.map((row) => ({ ...row, jobs: buildJobs.filter((job) => job.buildId === row.build.id) }));
+  return rows.map((row) => ({
+    ...row,
+    jobs: buildJobs.filter((job) => job.buildId === row.build.id),
+  }));
 }
 
 /** The newest builds of a repository (at most `limit`), newest first. */
-export async function listRecentBuilds(db: Database, repoId: number, limit = 100): Promise<Build[]> {
-  return db.select().from(builds).where(eq(builds.repoId, repoId)).orderBy(desc(builds.id)).limit(limit);
+export async function listRecentBuilds(
+  db: Database,
+  repoId: number,
+  limit = 100,
+): Promise<Build[]> {
+  return db
+    .select()
+    .from(builds)
+    .where(eq(builds.repoId, repoId))
+    .orderBy(desc(builds.id))
+    .limit(limit);
 }

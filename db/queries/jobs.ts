@@ -62,7 +62,11 @@ export async function claimJob(
 }
 
 /** Extends the leases of every job `workerId` holds by `leaseSeconds`; returns how many. */
-export async function renewLeases(db: Database, workerId: string, leaseSeconds: number): Promise<number> {
+export async function renewLeases(
+  db: Database,
+  workerId: string,
+  leaseSeconds: number,
+): Promise<number> {
   const rows = await db
     .update(jobs)
     .set({ leaseExpiresAt: sql`now() + make_interval(secs => ${leaseSeconds})` })
@@ -95,7 +99,9 @@ export async function setJobImageDigest(
   await db
     .update(jobs)
     .set({ imageDigest })
-    .where(and(eq(jobs.id, fence.jobId), eq(jobs.attempt, fence.attempt), eq(jobs.state, 'running')));
+    .where(
+      and(eq(jobs.id, fence.jobId), eq(jobs.attempt, fence.attempt), eq(jobs.state, 'running')),
+    );
 }
 
 export interface NewArtifact {
@@ -133,11 +139,15 @@ export async function completeJob(
         finishedAt: sql`now()`,
         leaseExpiresAt: null,
       })
-      .where(and(eq(jobs.id, fence.jobId), eq(jobs.attempt, fence.attempt), eq(jobs.state, 'running')))
+      .where(
+        and(eq(jobs.id, fence.jobId), eq(jobs.attempt, fence.attempt), eq(jobs.state, 'running')),
+      )
       .returning();
     if (!job) return false;
     if (outcome.artifacts?.length) {
-      await tx.insert(artifacts).values(outcome.artifacts.map((artifact) => ({ ...artifact, jobId: job.id })));
+      await tx
+        .insert(artifacts)
+        .values(outcome.artifacts.map((artifact) => ({ ...artifact, jobId: job.id })));
     }
     await updateBuildState(tx, job.buildId);
     return true;

@@ -19,7 +19,11 @@ export async function upsertRepo(db: Pick<Database, 'insert'>, repo: NewRepo): P
 }
 
 /** The repository `owner/name`, or undefined. */
-export async function findRepo(db: Database, owner: string, name: string): Promise<Repo | undefined> {
+export async function findRepo(
+  db: Database,
+  owner: string,
+  name: string,
+): Promise<Repo | undefined> {
   const [row] = await db
     .select()
     .from(repos)

@@ -14,18 +14,30 @@ export async function registerWorker(
     .values({ ...worker, online: true })
     .onConflictDoUpdate({
       target: workers.id,
-      set: { ...worker, online: true, startedAt: sql`now()`, lastHeartbeatAt: sql`now()`, stoppedAt: null },
+      set: {
+        ...worker,
+        online: true,
+        startedAt: sql`now()`,
+        lastHeartbeatAt: sql`now()`,
+        stoppedAt: null,
+      },
     });
 }
 
 /** Records a heartbeat of `workerId`. */
 export async function heartbeatWorker(db: Database, workerId: string): Promise<void> {
-  await db.update(workers).set({ lastHeartbeatAt: sql`now()` }).where(eq(workers.id, workerId));
+  await db
+    .update(workers)
+    .set({ lastHeartbeatAt: sql`now()` })
+    .where(eq(workers.id, workerId));
 }
 
 /** Marks a worker as stopped (clean shutdown). */
 export async function markWorkerStopped(db: Database, workerId: string): Promise<void> {
-  await db.update(workers).set({ online: false, stoppedAt: sql`now()` }).where(eq(workers.id, workerId));
+  await db
+    .update(workers)
+    .set({ online: false, stoppedAt: sql`now()` })
+    .where(eq(workers.id, workerId));
 }
 
 /** Workers, most recently seen first. */

@@ -64,10 +64,19 @@ describe('/build in Slack, end to end', () => {
     const allBuilds = await stack.db.select().from(builds);
     expect(allBuilds).toHaveLength(1);
     const build = allBuilds[0]!;
-    expect(build).toMatchObject({ sha: shas.pr123, pullNumber: 123, trigger: 'slack', requester: 'slack:U0ALICE' });
+    expect(build).toMatchObject({
+      sha: shas.pr123,
+      pullNumber: 123,
+      trigger: 'slack',
+      requester: 'slack:U0ALICE',
+    });
     const buildJobs = await stack.db.select().from(jobs).where(eq(jobs.buildId, build.id));
     expect(buildJobs).toHaveLength(1);
-    expect(buildJobs[0]).toMatchObject({ target: 'arm64', platform: 'linux/arm64', toolchain: 'cross' });
+    expect(buildJobs[0]).toMatchObject({
+      target: 'arm64',
+      platform: 'linux/arm64',
+      toolchain: 'cross',
+    });
 
     const finished = await finishedBuild(build.id);
     expect(finished.state).toBe('succeeded');
@@ -75,17 +84,27 @@ describe('/build in Slack, end to end', () => {
     expect(job!.state).toBe('succeeded');
     // A separate worker process ran it.
     expect(job!.workerId).toBe(stack.worker.workerId);
-    const [worker] = await stack.db.select().from(workers).where(eq(workers.id, stack.worker.workerId));
+    const [worker] = await stack.db
+      .select()
+      .from(workers)
+      .where(eq(workers.id, stack.worker.workerId));
     expect(worker!.pid).toBe(stack.worker.pid);
     expect(worker!.pid).not.toBe(process.pid);
     expect(job!.imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     // The binary in MinIO is an aarch64 ELF executable whose recorded sha256 matches its bytes.
     const artifacts = await listArtifactsForJobs(stack.db, [job!.id]);
-    expect(artifacts.map((artifact) => artifact.name).sort()).toEqual(['hello-linux-arm64', 'hello-linux-arm64.tar.gz']);
+    expect(artifacts.map((artifact) => artifact.name).sort()).toEqual([
+      'hello-linux-arm64',
+      'hello-linux-arm64.tar.gz',
+    ]);
     const binary = artifacts.find((artifact) => artifact.name === 'hello-linux-arm64')!;
     const chunks: Buffer[] = [];
-    for await (const chunk of await stack.bucket.client.getObject(stack.bucket.storage.bucket, binary.objectKey)) chunks.push(chunk);
+    for await (const chunk of await stack.bucket.client.getObject(
+      stack.bucket.storage.bucket,
+      binary.objectKey,
+    ))
+      chunks.push(chunk);
     const stored = Buffer.concat(chunks);
     expect(stored.subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
     expect(stored.readUInt16LE(18)).toBe(183); // e_machine EM_AARCH64
@@ -104,14 +123,18 @@ describe('/build in Slack, end to end', () => {
 
     // Slack: one message posted in the channel, then edited to the result with the portal link.
     const update = await waitFor('the Slack message edited to succeeded', () =>
-      stack.slack.calls.find((call) => call.method === 'chat.update' && String(call.args.text).includes('succeeded')),
+      stack.slack.calls.find(
+        (call) => call.method === 'chat.update' && String(call.args.text).includes('succeeded'),
+      ),
     );
     const posts = stack.slack.calls.filter((call) => call.method === 'chat.postMessage');
     expect(posts).toHaveLength(1);
     expect(posts[0]!.args.channel).toBe(CHANNEL);
     expect(update.args.ts).toBe(`1700000000.000001`);
     expect(String(update.args.text)).toContain(`${stack.portalUrl}/builds/${build.id}`);
-    expect(JSON.stringify(update.args.blocks)).toContain(`${stack.portalUrl}/artifacts/${binary.id}/download/hello-linux-arm64`);
+    expect(JSON.stringify(update.args.blocks)).toContain(
+      `${stack.portalUrl}/artifacts/${binary.id}/download/hello-linux-arm64`,
+    );
     expect(stack.slack.unexpected).toEqual([]);
     expect(stack.github.unexpected).toEqual([]);
   });
@@ -139,10 +162,16 @@ describe('/build in Slack, end to end', () => {
     const unknownRef = JSON.parse((await slashCommand('arm64 pr-999')).body).text as string;
     expect(unknownRef).toBe('Pull request #999 does not exist in acme/hello.');
     const badRecipe = join(scratch, 'bad.yml');
-    writeFileSync(badRecipe, 'targets:\n  arm64:\n    platform: arm64\n    image: x\n    script: make\n');
+    writeFileSync(
+      badRecipe,
+      'targets:\n  arm64:\n    platform: arm64\n    image: x\n    script: make\n',
+    );
     makeHelloRepo(stack.gitRoot, 'acme', 'bad-recipe', badRecipe);
-    const invalid = JSON.parse((await slashCommand('arm64 main in acme/bad-recipe')).body).text as string;
-    expect(invalid).toBe('.crossdock.yml line 3, targets.arm64.platform: must be an OCI platform such as linux/arm64');
+    const invalid = JSON.parse((await slashCommand('arm64 main in acme/bad-recipe')).body)
+      .text as string;
+    expect(invalid).toBe(
+      '.crossdock.yml line 3, targets.arm64.platform: must be an OCI platform such as linux/arm64',
+    );
     expect(await buildCount()).toBe(before);
   });
 
@@ -176,7 +205,10 @@ describe('/build in Slack, end to end', () => {
     expect(log).toContain('error: libfrobnicate-dev is missing');
     const update = await waitFor('the Slack message edited to failed', () =>
       stack.slack.calls.find(
-        (call) => call.method === 'chat.update' && String(call.args.text).includes(`Build #${buildId}`) && String(call.args.text).includes('failed'),
+        (call) =>
+          call.method === 'chat.update' &&
+          String(call.args.text).includes(`Build #${buildId}`) &&
+          String(call.args.text).includes('failed'),
       ),
     );
     expect(JSON.stringify(update.args.blocks)).toContain('error: libfrobnicate-dev is missing');

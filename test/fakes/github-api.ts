@@ -24,13 +24,19 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
   const calls: GitHubCall[] = [];
   const unexpected: GitHubCall[] = [];
 
-  const git = async (repoDir: string, args: string[]) => (await run('git', args, { cwd: repoDir })).stdout.trim();
+  const git = async (repoDir: string, args: string[]) =>
+    (await run('git', args, { cwd: repoDir })).stdout.trim();
   const tryGit = (repoDir: string, args: string[]) => git(repoDir, args).catch(() => undefined);
   const json = (response: ServerResponse, status: number, body: unknown) => {
     response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
 
-  const serveGit = (request: IncomingMessage, response: ServerResponse, pathInfo: string, query: string) => {
+  const serveGit = (
+    request: IncomingMessage,
+    response: ServerResponse,
+    pathInfo: string,
+    query: string,
+  ) => {
     const child = spawn('git', ['http-backend'], {
       env: {
         PATH: process.env.PATH,
@@ -105,15 +111,28 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
     if ((m = /^pulls\/(\d+)$/.exec(rest))) {
       const sha = await tryGit(dir, ['rev-parse', '--verify', `refs/pull/${m[1]}/head^{commit}`]);
       if (!sha) return json(response, 404, { message: 'Not Found' });
-      return json(response, 200, { number: Number(m[1]), state: 'open', head: { sha, ref: `pr-${m[1]}` }, base: { ref: 'main' } });
+      return json(response, 200, {
+        number: Number(m[1]),
+        state: 'open',
+        head: { sha, ref: `pr-${m[1]}` },
+        base: { ref: 'main' },
+      });
     }
     if ((m = /^branches\/(.+)$/.exec(rest))) {
-      const sha = await tryGit(dir, ['rev-parse', '--verify', `refs/heads/${decodeURIComponent(m[1]!)}^{commit}`]);
+      const sha = await tryGit(dir, [
+        'rev-parse',
+        '--verify',
+        `refs/heads/${decodeURIComponent(m[1]!)}^{commit}`,
+      ]);
       if (!sha) return json(response, 404, { message: 'Branch not found' });
       return json(response, 200, { name: decodeURIComponent(m[1]!), commit: { sha } });
     }
     if ((m = /^git\/ref\/tags\/(.+)$/.exec(rest))) {
-      const sha = await tryGit(dir, ['rev-parse', '--verify', `refs/tags/${decodeURIComponent(m[1]!)}`]);
+      const sha = await tryGit(dir, [
+        'rev-parse',
+        '--verify',
+        `refs/tags/${decodeURIComponent(m[1]!)}`,
+      ]);
       if (!sha) return json(response, 404, { message: 'Not Found' });
       const type = await git(dir, ['cat-file', '-t', sha]);
       return json(response, 200, { ref: `refs/tags/${m[1]}`, object: { sha, type } });
@@ -124,19 +143,31 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
       return json(response, 200, { sha: m[1], object: { sha: target, type: 'commit' } });
     }
     if ((m = /^commits\/(.+)$/.exec(rest))) {
-      const sha = await tryGit(dir, ['rev-parse', '--verify', `${decodeURIComponent(m[1]!)}^{commit}`]);
+      const sha = await tryGit(dir, [
+        'rev-parse',
+        '--verify',
+        `${decodeURIComponent(m[1]!)}^{commit}`,
+      ]);
       if (!sha) return json(response, 422, { message: 'No commit found for SHA' });
       return json(response, 200, { sha });
     }
     if ((m = /^contents\/(.+)$/.exec(rest))) {
       const ref = url.searchParams.get('ref') ?? 'HEAD';
       const path = decodeURIComponent(m[1]!);
-      const content = await run('git', ['show', `${ref}:${path}`], { cwd: dir, encoding: 'buffer' }).then(
+      const content = await run('git', ['show', `${ref}:${path}`], {
+        cwd: dir,
+        encoding: 'buffer',
+      }).then(
         (result) => result.stdout,
         () => undefined,
       );
       if (!content) return json(response, 404, { message: 'Not Found' });
-      return json(response, 200, { type: 'file', path, encoding: 'base64', content: content.toString('base64') });
+      return json(response, 200, {
+        type: 'file',
+        path,
+        encoding: 'base64',
+        content: content.toString('base64'),
+      });
     }
     unexpected.splice(unexpected.length, 0, call);
     calls.pop();

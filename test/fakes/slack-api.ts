@@ -6,7 +6,12 @@ export interface SlackCall {
   args: Record<string, unknown>;
 }
 
-const EXPECTED = new Set(['chat.postMessage', 'chat.update', 'chat.postEphemeral', 'views.publish']);
+const EXPECTED = new Set([
+  'chat.postMessage',
+  'chat.update',
+  'chat.postEphemeral',
+  'views.publish',
+]);
 
 /**
  * A local stand-in for Slack's Web API (https://slack.com/api/<method>): records every call and
@@ -35,8 +40,11 @@ export async function startFakeSlackApi() {
       return;
     }
     calls.push(call);
-    const ts = method === 'chat.update' ? args.ts : `1700000000.${String(nextTs++).padStart(6, '0')}`;
-    response.end(JSON.stringify({ ok: true, channel: args.channel, ts, message: { text: args.text } }));
+    const ts =
+      method === 'chat.update' ? args.ts : `1700000000.${String(nextTs++).padStart(6, '0')}`;
+    response.end(
+      JSON.stringify({ ok: true, channel: args.channel, ts, message: { text: args.text } }),
+    );
   });
   return { ...server, apiUrl: `${server.url}/api/`, calls, unexpected };
 }

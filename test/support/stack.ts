@@ -32,11 +32,19 @@ export function makeHelloRepo(root: string, owner: string, name: string, recipe?
 }
 
 /** Starts `worker/main.ts` as its own process against the given database and bucket. */
-export function spawnWorker(env: Record<string, string>): ChildProcess & { workerId: string; output: () => string } {
+export function spawnWorker(
+  env: Record<string, string>,
+): ChildProcess & { workerId: string; output: () => string } {
   const workerId = `test-worker-${randomBytes(4).toString('hex')}`;
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'worker/main.ts')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, WORKER_ID: workerId, LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      WORKER_ID: workerId,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -70,11 +78,22 @@ export async function startStack() {
   const log = createLogger({ name: 'e2e', level: 'warn' });
 
   // The portal's links need its URL, known once it listens: route to the app made after that.
-  let portalFetch: (request: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 });
-  const portal = serve({ fetch: (request) => portalFetch(request), hostname: '127.0.0.1', port: 0 });
+  let portalFetch: (request: Request) => Response | Promise<Response> = () =>
+    new Response('starting', { status: 503 });
+  const portal = serve({
+    fetch: (request) => portalFetch(request),
+    hostname: '127.0.0.1',
+    port: 0,
+  });
   await new Promise((resolve) => portal.once('listening', resolve));
   const portalUrl = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
-  const portalApp = createPortalApp({ db: database.db, storage: bucket.client, bucket: bucket.storage.bucket, portalUrl, log });
+  const portalApp = createPortalApp({
+    db: database.db,
+    storage: bucket.client,
+    bucket: bucket.storage.bucket,
+    portalUrl,
+    log,
+  });
   portalFetch = (request) => portalApp.fetch(request);
 
   const bot = await startBotServer(

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { loadPortalConfig } from './config';
+
+const REQUIRED = {
+  DATABASE_URL: 'postgres://crossdock:secret@127.0.0.1:5432/crossdock',
+  S3_ENDPOINT: 'http://127.0.0.1:9000',
+  S3_ACCESS_KEY: 'access',
+  S3_SECRET_KEY: 'secret',
+};
+
+describe('loadPortalConfig', () => {
+  it('fills in the defaults', () => {
+    expect(loadPortalConfig(REQUIRED)).toEqual({
+      databaseUrl: REQUIRED.DATABASE_URL,
+      storage: {
+        endpoint: REQUIRED.S3_ENDPOINT,
+        accessKey: 'access',
+        secretKey: 'secret',
+        bucket: 'crossdock',
+      },
+      host: '127.0.0.1',
+      port: 8080,
+      portalUrl: 'http://127.0.0.1:8080',
+      logLevel: 'info',
+    });
+  });
+
+  it('reads the portal settings and drops the trailing slash of the public URL', () => {
+    const config = loadPortalConfig({
+      ...REQUIRED,
+      PORTAL_HOST: '0.0.0.0',
+      PORTAL_PORT: '9090',
+      PORTAL_URL: 'https://builds.example.com/',
+    });
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 9090,
+      portalUrl: 'https://builds.example.com',
+    });
+  });
+
+  it('names every bad variable', () => {
+    expect(() =>
+      loadPortalConfig({
+        ...REQUIRED,
+        DATABASE_URL: '',
+        PORTAL_PORT: '70000',
+        PORTAL_URL: 'ftp://x',
+      }),
+    ).toThrow(/DATABASE_URL[\s\S]*PORTAL_PORT[\s\S]*PORTAL_URL/);
+  });
+});
