@@ -38,7 +38,7 @@ describe('parseRecipe', () => {
 
   it.each([
     ['targets: [', /^\.crossdock\.yml line 1: not valid YAML/],
-    ['{}', /^\.crossdock\.yml, targets: /],
+    ['{}', /^\.crossdock\.yml line 1, targets: is required$/],
     ['targets: {}', /targets: must declare at least one target/],
     [
       'targets:\n  arm64:\n    platform: arm64\n    image: x\n    script: make\n',
@@ -54,7 +54,7 @@ describe('parseRecipe', () => {
     ],
     [
       'targets:\n  arm64:\n    platform: linux/arm64\n    image: x\n',
-      /line 2, targets\.arm64\.script: /,
+      /line 3, targets\.arm64\.script: is required$/,
     ],
   ])('refuses %j naming the line and field', (text, message) => {
     expect(errorOf(text)).toMatch(message);

@@ -83,7 +83,11 @@ export function parseRecipe(text: string, file = RECIPE_FILE): Recipe {
   }
   const result = recipeSchema.safeParse(document.toJS());
   if (!result.success) {
-    const issue = result.error.issues[0]!;
+    // A misspelt field shows as both "unknown field" and "missing": the first says more.
+    const issues = [...result.error.issues].sort(
+      (a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'),
+    );
+    const issue = issues[0]!;
     // Point at the deepest node of the path that exists in the document.
     let line: number | undefined;
     for (let depth = issue.path.length; depth >= 0 && line === undefined; depth--) {
@@ -93,6 +97,7 @@ export function parseRecipe(text: string, file = RECIPE_FILE): Recipe {
     const field = issue.path.length ? issue.path.join('.') : '(top level)';
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.join(', ')}`;
+    if (issue.code === 'invalid_type' && issue.input === undefined) message = 'is required';
     throw new CrossdockError(
       'recipe-invalid',
       `${file}${line ? ` line ${line}` : ''}, ${field}: ${message}`,
