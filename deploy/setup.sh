@@ -40,7 +40,7 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
-if ((${#missing[@]} > 0)) || [[ $apt_needs_update == true ]] || ! compgen -G '/var/lib/apt/lists/*_Sources' >/dev/null; then
+if ((${#missing[@]} > 0)) || [[ $apt_needs_update == true ]] || ! compgen -G '/var/lib/apt/lists/*_Sources*' >/dev/null; then
   say "apt: updating package lists"
   apt-get update -qq || say "apt: some package lists failed to download (continuing)"
   apt_updated=true

@@ -128,6 +128,7 @@ export async function startStack() {
 
   return {
     db: database.db,
+    databaseUrl: database.url,
     bucket,
     github,
     slack,
