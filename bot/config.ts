@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { databaseEnv, logLevelEnv, parseEnv } from '../core/config';
 
 const jsonRecord = z.string().transform((text, context) => {
   try {
@@ -13,7 +14,7 @@ const jsonRecord = z.string().transform((text, context) => {
 });
 
 const schema = z.object({
-  DATABASE_URL: z.string().url(),
+  ...databaseEnv,
   SLACK_SIGNING_SECRET: z.string().min(1),
   SLACK_BOT_TOKEN: z.string().min(1),
   SLACK_BOT_ID: z.string().min(1),
@@ -31,7 +32,7 @@ const schema = z.object({
   PORTAL_URL: z.string().url().default('http://127.0.0.1:8080'),
   BOT_HOST: z.string().default('127.0.0.1'),
   BOT_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  ...logLevelEnv,
 });
 
 /** The bot's options, as the bot's server and front ends take them. */
@@ -57,14 +58,7 @@ export interface BotConfig {
 
 /** Reads and validates the bot's configuration from `env`; throws naming each bad variable. */
 export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.')}: ${issue.message}`,
-    );
-    throw new Error(`invalid bot configuration:\n  ${problems.join('\n  ')}`);
-  }
-  const c = parsed.data;
+  const c = parseEnv(schema, env, 'bot');
   return {
     databaseUrl: c.DATABASE_URL,
     slack: {

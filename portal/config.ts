@@ -1,12 +1,10 @@
 import { z } from 'zod';
+import { databaseEnv, logLevelEnv, parseEnv, storageEnv } from '../core/config';
 import type { StorageOptions } from '../core/storage';
 
 const schema = z.object({
-  DATABASE_URL: z.string().url(),
-  S3_ENDPOINT: z.string().url(),
-  S3_ACCESS_KEY: z.string().min(1),
-  S3_SECRET_KEY: z.string().min(1),
-  S3_BUCKET: z.string().min(3).default('crossdock'),
+  ...databaseEnv,
+  ...storageEnv,
   PORTAL_HOST: z.string().min(1).default('127.0.0.1'),
   PORTAL_PORT: z.coerce.number().int().min(1).max(65_535).default(8080),
   /** The portal's public base URL, as links in pages, Slack and GitHub show it. */
@@ -15,7 +13,7 @@ const schema = z.object({
     .url()
     .refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http(s) URL')
     .default('http://127.0.0.1:8080'),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  ...logLevelEnv,
 });
 
 export interface PortalConfig {
@@ -31,14 +29,7 @@ export interface PortalConfig {
 
 /** Reads and validates the portal's configuration from `env`; throws naming each bad variable. */
 export function loadPortalConfig(env: NodeJS.ProcessEnv = process.env): PortalConfig {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.')}: ${issue.message}`,
-    );
-    throw new Error(`invalid portal configuration:\n  ${problems.join('\n  ')}`);
-  }
-  const c = parsed.data;
+  const c = parseEnv(schema, env, 'portal');
   return {
     databaseUrl: c.DATABASE_URL,
     storage: {

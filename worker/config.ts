@@ -1,12 +1,10 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { databaseEnv, logLevelEnv, parseEnv, storageEnv } from '../core/config';
 
 const schema = z.object({
-  DATABASE_URL: z.string().url(),
-  S3_ENDPOINT: z.string().url(),
-  S3_ACCESS_KEY: z.string().min(1),
-  S3_SECRET_KEY: z.string().min(1),
-  S3_BUCKET: z.string().min(3).default('crossdock'),
+  ...databaseEnv,
+  ...storageEnv,
   WORKER_ID: z.string().min(1).optional(),
   /** Comma-separated OCI platforms this worker runs containers for. */
   WORKER_PLATFORMS: z.string().default('linux/amd64'),
@@ -15,7 +13,7 @@ const schema = z.object({
   WORKER_POLL_SECONDS: z.coerce.number().positive().default(2),
   WORKER_WORK_DIR: z.string().default('/var/tmp/crossdock-worker'),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  ...logLevelEnv,
 });
 
 export interface WorkerConfig {
@@ -34,14 +32,7 @@ export interface WorkerConfig {
 
 /** Reads and validates the worker's configuration from `env`; throws naming each bad variable. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.')}: ${issue.message}`,
-    );
-    throw new Error(`invalid worker configuration:\n  ${problems.join('\n  ')}`);
-  }
-  const c = parsed.data;
+  const c = parseEnv(schema, env, 'worker');
   const platforms = c.WORKER_PLATFORMS.split(',')
     .map((p) => p.trim())
     .filter(Boolean);

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { readEnvFile } from '../../core/config';
 
 const schema = z.object({
   DATABASE_URL: z
@@ -19,20 +19,6 @@ export interface CliConfig {
   gitCacheDir: string;
   portalUrl: string;
   user: string;
-}
-
-/** `KEY=value` lines of an env file (deploy/setup.sh writes one); missing file → {}. */
-function readEnvFile(path: string): Record<string, string> {
-  try {
-    return Object.fromEntries(
-      readFileSync(path, 'utf8')
-        .split('\n')
-        .filter((line) => /^[A-Z0-9_]+=/.test(line))
-        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-    );
-  } catch {
-    return {};
-  }
 }
 
 /**

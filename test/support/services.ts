@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import type { Client } from 'minio';
+import { readEnvFile } from '../../core/config';
 import { createStorageClient, ensureBucket, type StorageOptions } from '../../core/storage';
 import { connect, type Database } from '../../db/client';
 
@@ -20,18 +20,9 @@ export interface ServiceEnv {
  */
 export function loadServiceEnv(): ServiceEnv {
   const file = `${process.env.CROSSDOCK_STATE_DIR ?? '/var/lib/crossdock'}/crossdock.env`;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
+  const values = readEnvFile(file);
+  if (!values.DATABASE_URL)
     throw new Error(`${file} is missing: run \`bash deploy/setup.sh\` first`);
-  }
-  const values = Object.fromEntries(
-    text
-      .split('\n')
-      .filter((line) => /^[A-Z0-9_]+=/.test(line))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
   return {
     databaseUrl: values.DATABASE_URL!,
     storage: {
