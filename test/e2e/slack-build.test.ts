@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builds, jobs, workers } from '../../db/schema';
@@ -9,6 +11,8 @@ import { listArtifactsForJobs } from '../../db/queries/artifacts';
 import { waitFor } from '../fakes/http';
 import { postSlashCommand } from '../support/slack';
 import { CHANNEL, SIGNING_SECRET, makeHelloRepo, startStack } from '../support/stack';
+
+const run = promisify(execFile);
 
 /**
  * The walking skeleton as a story: an engineer types `/build arm64 pr-123` in Slack; a separate
@@ -212,5 +216,16 @@ describe('/build in Slack, end to end', () => {
       ),
     );
     expect(JSON.stringify(update.args.blocks)).toContain('error: libfrobnicate-dev is missing');
+  });
+
+  it("leaves none of its worker's containers behind", async () => {
+    const { stdout } = await run('docker', [
+      'ps',
+      '--all',
+      '--quiet',
+      '--filter',
+      `label=io.crossdock.worker=${stack.worker.workerId}`,
+    ]);
+    expect(stdout.trim()).toBe('');
   });
 });
