@@ -47,7 +47,9 @@ if ((${#missing[@]} > 0)) || [[ $apt_needs_update == true ]] || ! compgen -G '/v
 fi
 if ((${#missing[@]} > 0)); then
   say "apt: installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # One retry: a dpkg that upgrades itself mid-install can fail the first run on a new machine.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   say "apt: ok"
 fi
