@@ -1,5 +1,5 @@
 import type { Database } from '../db/client';
-import { listArtifactsForJobs, type Artifact } from '../db/queries/artifacts';
+import { listArtifactsByJob, type Artifact } from '../db/queries/artifacts';
 import { getBuild, type BuildWithJobs } from '../db/queries/builds';
 import { readLog } from '../db/queries/logs';
 
@@ -18,14 +18,10 @@ export async function loadBuildView(
 ): Promise<BuildView | undefined> {
   const found = await getBuild(db, buildId);
   if (!found) return undefined;
-  const artifacts = await listArtifactsForJobs(
+  const artifactsByJob = await listArtifactsByJob(
     db,
     found.jobs.map((job) => job.id),
   );
-  const artifactsByJob = new Map<number, Artifact[]>();
-  for (const artifact of artifacts) {
-    artifactsByJob.set(artifact.jobId, [...(artifactsByJob.get(artifact.jobId) ?? []), artifact]);
-  }
   const logTails = new Map<number, string>();
   for (const job of found.jobs) {
     if (job.state === 'failed' || job.state === 'timed_out') {

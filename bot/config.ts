@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { databaseEnv, logLevelEnv, parseEnv } from '../core/config';
+import { databaseEnv, logLevelEnv, parseEnv, portalUrlEnv } from '../core/config';
 
 const jsonRecord = z.string().transform((text, context) => {
   try {
@@ -13,6 +13,46 @@ const jsonRecord = z.string().transform((text, context) => {
   }
 });
 
+/** GitHub (or GitHub Enterprise): unset GITHUB_API_URL means plain git repositories only. */
+export const githubEnv = {
+  GITHUB_API_URL: z.string().url().optional(),
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  GITHUB_CLONE_BASE_URL: z.string().url().default('https://github.com'),
+};
+
+export interface GitHubOptions {
+  /** REST API base URL: https://api.github.com, or a GitHub Enterprise / test fake's. */
+  apiUrl: string;
+  /** Token for the API (and nothing else); omitted for public repositories. */
+  token?: string;
+  /** Clone URLs are `${cloneBaseUrl}/owner/name.git`, e.g. https://github.com. */
+  cloneBaseUrl: string;
+}
+
+/** GitHub's options from variables parsed with `githubEnv`; undefined when GitHub is not set. */
+export function githubOptions(c: {
+  GITHUB_API_URL?: string;
+  GITHUB_TOKEN?: string;
+  GITHUB_CLONE_BASE_URL: string;
+}): GitHubOptions | undefined {
+  return c.GITHUB_API_URL
+    ? { apiUrl: c.GITHUB_API_URL, token: c.GITHUB_TOKEN, cloneBaseUrl: c.GITHUB_CLONE_BASE_URL }
+    : undefined;
+}
+
+/** The Slack app's settings. */
+export interface SlackSettings {
+  signingSecret: string;
+  botToken: string;
+  botId: string;
+  botUserId: string;
+  /** Web API base URL, e.g. https://slack.com/api/ (a local fake in tests). */
+  apiUrl?: string;
+  /** The repository a channel builds when a command names none: channel id → owner/repo. */
+  channelRepos: Record<string, string>;
+  defaultRepo?: string;
+}
+
 const schema = z.object({
   ...databaseEnv,
   SLACK_SIGNING_SECRET: z.string().min(1),
@@ -25,11 +65,9 @@ const schema = z.object({
     .string()
     .regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo')
     .optional(),
-  GITHUB_API_URL: z.string().url().optional(),
-  GITHUB_TOKEN: z.string().min(1).optional(),
-  GITHUB_CLONE_BASE_URL: z.string().url().default('https://github.com'),
+  ...githubEnv,
   GIT_CACHE_DIR: z.string().default('/var/tmp/crossdock-bot/git'),
-  PORTAL_URL: z.string().url().default('http://127.0.0.1:8080'),
+  ...portalUrlEnv,
   BOT_HOST: z.string().default('127.0.0.1'),
   BOT_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   ...logLevelEnv,
@@ -38,17 +76,9 @@ const schema = z.object({
 /** The bot's options, as the bot's server and front ends take them. */
 export interface BotConfig {
   databaseUrl: string;
-  slack: {
-    signingSecret: string;
-    botToken: string;
-    botId: string;
-    botUserId: string;
-    apiUrl?: string;
-    channelRepos: Record<string, string>;
-    defaultRepo?: string;
-  };
+  slack: SlackSettings;
   /** Set when GitHub (or a GitHub Enterprise server) is where repositories live. */
-  github?: { apiUrl: string; token?: string; cloneBaseUrl: string };
+  github?: GitHubOptions;
   gitCacheDir: string;
   portalUrl: string;
   host: string;
@@ -70,11 +100,9 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
       channelRepos: c.SLACK_CHANNEL_REPOS,
       defaultRepo: c.CROSSDOCK_DEFAULT_REPO,
     },
-    github: c.GITHUB_API_URL
-      ? { apiUrl: c.GITHUB_API_URL, token: c.GITHUB_TOKEN, cloneBaseUrl: c.GITHUB_CLONE_BASE_URL }
-      : undefined,
+    github: githubOptions(c),
     gitCacheDir: c.GIT_CACHE_DIR,
-    portalUrl: c.PORTAL_URL.replace(/\/$/, ''),
+    portalUrl: c.PORTAL_URL,
     host: c.BOT_HOST,
     port: c.BOT_PORT,
     logLevel: c.LOG_LEVEL,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { StorageOptions } from './storage';
 
 /** Variables every app shares: where PostgreSQL and the S3 object store are, and the log level. */
 export const databaseEnv = { DATABASE_URL: z.string().url() };
@@ -8,6 +9,29 @@ export const storageEnv = {
   S3_ACCESS_KEY: z.string().min(1),
   S3_SECRET_KEY: z.string().min(1),
   S3_BUCKET: z.string().min(3).default('crossdock'),
+};
+/** The S3 store's options from variables parsed with `storageEnv`. */
+export function storageOptions(c: {
+  S3_ENDPOINT: string;
+  S3_ACCESS_KEY: string;
+  S3_SECRET_KEY: string;
+  S3_BUCKET: string;
+}): StorageOptions {
+  return {
+    endpoint: c.S3_ENDPOINT,
+    accessKey: c.S3_ACCESS_KEY,
+    secretKey: c.S3_SECRET_KEY,
+    bucket: c.S3_BUCKET,
+  };
+}
+/** The portal's public base URL, as links in pages, Slack and the CLI show it; no trailing slash. */
+export const portalUrlEnv = {
+  PORTAL_URL: z
+    .string()
+    .url()
+    .refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http(s) URL')
+    .default('http://127.0.0.1:8080')
+    .transform((value) => value.replace(/\/+$/, '')),
 };
 export const logLevelEnv = {
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

@@ -1,6 +1,6 @@
 import { portalUrls } from '../core/urls';
 import type { Database } from '../db/client';
-import { listArtifactsForJobs, type Artifact } from '../db/queries/artifacts';
+import { listArtifactsByJob, type Artifact } from '../db/queries/artifacts';
 import type { Build, BuildWithJobs, Job } from '../db/queries/builds';
 import type { Repo } from '../db/queries/repos';
 
@@ -22,7 +22,7 @@ export async function withArtifacts(
   db: Database,
   builds: BuildWithJobs[],
 ): Promise<BuildDetails[]> {
-  const artifacts = await listArtifactsForJobs(
+  const artifactsByJob = await listArtifactsByJob(
     db,
     builds.flatMap((entry) => entry.jobs.map((job) => job.id)),
   );
@@ -31,7 +31,7 @@ export async function withArtifacts(
     repo: entry.repo,
     jobs: entry.jobs.map((job) => ({
       job,
-      artifacts: artifacts.filter((artifact) => artifact.jobId === job.id),
+      artifacts: artifactsByJob.get(job.id) ?? [],
     })),
   }));
 }

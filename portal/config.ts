@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { databaseEnv, logLevelEnv, parseEnv, storageEnv } from '../core/config';
+import {
+  databaseEnv,
+  logLevelEnv,
+  parseEnv,
+  portalUrlEnv,
+  storageEnv,
+  storageOptions,
+} from '../core/config';
 import type { StorageOptions } from '../core/storage';
 
 const schema = z.object({
@@ -7,12 +14,7 @@ const schema = z.object({
   ...storageEnv,
   PORTAL_HOST: z.string().min(1).default('127.0.0.1'),
   PORTAL_PORT: z.coerce.number().int().min(1).max(65_535).default(8080),
-  /** The portal's public base URL, as links in pages, Slack and GitHub show it. */
-  PORTAL_URL: z
-    .string()
-    .url()
-    .refine((value) => /^https?:$/.test(new URL(value).protocol), 'must be an http(s) URL')
-    .default('http://127.0.0.1:8080'),
+  ...portalUrlEnv,
   ...logLevelEnv,
 });
 
@@ -32,15 +34,10 @@ export function loadPortalConfig(env: NodeJS.ProcessEnv = process.env): PortalCo
   const c = parseEnv(schema, env, 'portal');
   return {
     databaseUrl: c.DATABASE_URL,
-    storage: {
-      endpoint: c.S3_ENDPOINT,
-      accessKey: c.S3_ACCESS_KEY,
-      secretKey: c.S3_SECRET_KEY,
-      bucket: c.S3_BUCKET,
-    },
+    storage: storageOptions(c),
     host: c.PORTAL_HOST,
     port: c.PORTAL_PORT,
-    portalUrl: c.PORTAL_URL.replace(/\/+$/, ''),
+    portalUrl: c.PORTAL_URL,
     logLevel: c.LOG_LEVEL,
   };
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { databaseEnv, logLevelEnv, parseEnv, storageEnv } from '../core/config';
+import { databaseEnv, logLevelEnv, parseEnv, storageEnv, storageOptions } from '../core/config';
+import type { StorageOptions } from '../core/storage';
 
 const schema = z.object({
   ...databaseEnv,
@@ -18,7 +19,7 @@ const schema = z.object({
 
 export interface WorkerConfig {
   databaseUrl: string;
-  storage: { endpoint: string; accessKey: string; secretKey: string; bucket: string };
+  storage: StorageOptions;
   workerId: string;
   platforms: string[];
   slots: number;
@@ -40,12 +41,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     throw new Error('WORKER_PLATFORMS: name at least one platform, e.g. linux/amd64');
   return {
     databaseUrl: c.DATABASE_URL,
-    storage: {
-      endpoint: c.S3_ENDPOINT,
-      accessKey: c.S3_ACCESS_KEY,
-      secretKey: c.S3_SECRET_KEY,
-      bucket: c.S3_BUCKET,
-    },
+    storage: storageOptions(c),
     workerId: c.WORKER_ID ?? `${hostname()}-${process.pid}`,
     platforms,
     slots: c.WORKER_SLOTS,

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Client } from 'minio';
 import type { Logger } from '../core/logger';
-import { CrossdockError, reportError } from '../core/errors';
+import { reportError } from '../core/errors';
 import { artifactKey, logKey } from '../core/storage';
 import type { Database } from '../db/client';
 import { CHANNELS } from '../db/notify';
@@ -217,8 +217,7 @@ export class Worker {
       }
     } catch (error) {
       const report = reportError(error);
-      const message =
-        error instanceof CrossdockError ? error.message : `${(error as Error).message ?? error}`;
+      const message = error instanceof Error ? error.message : String(error);
       output.note(`error: ${message}`);
       log[report.level]({ err: error, code: report.code }, 'job errored');
       outcome = { state: 'failed', error: message };
@@ -231,12 +230,12 @@ export class Worker {
     }
     try {
       await output.close();
-      const text = output.text();
+      const logBytes = Buffer.from(output.text());
       await storage.putObject(
         this.options.bucket,
         logKey({ buildId: build.id, ...fence }),
-        Buffer.from(text),
-        Buffer.byteLength(text),
+        logBytes,
+        logBytes.length,
         {
           'Content-Type': 'text/plain; charset=utf-8',
         },

@@ -1,21 +1,20 @@
 import { z } from 'zod';
-import { readEnvFile } from '../../core/config';
+import { parseEnv, portalUrlEnv, readEnvFile } from '../../core/config';
+import { githubEnv, githubOptions, type GitHubOptions } from '../config';
 
 const schema = z.object({
   DATABASE_URL: z
     .string()
     .url({ message: 'is not set: run `bash deploy/setup.sh`, or export DATABASE_URL' }),
-  GITHUB_API_URL: z.string().url().optional(),
-  GITHUB_TOKEN: z.string().min(1).optional(),
-  GITHUB_CLONE_BASE_URL: z.string().url().default('https://github.com'),
+  ...githubEnv,
   GIT_CACHE_DIR: z.string().default('/var/tmp/crossdock-cli/git'),
-  PORTAL_URL: z.string().url().default('http://127.0.0.1:8080'),
+  ...portalUrlEnv,
   USER: z.string().default('unknown'),
 });
 
 export interface CliConfig {
   databaseUrl: string;
-  github?: { apiUrl: string; token?: string; cloneBaseUrl: string };
+  github?: GitHubOptions;
   gitCacheDir: string;
   portalUrl: string;
   user: string;
@@ -27,19 +26,12 @@ export interface CliConfig {
  */
 export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   const file = `${env.CROSSDOCK_STATE_DIR ?? '/var/lib/crossdock'}/crossdock.env`;
-  const parsed = schema.safeParse({ ...readEnvFile(file), ...env });
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
-    throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
-  }
-  const c = parsed.data;
+  const c = parseEnv(schema, { ...readEnvFile(file), ...env }, 'cli');
   return {
     databaseUrl: c.DATABASE_URL,
-    github: c.GITHUB_API_URL
-      ? { apiUrl: c.GITHUB_API_URL, token: c.GITHUB_TOKEN, cloneBaseUrl: c.GITHUB_CLONE_BASE_URL }
-      : undefined,
+    github: githubOptions(c),
     gitCacheDir: c.GIT_CACHE_DIR,
-    portalUrl: c.PORTAL_URL.replace(/\/$/, ''),
+    portalUrl: c.PORTAL_URL,
     user: c.USER,
   };
 }

@@ -3,22 +3,14 @@ import { parseRepoName, type RepoName } from '../../core/command';
 import { reportError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Database } from '../../db/client';
+import type { SlackSettings } from '../config';
 import { markBuildReported, setBuildNotify } from '../../db/queries/builds';
 import { loadBuildView } from '../build-view';
 import { requestBuild } from '../request-build';
 import type { SourceDirectory } from '../sources/directory';
 import { renderBuildMessage } from './messages';
 
-export interface SlackOptions {
-  signingSecret: string;
-  botToken: string;
-  botId: string;
-  botUserId: string;
-  /** Web API base URL, e.g. https://slack.com/api/ (a local fake in tests). */
-  apiUrl?: string;
-  /** The repository a channel builds when a command names none: channel id → owner/repo. */
-  channelRepos: Record<string, string>;
-  defaultRepo?: string;
+export interface SlackOptions extends SlackSettings {
   portalUrl: string;
 }
 

@@ -2,7 +2,8 @@ import type { RepoName } from '../../core/command';
 import { CrossdockError } from '../../core/errors';
 import type { Database } from '../../db/client';
 import { findRepo } from '../../db/queries/repos';
-import { GitHubSource, type GitHubSourceOptions } from './github';
+import type { GitHubOptions } from '../config';
+import { GitHubSource } from './github';
 import { GitSource } from './git';
 import { repoLabel, type SourceHost } from './source-host';
 
@@ -15,7 +16,7 @@ export interface SourceDirectory {
 export function createSourceDirectory(options: {
   db: Database;
   /** Omitted when GitHub is not configured: then only registered plain git repositories build. */
-  github?: GitHubSourceOptions;
+  github?: GitHubOptions;
   /** Where bare mirrors of plain git repositories are kept. */
   gitCacheDir: string;
 }): SourceDirectory {

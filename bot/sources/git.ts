@@ -8,7 +8,8 @@ import { repoLabel, type ResolvedRef, type SourceHost } from './source-host';
 
 /**
  * A plain git repository (no GitHub): refs and files are read from a bare mirror kept under
- * `cacheDir`, fetched anew (heads, tags and refs/pull/*) before each look-up.
+ * `cacheDir`, fetched anew (heads, tags and refs/pull/*) by `resolveRef`; `readFile` reads the
+ * mirror as that fetch left it, so resolve the ref first.
  */
 export class GitSource implements SourceHost {
   readonly kind = 'git' as const;

@@ -1,16 +1,8 @@
 import { Octokit } from '@octokit/rest';
 import type { RefSpec, RepoName } from '../../core/command';
 import { CrossdockError } from '../../core/errors';
+import type { GitHubOptions } from '../config';
 import { repoLabel, type ResolvedRef, type SourceHost } from './source-host';
-
-export interface GitHubSourceOptions {
-  /** REST API base URL: https://api.github.com, or a GitHub Enterprise / test fake's. */
-  apiUrl: string;
-  /** Token for the API (and nothing else); omitted for public repositories. */
-  token?: string;
-  /** Clone URLs are `${cloneBaseUrl}/owner/name.git`, e.g. https://github.com. */
-  cloneBaseUrl: string;
-}
 
 const status = (error: unknown) => (error as { status?: number }).status;
 
@@ -22,7 +14,7 @@ export class GitHubSource implements SourceHost {
   readonly kind = 'github' as const;
   private readonly octokit: Octokit;
 
-  constructor(private readonly options: GitHubSourceOptions) {
+  constructor(private readonly options: GitHubOptions) {
     const quiet = () => {};
     this.octokit = new Octokit({
       baseUrl: options.apiUrl,

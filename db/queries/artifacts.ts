@@ -14,6 +14,20 @@ export async function listArtifactsForJobs(db: Database, jobIds: number[]): Prom
     .orderBy(asc(artifacts.jobId), asc(artifacts.name));
 }
 
+/** Artifacts of the given jobs by job id (each list ordered by name); jobs without any are absent. */
+export async function listArtifactsByJob(
+  db: Database,
+  jobIds: number[],
+): Promise<Map<number, Artifact[]>> {
+  const byJob = new Map<number, Artifact[]>();
+  for (const artifact of await listArtifactsForJobs(db, jobIds)) {
+    const list = byJob.get(artifact.jobId);
+    if (list) list.push(artifact);
+    else byJob.set(artifact.jobId, [artifact]);
+  }
+  return byJob;
+}
+
 /** An artifact with its job, build and repository, or undefined. */
 export async function getArtifact(db: Database, artifactId: number) {
   const [row] = await db

@@ -169,17 +169,3 @@ export async function listBuildsForCommit(
     jobs: buildJobs.filter((job) => job.buildId === row.build.id),
   }));
 }
-
-/** The newest builds of a repository (at most `limit`), newest first. */
-export async function listRecentBuilds(
-  db: Database,
-  repoId: number,
-  limit = 100,
-): Promise<Build[]> {
-  return db
-    .select()
-    .from(builds)
-    .where(eq(builds.repoId, repoId))
-    .orderBy(desc(builds.id))
-    .limit(limit);
-}

@@ -46,18 +46,17 @@ export async function claimJob(
       )
       .returning();
     if (!job) return undefined;
-    const [build] = await tx
+    await tx
       .update(builds)
       .set({ state: 'running', startedAt: sql`coalesce(${builds.startedAt}, now())` })
-      .where(and(eq(builds.id, job.buildId), eq(builds.state, 'queued')))
-      .returning();
+      .where(and(eq(builds.id, job.buildId), eq(builds.state, 'queued')));
     const [row] = await tx
       .select({ build: builds, repo: repos })
       .from(builds)
       .innerJoin(repos, eq(repos.id, builds.repoId))
       .where(eq(builds.id, job.buildId));
     await notifyBuild(tx, job.buildId);
-    return { job, build: build ?? row!.build, repo: row!.repo };
+    return { job, build: row!.build, repo: row!.repo };
   });
 }
 
@@ -175,10 +174,4 @@ async function updateBuildState(tx: Transaction, buildId: number): Promise<void>
 
 async function notifyBuild(tx: Transaction, buildId: number): Promise<void> {
   await tx.execute(sql`select pg_notify(${CHANNELS.builds}, ${String(buildId)})`);
-}
-
-/** A job by id, or undefined. */
-export async function getJob(db: Database, jobId: number): Promise<Job | undefined> {
-  const [job] = await db.select().from(jobs).where(eq(jobs.id, jobId));
-  return job;
 }

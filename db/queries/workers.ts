@@ -1,4 +1,4 @@
-import { desc, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../client';
 import { workers } from '../schema';
 
@@ -38,9 +38,4 @@ export async function markWorkerStopped(db: Database, workerId: string): Promise
     .update(workers)
     .set({ online: false, stoppedAt: sql`now()` })
     .where(eq(workers.id, workerId));
-}
-
-/** Workers, most recently seen first. */
-export async function listWorkers(db: Database): Promise<Worker[]> {
-  return db.select().from(workers).orderBy(desc(workers.lastHeartbeatAt));
 }

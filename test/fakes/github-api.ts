@@ -6,6 +6,10 @@ import { listen } from './http';
 
 const run = promisify(execFile);
 
+/** The REST routes under /repos/{owner}/{repo}/ that the fake answers. */
+const ROUTES =
+  /^(pulls\/\d+|branches\/.+|git\/ref\/tags\/.+|git\/tags\/[0-9a-f]{40}|commits\/.+|contents\/.+)$/;
+
 /** One recorded REST call. */
 export interface GitHubCall {
   method: string;
@@ -97,15 +101,15 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
       return;
     }
     const match = /^\/repos\/([^/]+)\/([^/]+)\/(.+)$/.exec(url.pathname);
-    if (!match || request.method !== 'GET') {
+    if (!match || request.method !== 'GET' || !ROUTES.test(match[3]!)) {
       unexpected.push(call);
       json(response, 500, { message: `fake GitHub: unexpected ${call.method} ${call.path}` });
       return;
     }
     const [, owner, repo, rest] = match as unknown as [string, string, string, string];
     const dir = join(options.root, owner, `${repo}.git`);
-    const exists = await tryGit(dir, ['rev-parse', '--git-dir']);
     calls.push(call);
+    const exists = await tryGit(dir, ['rev-parse', '--git-dir']);
     if (!exists) return json(response, 404, { message: 'Not Found' });
     let m: RegExpExecArray | null;
     if ((m = /^pulls\/(\d+)$/.exec(rest))) {
@@ -169,9 +173,7 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
         content: content.toString('base64'),
       });
     }
-    unexpected.splice(unexpected.length, 0, call);
-    calls.pop();
-    json(response, 500, { message: `fake GitHub: unexpected ${call.method} ${call.path}` });
+    throw new Error(`ROUTES and the handlers disagree on ${call.path}`);
   });
   return { ...server, cloneBaseUrl: `${server.url}/git`, calls, unexpected };
 }
