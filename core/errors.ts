@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'not-found'
   | 'source-unavailable'
   | 'artifact-invalid'
+  | 'secret-missing'
   | 'infrastructure'
   | 'internal';
 
@@ -27,6 +28,7 @@ const USER_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'no-permission',
   'not-found',
   'artifact-invalid',
+  'secret-missing',
 ]);
 
 /** An error with a code; `message` is written for the person who made the request. */

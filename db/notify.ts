@@ -7,4 +7,6 @@ export const CHANNELS = {
   jobs: 'crossdock_jobs',
   /** A build or one of its jobs changed state; payload: the build id. */
   builds: 'crossdock_builds',
+  /** Someone asked to stop a running job; payload: the job id. Its worker stops it. */
+  cancel: 'crossdock_cancel',
 } as const;

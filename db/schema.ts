@@ -9,6 +9,8 @@ import {
   jsonb,
   pgTable,
   primaryKey,
+  real,
+  type AnyPgColumn,
   text,
   timestamp,
   uniqueIndex,
@@ -117,18 +119,51 @@ export const jobs = pgTable(
     imageDigest: text('image_digest'),
     exitCode: integer('exit_code'),
     error: text('error'),
+    /** Higher runs first: see JOB_PRIORITY. */
+    priority: integer('priority').notNull().default(0),
+    /** Labels a worker must carry to run this job (all of them), e.g. {kvm}. */
+    labels: text('labels')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    /** Attempts lost to infrastructure failures (worker lost, Docker or storage errors). */
+    infraFailures: integer('infra_failures').notNull().default(0),
+    /** After this many infrastructure failures the job fails instead of being queued again. */
+    maxInfraFailures: integer('max_infra_failures').notNull().default(3),
+    /** Set when someone canceled the job while it ran; its worker stops it and records it. */
+    cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
+    /** Who or what canceled it: `slack:U123`, `superseded by build 42`, … */
+    canceledBy: text('canceled_by'),
+    /**
+     * Set when this job does not run itself: an identical job (same repository, sha, target,
+     * recipe and builder image) had succeeded or was queued or running when it was requested.
+     * It takes that job's outcome and artifacts.
+     */
+    reuseOfJobId: bigint('reuse_of_job_id', { mode: 'number' }).references(
+      (): AnyPgColumn => jobs.id,
+      { onDelete: 'set null' },
+    ),
     ...timestamps,
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
   (table) => [
     uniqueIndex('jobs_build_target').on(table.buildId, table.target),
-    index('jobs_queued')
-      .on(table.runPlatform, table.id)
-      .where(sql`state = 'queued'`),
+    index('jobs_claimable')
+      .on(table.priority.desc(), table.id)
+      .where(sql`state = 'queued' and reuse_of_job_id is null`),
+    index('jobs_running_lease')
+      .on(table.leaseExpiresAt)
+      .where(sql`state = 'running'`),
+    index('jobs_reuse_of')
+      .on(table.reuseOfJobId)
+      .where(sql`reuse_of_job_id is not null`),
     check('jobs_attempt_nonnegative', sql`attempt >= 0`),
   ],
 );
+
+/** Claim order: release tags, then pull requests, then everything else (manual builds). */
+export const JOB_PRIORITY = { release: 30, pullRequest: 20, manual: 10 } as const;
 
 export interface JobSpec {
   script: string;
@@ -136,6 +171,8 @@ export interface JobSpec {
   env: Record<string, string>;
   network: boolean;
   timeoutMinutes: number;
+  /** Names of worker-configured secrets put in the container's environment. */
+  secrets?: string[];
 }
 
 export const artifacts = pgTable(
@@ -174,7 +211,23 @@ export const workers = pgTable('workers', {
   host: text('host').notNull(),
   pid: integer('pid').notNull(),
   version: text('version').notNull(),
+  /** OCI platforms it runs containers for natively, e.g. {linux/amd64}. */
   platforms: text('platforms').array().notNull(),
+  /** OCI platforms it runs by QEMU emulation (binfmt_misc), e.g. {linux/arm64,linux/riscv64}. */
+  emulatedPlatforms: text('emulated_platforms')
+    .array()
+    .notNull()
+    .default(sql`'{}'::text[]`),
+  labels: text('labels')
+    .array()
+    .notNull()
+    .default(sql`'{}'::text[]`),
+  /** How many jobs it runs at once. */
+  slots: integer('slots').notNull().default(1),
+  /** Seconds between its heartbeats; it counts as lost after two without one. */
+  heartbeatSeconds: real('heartbeat_seconds').notNull().default(5),
+  /** Builder images it has: image name → image id (sha256:…). */
+  images: jsonb('images').$type<Record<string, string>>().notNull().default({}),
   startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
   lastHeartbeatAt: timestamp('last_heartbeat_at', { withTimezone: true }).notNull().defaultNow(),
   stoppedAt: timestamp('stopped_at', { withTimezone: true }),

@@ -1,9 +1,11 @@
 import { StringDecoder } from 'node:string_decoder';
+import { SecretMasker } from './secret-mask';
 
 /**
  * Collects a job's output and persists it in chunks (`persist(seq, text)`, seq 0, 1, 2, …) at
  * most every `flushMs` or when `chunkBytes` are pending, so a viewer can tail it and what was
- * printed survives the worker. Output past `maxBytes` is dropped after a visible marker.
+ * printed survives the worker. Output past `maxBytes` is dropped after a visible marker. The
+ * values of `secrets`, raw or base64-encoded, are masked, also when split across writes.
  */
 export class LogWriter {
   private readonly decoder = new StringDecoder('utf8');
@@ -14,20 +16,29 @@ export class LogWriter {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly kept: string[] = [];
+  private readonly masker: SecretMasker;
 
   constructor(
     private readonly persist: (seq: number, text: string) => Promise<unknown>,
-    private readonly options: { flushMs?: number; chunkBytes?: number; maxBytes?: number } = {},
-  ) {}
+    private readonly options: {
+      flushMs?: number;
+      chunkBytes?: number;
+      maxBytes?: number;
+      secrets?: string[];
+      onPersistError?: (error: unknown) => void;
+    } = {},
+  ) {
+    this.masker = new SecretMasker(options.secrets ?? []);
+  }
 
   /** Adds output bytes; multi-byte characters split across calls are decoded whole. */
   write(bytes: Buffer | string): void {
-    this.append(typeof bytes === 'string' ? bytes : this.decoder.write(bytes));
+    this.append(this.masker.push(typeof bytes === 'string' ? bytes : this.decoder.write(bytes)));
   }
 
   /** Adds a line written by Crossdock itself (prefixed so it stands out from the script's). */
   note(line: string): void {
-    this.append(`\x1b[36m[crossdock]\x1b[0m ${line}\n`);
+    this.append(this.masker.push(`\x1b[36m[crossdock]\x1b[0m ${line}\n`));
   }
 
   private append(text: string): void {
@@ -59,14 +70,20 @@ export class LogWriter {
     this.pending = '';
     if (text) {
       const seq = this.seq++;
-      this.flushing = this.flushing.then(() => this.persist(seq, text)).then(() => undefined);
+      this.flushing = this.flushing
+        .then(() => this.persist(seq, text))
+        .then(
+          () => undefined,
+          // A chunk that cannot be stored is lost from the live log, but later ones still go.
+          (error: unknown) => this.options.onPersistError?.(error),
+        );
     }
     return this.flushing;
   }
 
   /** Flushes the decoder and what is pending; the whole log (as kept) is `text()`. */
   async close(): Promise<void> {
-    this.append(this.decoder.end());
+    this.append(this.masker.push(this.decoder.end()) + this.masker.end());
     await this.flush();
   }
 

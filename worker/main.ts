@@ -17,21 +17,45 @@ const storage = createStorageClient(config.storage);
 await ensureBucket(storage, config.storage.bucket);
 const worker = new Worker(
   {
-    workerId: config.workerId,
-    host: hostname(),
-    platforms: config.platforms,
-    slots: config.slots,
-    heartbeatSeconds: config.heartbeatSeconds,
+    worker: {
+      id: config.workerId,
+      host: hostname(),
+      pid: process.pid,
+      platforms: config.platforms,
+      emulatedPlatforms: config.emulatedPlatforms,
+      labels: config.labels,
+      slots: config.slots,
+      heartbeatSeconds: config.heartbeatSeconds,
+    },
     pollSeconds: config.pollSeconds,
     workDir: config.workDir,
     bucket: config.storage.bucket,
+    uploadRetry: config.uploadRetry,
+    secrets: config.secrets,
   },
-  { db, storage, runner: new DockerRunner(new Docker({ socketPath: config.dockerSocket })), log },
+  {
+    db,
+    storage,
+    runner: new DockerRunner(
+      new Docker({ socketPath: config.dockerSocket }),
+      config.stopGraceSeconds,
+    ),
+    log,
+  },
 );
+// First SIGTERM/SIGINT: finish the running jobs, claim no more. Second: stop them and hand them
+// back to the queue.
+let signals = 0;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    log.info({ signal }, 'finishing running jobs, claiming no more');
-    worker.stop();
+  process.on(signal, () => {
+    signals += 1;
+    if (signals === 1) {
+      log.info({ signal }, 'finishing running jobs, claiming no more');
+      worker.stop();
+    } else {
+      log.warn({ signal }, 'stopping running jobs and handing them back to the queue');
+      worker.stopNow();
+    }
   });
 }
 await worker.run();

@@ -18,33 +18,66 @@ export interface RunSpec {
 
 export interface RunResult {
   exitCode: number;
-  timedOut: boolean;
+  /** The run was stopped through its abort signal (SIGTERM, then SIGKILL after the grace). */
+  stopped: boolean;
+}
+
+/** A build container as listed by the backend, with its labels. */
+export interface ListedContainer {
+  id: string;
+  labels: Record<string, string>;
 }
 
 /**
  * A backend that runs build containers. Lifecycle: `create` (container made, sources copied in,
- * nothing running) → `run` (starts it, streams its output to `onOutput` until it exits or the
- * timeout passes, then stops it) → `outputs` (a tar stream of /out, entries under `out/`) →
- * `destroy`. `destroy` is safe after a failed `create` or `run` and safe to call twice.
+ * nothing running) → `run` (starts it, streams its output to `onOutput` until it exits, or until
+ * `signal` aborts and it has been stopped) → `outputs` (a tar stream of /out, entries under
+ * `out/`) → `destroy`. `destroy` is safe after a failed `create` or `run` and safe to call twice.
  */
 export interface Runner {
   imageDigest(image: string): Promise<string>;
+  /** The builder images present: every `name:tag` → its image id (sha256:…). */
+  images(): Promise<Record<string, string>>;
   create(spec: RunSpec): Promise<RunHandle>;
-  run(handle: RunHandle, onOutput: (chunk: Buffer) => void, timeoutMs: number): Promise<RunResult>;
+  run(
+    handle: RunHandle,
+    onOutput: (chunk: Buffer) => void,
+    signal: AbortSignal,
+  ): Promise<RunResult>;
   outputs(handle: RunHandle): Promise<Readable>;
   destroy(handle: RunHandle): Promise<void>;
+  /** Crossdock's containers on this backend (label `io.crossdock`), running or not. */
+  listContainers(): Promise<ListedContainer[]>;
 }
 
 export interface RunHandle {
   id: string;
 }
 
-/** Seconds between SIGTERM and SIGKILL when a container is stopped. */
-const STOP_GRACE_SECONDS = 10;
-
 /** The Docker Engine runner, over the Engine API (v1.41 on Debian 12's docker.io) via dockerode. */
 export class DockerRunner implements Runner {
-  constructor(private readonly docker: Docker) {}
+  /**
+   * @param stopGraceSeconds seconds between SIGTERM and SIGKILL when a container is stopped.
+   */
+  constructor(
+    private readonly docker: Docker,
+    private readonly stopGraceSeconds = 10,
+  ) {}
+
+  async images(): Promise<Record<string, string>> {
+    const images: Record<string, string> = {};
+    for (const image of await this.docker.listImages())
+      for (const tag of image.RepoTags ?? []) if (tag !== '<none>:<none>') images[tag] = image.Id;
+    return images;
+  }
+
+  async listContainers(): Promise<ListedContainer[]> {
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: ['io.crossdock'] },
+    });
+    return containers.map((container) => ({ id: container.Id, labels: container.Labels }));
+  }
 
   /** The image id (sha256:…) of a local image; throws `infrastructure` if it is missing. */
   async imageDigest(image: string): Promise<string> {
@@ -70,8 +103,10 @@ export class DockerRunner implements Runner {
       Tty: false,
       AttachStdout: true,
       AttachStderr: true,
-      StopTimeout: STOP_GRACE_SECONDS,
+      StopTimeout: this.stopGraceSeconds,
       HostConfig: {
+        // docker-init (tini) as PID 1 passes SIGTERM on to the script; bash as PID 1 ignores it.
+        Init: true,
         NetworkMode: spec.network ? 'bridge' : 'none',
         SecurityOpt: ['no-new-privileges'],
         PidsLimit: 4096,
@@ -96,7 +131,7 @@ export class DockerRunner implements Runner {
   async run(
     handle: RunHandle,
     onOutput: (chunk: Buffer) => void,
-    timeoutMs: number,
+    signal: AbortSignal,
   ): Promise<RunResult> {
     const container = this.docker.getContainer(handle.id);
     const stream = await container.attach({ stream: true, stdout: true, stderr: true });
@@ -109,17 +144,19 @@ export class DockerRunner implements Runner {
     });
     this.docker.modem.demuxStream(stream, output, output);
     await container.start();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      container.stop({ t: STOP_GRACE_SECONDS }).catch(() => {});
-    }, timeoutMs);
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      container.stop({ t: this.stopGraceSeconds }).catch(() => {});
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
     try {
       const result = (await container.wait()) as { StatusCode: number };
       await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 2000))]);
-      return { exitCode: result.StatusCode, timedOut };
+      return { exitCode: result.StatusCode, stopped };
     } finally {
-      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
       output.end();
     }
   }

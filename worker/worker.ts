@@ -1,37 +1,45 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from 'minio';
+import pRetry from 'p-retry';
 import type { Logger } from '../core/logger';
-import { reportError } from '../core/errors';
-import { artifactKey, logKey } from '../core/storage';
+import { CrossdockError } from '../core/errors';
+import { artifactKey } from '../core/storage';
 import type { Database } from '../db/client';
-import { CHANNELS } from '../db/notify';
 import {
-  claimJob,
   completeJob,
-  renewLeases,
-  requeueExpiredJobs,
+  findStaleAttempts,
+  retryJob,
   setJobImageDigest,
   type ClaimedJob,
   type JobOutcome,
 } from '../db/queries/jobs';
 import { appendLogChunk } from '../db/queries/logs';
-import { heartbeatWorker, markWorkerStopped, registerWorker } from '../db/queries/workers';
-import { removeObjects, uploadArtifacts, type UploadedArtifact } from './artifacts';
+import type { WorkerRegistration } from '../db/queries/workers';
+import {
+  removeObjects,
+  stageArtifacts,
+  uploadArtifacts,
+  type RetryPolicy,
+  type UploadedArtifact,
+} from './artifacts';
+import { Dispatcher, type StopReason } from './dispatcher';
 import { LogWriter } from './log-writer';
 import type { RunHandle, Runner } from './runner';
 import { fetchSource } from './source';
 
-export const WORKER_VERSION = '0.1.0';
+export const WORKER_VERSION = '0.2.0';
 
 export interface WorkerOptions {
-  workerId: string;
-  host: string;
-  platforms: string[];
-  slots: number;
-  heartbeatSeconds: number;
+  /** id, host, platforms (native and emulated), labels, slots, heartbeat interval. */
+  worker: Omit<WorkerRegistration, 'images' | 'version'>;
   pollSeconds: number;
   workDir: string;
   bucket: string;
+  /** How artifact uploads are retried before the attempt counts as an infrastructure failure. */
+  uploadRetry: RetryPolicy;
+  /** Secret values by name: given to jobs that ask for them, masked in every job's log. */
+  secrets: Record<string, string>;
 }
 
 export interface WorkerDeps {
@@ -41,150 +49,139 @@ export interface WorkerDeps {
   log: Logger;
 }
 
+/** How an attempt ended that the worker did not see through (see `runJob`). */
+type Interruption = StopReason | 'timeout';
+
 /**
- * One worker process: registers, heartbeats (renewing the leases of its jobs and queueing
- * again the jobs of workers whose leases expired), and claims jobs for its platforms as slots
- * free up, woken by NOTIFY on the jobs channel with a polling fallback.
+ * One worker process: a Dispatcher (registration, heartbeats, leases, claiming) whose jobs run
+ * in build containers through a Runner. At each heartbeat it also removes containers of attempts
+ * that no longer hold their job (a worker that was killed, an attempt that lost its lease).
  */
 export class Worker {
-  private readonly running = new Map<number, Promise<void>>();
-  private stopping = false;
-  private wake: (() => void) | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private unlisten: (() => Promise<void>) | undefined;
+  private readonly dispatcher: Dispatcher;
 
   constructor(
     private readonly options: WorkerOptions,
     private readonly deps: WorkerDeps,
-  ) {}
-
-  private get leaseSeconds(): number {
-    return this.options.heartbeatSeconds * 2;
-  }
-
-  /** Registers and runs the claim loop until `stop()`; resolves when running jobs finished. */
-  async run(): Promise<void> {
-    const { db, log } = this.deps;
-    await mkdir(this.options.workDir, { recursive: true });
-    await registerWorker(db, {
-      id: this.options.workerId,
-      host: this.options.host,
-      pid: process.pid,
-      version: WORKER_VERSION,
-      platforms: this.options.platforms,
-    });
-    const listener = await db.$client.listen(CHANNELS.jobs, () => this.wake?.());
-    this.unlisten = () => listener.unlisten();
-    this.heartbeatTimer = setInterval(
-      () => void this.heartbeat(),
-      this.options.heartbeatSeconds * 1000,
+  ) {
+    this.dispatcher = new Dispatcher(
+      {
+        worker: { ...options.worker, version: WORKER_VERSION },
+        pollSeconds: options.pollSeconds,
+        images: () => deps.runner.images(),
+        onHeartbeat: () => this.removeStaleContainers(),
+      },
+      { db: deps.db, log: deps.log, handler: (claimed, signal) => this.runJob(claimed, signal) },
     );
-    log.info({ platforms: this.options.platforms, slots: this.options.slots }, 'worker started');
-    while (!this.stopping) {
-      if (this.running.size < this.options.slots) {
-        let claimed: ClaimedJob | undefined;
-        try {
-          claimed = await claimJob(db, {
-            workerId: this.options.workerId,
-            platforms: this.options.platforms,
-            leaseSeconds: this.leaseSeconds,
-          });
-        } catch (error) {
-          log.warn({ err: error }, 'claiming a job failed; retrying after the poll interval');
-        }
-        if (claimed) {
-          const jobId = claimed.job.id;
-          this.running.set(
-            jobId,
-            this.runJob(claimed).finally(() => {
-              this.running.delete(jobId);
-              this.wake?.();
-            }),
-          );
-          continue;
-        }
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollSeconds * 1000);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-    }
-    await Promise.allSettled(this.running.values());
-    clearInterval(this.heartbeatTimer);
-    await this.unlisten?.().catch(() => {});
-    await markWorkerStopped(db, this.options.workerId).catch(() => {});
-    log.info('worker stopped');
   }
 
-  /** Stops claiming; `run()` resolves once the running jobs have finished. */
+  /** Registers and runs jobs until `stop()`; resolves when the running jobs are done. */
+  async run(): Promise<void> {
+    await mkdir(this.options.workDir, { recursive: true });
+    await this.removeStaleContainers().catch((error) =>
+      this.deps.log.warn({ err: error }, 'removing stale containers failed'),
+    );
+    await this.dispatcher.run();
+  }
+
+  /** Claims no more jobs; `run()` resolves once the running ones have finished. */
   stop(): void {
-    this.stopping = true;
-    this.wake?.();
+    this.dispatcher.stop();
   }
 
-  private async heartbeat(): Promise<void> {
-    const { db, log } = this.deps;
-    try {
-      await heartbeatWorker(db, this.options.workerId);
-      await renewLeases(db, this.options.workerId, this.leaseSeconds);
-      const requeued = await requeueExpiredJobs(db);
-      for (const job of requeued)
-        log.warn({ jobId: job.id, attempt: job.attempt }, 'lease expired; job queued again');
-    } catch (error) {
-      log.warn({ err: error }, 'heartbeat failed');
+  /** Claims no more jobs and stops the running ones, handing them back to the queue. */
+  stopNow(): void {
+    this.dispatcher.stopNow();
+  }
+
+  /** Removes Crossdock containers whose attempt no longer holds its job (findStaleAttempts). */
+  private async removeStaleContainers(): Promise<void> {
+    const containers = (await this.deps.runner.listContainers()).flatMap((container) => {
+      const jobId = Number(container.labels['io.crossdock.job']);
+      const attempt = Number(container.labels['io.crossdock.attempt']);
+      const workerId = container.labels['io.crossdock.worker'];
+      return workerId && jobId && attempt ? [{ id: container.id, jobId, attempt, workerId }] : [];
+    });
+    for (const stale of await findStaleAttempts(this.deps.db, containers)) {
+      this.deps.log.info(
+        { jobId: stale.jobId, attempt: stale.attempt, lostWorker: stale.workerId },
+        'removing the container of an attempt that no longer holds its job',
+      );
+      await this.deps.runner.destroy({ id: stale.id });
     }
   }
 
-  /** Runs one claimed job attempt to its end; never throws. */
-  private async runJob(claimed: ClaimedJob): Promise<void> {
+  /**
+   * Runs one claimed attempt to its end and records it; never throws. The script's own failure
+   * (non-zero exit, bad artifacts) fails the job; a timeout ends it `timed_out`; a cancel ends it
+   * `canceled`; an infrastructure failure (source, Docker, object storage) hands it back to the
+   * queue, which retries it up to the job's limit; a lost lease records nothing.
+   */
+  private async runJob(claimed: ClaimedJob, stopSignal: AbortSignal): Promise<void> {
     const { db, runner, storage } = this.deps;
     const { job, build, repo } = claimed;
     const fence = { jobId: job.id, attempt: job.attempt };
     const log = this.deps.log.child({ buildId: build.id, jobId: job.id, attempt: job.attempt });
-    const output = new LogWriter((seq, text) => appendLogChunk(db, { ...fence, seq, data: text }));
+    const requested = job.spec.secrets ?? [];
+    const output = new LogWriter(
+      (seq, text) => whileDatabaseRecovers(() => appendLogChunk(db, { ...fence, seq, data: text })),
+      {
+        secrets: Object.values(this.options.secrets),
+        onPersistError: (error) => log.warn({ err: error }, 'a log chunk could not be stored'),
+      },
+    );
+    const controller = new AbortController();
+    const onStop = () => controller.abort(stopSignal.reason);
+    stopSignal.addEventListener('abort', onStop, { once: true });
+    const timeoutMs = job.spec.timeoutMinutes * 60_000;
+    const timer = setTimeout(() => controller.abort('timeout' satisfies Interruption), timeoutMs);
+    const signal = controller.signal;
+    const interrupted = () => (signal.aborted ? (signal.reason as Interruption) : undefined);
     let handle: RunHandle | undefined;
     let source: Awaited<ReturnType<typeof fetchSource>> | undefined;
+    let staging: string | undefined;
     let uploaded: UploadedArtifact[] = [];
-    let outcome: JobOutcome;
+    let outcome: JobOutcome | undefined;
+    let retry: { reason: string; infrastructure: boolean } | undefined;
     log.info({ target: job.target, image: job.image }, 'job started');
     try {
       output.note(
-        `worker ${this.options.workerId}: ${repo.owner}/${repo.name}@${build.sha}, target ${job.target} (${job.platform}, ${job.toolchain})`,
+        `worker ${this.options.worker.id}: ${repo.owner}/${repo.name}@${build.sha}, target ${job.target} (${job.platform}, ${job.toolchain}), attempt ${job.attempt}`,
       );
+      const missing = requested.filter((name) => this.options.secrets[name] === undefined);
+      if (missing.length > 0) {
+        throw new CrossdockError(
+          'secret-missing',
+          `secret(s) ${missing.join(', ')} are not configured on worker ${this.options.worker.id}; add them to its WORKER_SECRETS_FILE or drop them from the target's secrets`,
+        );
+      }
       const imageDigest = await runner.imageDigest(job.image);
       await setJobImageDigest(db, fence, imageDigest);
       output.note(`builder image ${job.image} (${imageDigest})`);
       source = await fetchSource(repo.cloneUrl, build.sha, this.options.workDir);
-      handle = await runner.create({
-        image: job.image,
-        script: job.spec.script,
-        env: job.spec.env,
-        network: job.spec.network,
-        labels: {
-          'io.crossdock.job': String(job.id),
-          'io.crossdock.attempt': String(job.attempt),
-          'io.crossdock.worker': this.options.workerId,
-        },
-        sources: source.archive(),
-      });
-      const result = await runner.run(
-        handle,
-        (chunk) => output.write(chunk),
-        job.spec.timeoutMinutes * 60_000,
-      );
-      if (result.timedOut) {
-        output.note(
-          `timed out after ${job.spec.timeoutMinutes} minutes; the container was stopped`,
-        );
-        outcome = {
-          state: 'timed_out',
-          exitCode: result.exitCode,
-          error: `timed out after ${job.spec.timeoutMinutes} min`,
-        };
+      if (!interrupted()) {
+        handle = await runner.create({
+          image: job.image,
+          script: job.spec.script,
+          env: {
+            ...job.spec.env,
+            ...Object.fromEntries(requested.map((name) => [name, this.options.secrets[name]!])),
+          },
+          network: job.spec.network,
+          labels: {
+            'io.crossdock.job': String(job.id),
+            'io.crossdock.attempt': String(job.attempt),
+            'io.crossdock.worker': this.options.worker.id,
+          },
+          sources: source.archive(),
+        });
+      }
+      const result = handle
+        ? await runner.run(handle, (chunk) => output.write(chunk), signal)
+        : undefined;
+      const stop = interrupted();
+      if (stop || !result) {
+        // Handled below, once the container is gone.
       } else if (result.exitCode !== 0) {
         output.note(`script exited with ${result.exitCode}`);
         outcome = {
@@ -193,11 +190,18 @@ export class Worker {
           error: `script exited with ${result.exitCode}`,
         };
       } else {
-        uploaded = await uploadArtifacts({
-          archive: await runner.outputs(handle),
+        staging = await mkdtemp(join(this.options.workDir, 'out-'));
+        const staged = await stageArtifacts({
+          archive: await runner.outputs(handle!),
           globs: job.spec.artifacts,
+          dir: staging,
+        });
+        uploaded = await uploadArtifacts({
+          staged,
           client: storage,
           bucket: this.options.bucket,
+          retry: this.options.uploadRetry,
+          onRetry: (message) => output.note(message),
           keyFor: (file) =>
             artifactKey({
               owner: repo.owner,
@@ -216,50 +220,102 @@ export class Worker {
         outcome = { state: 'succeeded', exitCode: 0, artifacts: uploaded };
       }
     } catch (error) {
-      const report = reportError(error);
       const message = error instanceof Error ? error.message : String(error);
-      output.note(`error: ${message}`);
-      log[report.level]({ err: error, code: report.code }, 'job errored');
-      outcome = { state: 'failed', error: message };
+      const code = error instanceof CrossdockError ? error.code : undefined;
+      if (interrupted()) {
+        // The error came from being stopped: the interruption decides the outcome below.
+      } else if (code === 'artifact-invalid' || code === 'secret-missing') {
+        output.note(`error: ${message}`);
+        log.info({ err: error, code }, 'job failed');
+        outcome = { state: 'failed', error: message };
+      } else {
+        output.note(`infrastructure failure: ${message}`);
+        log.warn({ err: error, code }, 'job attempt hit an infrastructure failure');
+        retry = { reason: message, infrastructure: true };
+      }
     } finally {
+      clearTimeout(timer);
+      stopSignal.removeEventListener('abort', onStop);
       if (handle)
         await runner
           .destroy(handle)
           .catch((error) => log.warn({ err: error }, 'removing the container failed'));
       await source?.dispose();
+      if (staging) await rm(staging, { recursive: true, force: true });
     }
+    const stop = interrupted();
+    if (stop === 'timeout') {
+      output.note(`timed out after ${job.spec.timeoutMinutes} min; the container was stopped`);
+      outcome = { state: 'timed_out', error: `timed out after ${job.spec.timeoutMinutes} min` };
+    } else if (stop === 'cancel') {
+      output.note('canceled; the container was stopped');
+      outcome = { state: 'canceled' };
+    } else if (stop === 'shutdown') {
+      output.note(
+        `worker ${this.options.worker.id} is shutting down; the job goes back to the queue`,
+      );
+      retry = { reason: `worker ${this.options.worker.id} shut down`, infrastructure: false };
+    } else if (stop === 'lost') {
+      output.note('this attempt lost its lease; another attempt runs the job');
+    }
+    if (stop) uploaded = await this.discard(uploaded, log);
+    await this.record(fence, output, log, { outcome, retry, uploaded });
+  }
+
+  /** Persists the log and the attempt's end (outcome, or a retry); discards artifacts if fenced. */
+  private async record(
+    fence: { jobId: number; attempt: number },
+    output: LogWriter,
+    log: Logger,
+    end: {
+      outcome?: JobOutcome;
+      retry?: { reason: string; infrastructure: boolean };
+      uploaded: UploadedArtifact[];
+    },
+  ): Promise<void> {
+    const { db } = this.deps;
     try {
       await output.close();
-      const logBytes = Buffer.from(output.text());
-      await storage.putObject(
-        this.options.bucket,
-        logKey({ buildId: build.id, ...fence }),
-        logBytes,
-        logBytes.length,
-        {
-          'Content-Type': 'text/plain; charset=utf-8',
-        },
-      );
-      const recorded = await completeJob(db, fence, outcome);
-      if (!recorded) {
-        log.warn('attempt superseded; its artifacts are discarded');
-        await removeObjects(
-          storage,
-          this.options.bucket,
-          uploaded.map((artifact) => artifact.objectKey),
+      if (end.outcome) {
+        const outcome = end.outcome;
+        const recorded = await whileDatabaseRecovers(() => completeJob(db, fence, outcome));
+        if (!recorded) {
+          log.warn('attempt superseded; its artifacts are discarded');
+          await this.discard(end.uploaded, log);
+        }
+        log.info(
+          { state: end.outcome.state, artifacts: end.uploaded.length, recorded },
+          'job finished',
         );
+      } else if (end.retry) {
+        const retry = end.retry;
+        const result = await whileDatabaseRecovers(() => retryJob(db, fence, retry));
+        log.info({ result: result ?? 'superseded', reason: end.retry.reason }, 'attempt ended');
       }
-      log.info({ state: outcome.state, artifacts: uploaded.length }, 'job finished');
     } catch (error) {
       log.error(
         { err: error },
         'recording the job outcome failed; its lease will expire and it runs again',
       );
-      await removeObjects(
-        storage,
-        this.options.bucket,
-        uploaded.map((artifact) => artifact.objectKey),
-      ).catch(() => {});
+      await this.discard(end.uploaded, log);
     }
   }
+
+  private async discard(uploaded: UploadedArtifact[], log: Logger): Promise<[]> {
+    await removeObjects(
+      this.deps.storage,
+      this.options.bucket,
+      uploaded.map((artifact) => artifact.objectKey),
+    ).catch((error) => log.warn({ err: error }, 'removing discarded artifacts failed'));
+    return [];
+  }
+}
+
+/**
+ * Runs `write` again with backoff (about 30 s in all) while it fails, so that a restart of
+ * PostgreSQL does not lose what an attempt records. The writes passed here are fenced and
+ * idempotent, so repeating one that did commit is harmless.
+ */
+function whileDatabaseRecovers<T>(write: () => Promise<T>): Promise<T> {
+  return pRetry(write, { retries: 6, minTimeout: 250, factor: 2, maxTimeout: 8000 });
 }

@@ -1,7 +1,15 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Database } from '../client';
-import { CHANNELS } from '../notify';
-import { builds, jobs, repos, type BuildNotify, type JobSpec, type Trigger } from '../schema';
+import {
+  JOB_PRIORITY,
+  builds,
+  jobs,
+  repos,
+  type BuildNotify,
+  type JobSpec,
+  type Trigger,
+} from '../schema';
+import { cancelJobs, copyArtifacts, notifyJobs, updateBuildState } from './jobs';
 import { upsertRepo, type NewRepo, type Repo } from './repos';
 
 export type Build = typeof builds.$inferSelect;
@@ -14,6 +22,10 @@ export interface NewJob {
   runPlatform: string;
   image: string;
   spec: JobSpec;
+  /** Labels the worker must carry. */
+  labels?: string[];
+  /** Infrastructure failures after which the job fails instead of running again (default 3). */
+  maxInfraFailures?: number;
 }
 
 export interface NewBuild {
@@ -29,6 +41,17 @@ export interface NewBuild {
   requestKey?: string;
   notify?: BuildNotify;
   jobs: NewJob[];
+  /**
+   * Attach each job to an identical one (same repository, sha, recipe digest and target) that
+   * is queued or running, or that succeeded in a builder image a live worker still has, instead
+   * of building again. Default true; `--force` turns it off.
+   */
+  reuse?: boolean;
+  /**
+   * Cancel the unfinished jobs of the same targets in older builds of the same pull request (or
+   * branch) at another commit. Default false; recipes turn it on with `cancel_superseded`.
+   */
+  cancelSuperseded?: boolean;
 }
 
 export interface BuildWithJobs {
@@ -38,9 +61,12 @@ export interface BuildWithJobs {
 }
 
 /**
- * Stores a build and one queued job per target in one transaction, then notifies workers.
- * With a `requestKey` already used, stores nothing and returns that build (`created: false`).
- * Throws if `jobs` is empty.
+ * Stores a build and its jobs in one transaction, then notifies workers. Each job is queued,
+ * or attached to an identical job (see `NewBuild.reuse`): one that succeeded gives its outcome
+ * and artifacts at once, one queued or running gives them when it finishes. With
+ * `cancelSuperseded`, older builds' jobs of the same targets on the same pull request or branch
+ * are canceled (cancelJobs). With a `requestKey` already used, stores nothing and returns that
+ * build (`created: false`). Throws if `jobs` is empty.
  */
 export async function createBuild(
   db: Database,
@@ -74,16 +100,84 @@ export async function createBuild(
       const existingJobs = await tx.select().from(jobs).where(eq(jobs.buildId, existing!.id));
       return { build: existing!, repo, jobs: existingJobs, created: false };
     }
-    const created = await tx
-      .insert(jobs)
-      .values(input.jobs.map((job) => ({ ...job, buildId: build.id })))
-      .returning();
-    for (const platform of new Set(created.map((job) => job.runPlatform))) {
-      await tx.execute(sql`select pg_notify(${CHANNELS.jobs}, ${platform})`);
+    // Identical requests arriving together must see each other's jobs to attach to them.
+    await tx.execute(
+      sql`select pg_advisory_xact_lock(hashtextextended(${`${repo.id}:${input.sha}`}, 0))`,
+    );
+    const priority = input.tag
+      ? JOB_PRIORITY.release
+      : input.pullNumber !== undefined
+        ? JOB_PRIORITY.pullRequest
+        : JOB_PRIORITY.manual;
+    const created: Job[] = [];
+    for (const job of input.jobs) {
+      const twin =
+        input.reuse === false ? undefined : await findTwin(tx, repo.id, input, job.target);
+      const [row] = await tx
+        .insert(jobs)
+        .values({
+          ...job,
+          buildId: build.id,
+          priority,
+          ...(twin?.state === 'succeeded'
+            ? {
+                state: 'succeeded' as const,
+                exitCode: 0,
+                imageDigest: twin.image_digest,
+                startedAt: sql`now()`,
+                finishedAt: sql`now()`,
+              }
+            : {}),
+          reuseOfJobId: twin ? Number(twin.id) : null,
+        })
+        .returning();
+      if (twin?.state === 'succeeded') await copyArtifacts(tx, Number(twin.id), [row!.id]);
+      created.push(row!);
     }
-    await tx.execute(sql`select pg_notify(${CHANNELS.builds}, ${String(build.id)})`);
-    return { build, repo, jobs: created, created: true };
+    for (const platform of new Set(
+      created.filter((job) => job.reuseOfJobId === null).map((job) => job.runPlatform),
+    ))
+      await notifyJobs(tx, platform);
+    if (input.cancelSuperseded && !input.tag && (input.pullNumber ?? input.branch) !== undefined) {
+      const superseded = await tx.execute<{ id: string }>(sql`
+        select j.id from ${jobs} j join ${builds} b on b.id = j.build_id
+        where b.repo_id = ${repo.id} and b.id <> ${build.id} and b.sha <> ${input.sha}
+          and b.tag is null
+          and ${input.pullNumber !== undefined ? sql`b.pull_number = ${input.pullNumber}` : sql`b.pull_number is null and b.branch = ${input.branch!}`}
+          and j.target = any(${sql.param(input.jobs.map((job) => job.target))}::text[])
+          and j.state in ('queued', 'running')`);
+      await cancelJobs(
+        tx,
+        superseded.map((row) => Number(row.id)),
+        `build ${build.id} (a newer commit of ${input.ref})`,
+      );
+    }
+    await updateBuildState(tx, build.id);
+    const [stored] = await tx.select().from(builds).where(eq(builds.id, build.id));
+    return { build: stored!, repo, jobs: created, created: true };
   });
+}
+
+/** The job an identical request can attach to, as described at `NewBuild.reuse`. */
+async function findTwin(
+  tx: Parameters<Parameters<Database['transaction']>[0]>[0],
+  repoId: number,
+  input: NewBuild,
+  target: string,
+): Promise<{ id: string; state: string; image_digest: string | null } | undefined> {
+  const [twin] = await tx.execute<{ id: string; state: string; image_digest: string | null }>(sql`
+    select j.id, j.state, j.image_digest from ${jobs} j join ${builds} b on b.id = j.build_id
+    where b.repo_id = ${repoId} and b.sha = ${input.sha} and b.recipe_digest = ${input.recipeDigest}
+      and j.target = ${target} and j.reuse_of_job_id is null and j.cancel_requested_at is null
+      and (j.state in ('queued', 'running')
+           or (j.state = 'succeeded' and exists (
+                 select 1 from workers w
+                 where w.online
+                   and w.last_heartbeat_at > now() - make_interval(secs => 2 * w.heartbeat_seconds)
+                   and w.images ->> j.image = j.image_digest)))
+    order by j.state = 'succeeded' desc, j.id desc
+    limit 1`);
+  return twin;
 }
 
 /** A build with its repository and jobs (ordered by target), or undefined. */

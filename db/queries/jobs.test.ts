@@ -83,7 +83,7 @@ describe('the job queue', () => {
     expect(first!.build.id).toBe(build.id);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const requeued = await requeueExpiredJobs(database.db);
-    expect(requeued.map((job) => job.id)).toContain(first!.job.id);
+    expect(requeued.map(({ job }) => job.id)).toContain(first!.job.id);
     const second = await claimJob(database.db, {
       workerId: 'alive',
       platforms: ['linux/amd64'],

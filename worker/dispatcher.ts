@@ -1,0 +1,228 @@
+import type { Logger } from '../core/logger';
+import type { Database } from '../db/client';
+import { CHANNELS } from '../db/notify';
+import {
+  claimJob,
+  nextLeaseExpiry,
+  renewLeases,
+  requeueExpiredJobs,
+  type ClaimedJob,
+} from '../db/queries/jobs';
+import {
+  heartbeatWorker,
+  markWorkerStopped,
+  registerWorker,
+  type WorkerRegistration,
+} from '../db/queries/workers';
+
+/** Why a running job was told to stop. */
+export type StopReason =
+  /** Someone canceled it: stop the container and record `canceled`. */
+  | 'cancel'
+  /** Its lease was lost (the job was queued again elsewhere): stop it and record nothing. */
+  | 'lost'
+  /** The worker is shutting down at once: stop it and hand the job back to the queue. */
+  | 'shutdown';
+
+/**
+ * Runs one claimed job to its end and records its outcome (fenced by `claimed.job.attempt`).
+ * `signal` aborts with a StopReason. Must not throw.
+ */
+export type JobHandler = (claimed: ClaimedJob, signal: AbortSignal) => Promise<void>;
+
+export interface DispatcherOptions {
+  /** The worker as registered; `slots` jobs run at once; it heartbeats every `heartbeatSeconds`. */
+  worker: Omit<WorkerRegistration, 'images'>;
+  /** Longest wait between claim attempts when no NOTIFY arrives, in seconds. */
+  pollSeconds: number;
+  /** The builder images the worker has (name → image id), announced at each heartbeat. */
+  images?: () => Promise<Record<string, string>>;
+  /** Extra work at each heartbeat, e.g. removing containers of lost attempts. */
+  onHeartbeat?: () => Promise<void>;
+}
+
+/** A lease lasts this many heartbeat intervals: one late heartbeat does not lose a job. */
+export const LEASE_HEARTBEATS = 1.5;
+
+interface RunningJob {
+  attempt: number;
+  controller: AbortController;
+  /** Date.now() when it was claimed: heartbeats that began earlier cannot have seen it. */
+  claimedAt: number;
+  done: Promise<void>;
+}
+
+/**
+ * The queue side of a worker: registers it, heartbeats (renewing its leases, learning of
+ * cancellations and lost leases), and claims jobs its platforms and labels serve as slots free
+ * up. It wakes on NOTIFY (new jobs; cancellations), polls as a fallback, and wakes when the next
+ * lease of any worker runs out so that a lost worker's job is queued again at once. What a job
+ * does is the handler's business; the Docker worker and the benchmarks pass their own.
+ */
+export class Dispatcher {
+  private readonly running = new Map<number, RunningJob>();
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly unlisteners: (() => Promise<void>)[] = [];
+
+  constructor(
+    private readonly options: DispatcherOptions,
+    private readonly deps: { db: Database; log: Logger; handler: JobHandler },
+  ) {}
+
+  get leaseSeconds(): number {
+    return this.options.worker.heartbeatSeconds * LEASE_HEARTBEATS;
+  }
+
+  /** Registers and claims until `stop()`; resolves when the running jobs have finished. */
+  async run(): Promise<void> {
+    const { db, log } = this.deps;
+    const { worker } = this.options;
+    await registerWorker(db, { ...worker, images: (await this.options.images?.()) ?? {} });
+    for (const [channel, onMessage] of [
+      [CHANNELS.jobs, () => this.wake?.()],
+      [CHANNELS.cancel, (payload: string) => this.abort(Number(payload), 'cancel')],
+    ] as const) {
+      const listener = await db.$client.listen(channel, onMessage);
+      this.unlisteners.push(() => listener.unlisten());
+    }
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), worker.heartbeatSeconds * 1000);
+    log.info(
+      {
+        platforms: worker.platforms,
+        emulatedPlatforms: worker.emulatedPlatforms,
+        labels: worker.labels,
+        slots: worker.slots,
+      },
+      'worker started',
+    );
+    while (!this.stopping) {
+      if (this.running.size < worker.slots && (await this.claimOne())) continue;
+      await this.waitForWork();
+    }
+    await Promise.allSettled([...this.running.values()].map((job) => job.done));
+    clearInterval(this.heartbeatTimer);
+    for (const unlisten of this.unlisteners) await unlisten().catch(() => {});
+    await markWorkerStopped(db, worker.id).catch(() => {});
+    log.info('worker stopped');
+  }
+
+  /** Stops claiming; `run()` resolves once the running jobs have finished. */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  /** Stops claiming and tells every running job to stop and go back to the queue. */
+  stopNow(): void {
+    this.stop();
+    for (const jobId of this.running.keys()) this.abort(jobId, 'shutdown');
+  }
+
+  /** How many jobs run now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  private abort(jobId: number, reason: StopReason): void {
+    const job = this.running.get(jobId);
+    if (job && !job.controller.signal.aborted) {
+      this.deps.log.info({ jobId, attempt: job.attempt, reason }, 'stopping job');
+      job.controller.abort(reason);
+    }
+  }
+
+  /** Claims and starts one job; false when none was claimable (or claiming failed). */
+  private async claimOne(): Promise<boolean> {
+    const { worker } = this.options;
+    let claimed: ClaimedJob | undefined;
+    try {
+      claimed = await claimJob(this.deps.db, {
+        workerId: worker.id,
+        platforms: worker.platforms,
+        emulatedPlatforms: worker.emulatedPlatforms,
+        labels: worker.labels,
+        leaseSeconds: this.leaseSeconds,
+      });
+    } catch (error) {
+      this.deps.log.warn({ err: error }, 'claiming a job failed; trying again');
+      return false;
+    }
+    if (!claimed) return false;
+    const jobId = claimed.job.id;
+    const controller = new AbortController();
+    const done = this.deps
+      .handler(claimed, controller.signal)
+      .catch((error) => this.deps.log.error({ err: error, jobId }, 'job handler threw'))
+      .finally(() => {
+        this.running.delete(jobId);
+        this.wake?.();
+      });
+    this.running.set(jobId, {
+      attempt: claimed.job.attempt,
+      controller,
+      claimedAt: Date.now(),
+      done,
+    });
+    return true;
+  }
+
+  /**
+   * Sleeps until a NOTIFY, the poll interval, or the next lease expiry of any running job
+   * (then queues expired jobs again, so a lost worker's job is reclaimed without waiting for a
+   * heartbeat).
+   */
+  private async waitForWork(): Promise<void> {
+    let delayMs = this.options.pollSeconds * 1000;
+    const expiry = await nextLeaseExpiry(this.deps.db).catch(() => undefined);
+    if (expiry) delayMs = Math.min(delayMs, Math.max(0, expiry.getTime() - Date.now()) + 20);
+    if (this.stopping) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+    if (expiry && Date.now() >= expiry.getTime()) await this.requeueExpired();
+  }
+
+  private async requeueExpired(): Promise<void> {
+    try {
+      for (const { job, result } of await requeueExpiredJobs(this.deps.db))
+        this.deps.log.warn(
+          { jobId: job.id, attempt: job.attempt, lostWorker: job.workerId, result },
+          'lease expired',
+        );
+    } catch (error) {
+      this.deps.log.warn({ err: error }, 'queueing expired jobs again failed');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { db, log } = this.deps;
+    const { worker } = this.options;
+    const startedAt = Date.now();
+    try {
+      await heartbeatWorker(db, worker.id, await this.options.images?.());
+      const held = await renewLeases(db, worker.id, this.leaseSeconds);
+      const byId = new Map(held.map((job) => [job.jobId, job]));
+      for (const [jobId, job] of this.running) {
+        const current = byId.get(jobId);
+        if (current?.attempt === job.attempt) {
+          if (current.cancelRequested) this.abort(jobId, 'cancel');
+        } else if (job.claimedAt < startedAt) {
+          this.abort(jobId, 'lost');
+        }
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'heartbeat failed');
+    }
+    await this.requeueExpired();
+    await this.options.onHeartbeat?.().catch((error) => {
+      log.warn({ err: error }, 'heartbeat task failed');
+    });
+  }
+}
