@@ -91,6 +91,8 @@ export async function requestBuild(
     recipeDigest: recipe.digest,
     requestKey,
     notify: request.notify,
+    reuse: !command.force,
+    cancelSuperseded: recipe.cancelSuperseded,
     jobs: targets.map((name) => {
       const target = recipe.targets[name]!;
       return {
@@ -99,12 +101,14 @@ export async function requestBuild(
         toolchain: target.toolchain,
         runPlatform: runPlatform(target),
         image: target.image,
+        labels: target.labels,
         spec: {
           script: target.script,
           artifacts: target.artifacts,
           env: target.env,
           network: target.network,
           timeoutMinutes: target.timeout_minutes,
+          secrets: target.secrets,
         },
       };
     }),

@@ -29,17 +29,28 @@ const target = z
     artifacts: z.array(z.string().min(1)).default([]),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
     network: z.boolean().default(false),
+    /** Minutes before the job is stopped and ends `timed_out`; fractions allowed (0.5 = 30 s). */
     timeout_minutes: z
       .number()
-      .int()
       .positive()
       .max(24 * 60)
       .default(60),
+    /** Labels a worker must carry to run the target (WORKER_LABELS), e.g. [kvm]. */
+    labels: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'is not a valid label')).default([]),
+    /** Names of secrets configured on workers, given to the script as environment variables. */
+    secrets: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid variable name'))
+      .default([]),
   })
   .strict();
 
 const recipeSchema = z
   .object({
+    /**
+     * A build of a newer commit of the same pull request or branch cancels the unfinished jobs
+     * of the same targets in older builds.
+     */
+    cancel_superseded: z.boolean().default(true),
     targets: z.record(
       z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'is not a valid target name'),
       target,
@@ -54,6 +65,7 @@ const recipeSchema = z
 export type Target = z.infer<typeof target>;
 export interface Recipe {
   targets: Record<string, Target>;
+  cancelSuperseded: boolean;
   /** sha256 (hex) of the recipe file's bytes. */
   digest: string;
 }
@@ -104,5 +116,9 @@ export function parseRecipe(text: string, file = RECIPE_FILE): Recipe {
     );
   }
   const digest = createHash('sha256').update(text).digest('hex');
-  return { targets: result.data.targets, digest };
+  return {
+    targets: result.data.targets,
+    cancelSuperseded: result.data.cancel_superseded,
+    digest,
+  };
 }
