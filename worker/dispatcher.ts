@@ -79,7 +79,7 @@ export class Dispatcher {
   async run(): Promise<void> {
     const { db, log } = this.deps;
     const { worker } = this.options;
-    await registerWorker(db, { ...worker, images: (await this.options.images?.()) ?? {} });
+    await registerWorker(db, { ...worker, images: await this.images() });
     for (const [channel, onMessage] of [
       [CHANNELS.jobs, () => this.wake?.()],
       [CHANNELS.cancel, (payload: string) => this.abort(Number(payload), 'cancel')],
@@ -201,12 +201,22 @@ export class Dispatcher {
     }
   }
 
+  /** The builder images to announce; none (logged) when they cannot be listed. */
+  private async images(): Promise<Record<string, string>> {
+    try {
+      return (await this.options.images?.()) ?? {};
+    } catch (error) {
+      this.deps.log.warn({ err: error }, 'listing builder images failed');
+      return {};
+    }
+  }
+
   private async heartbeat(): Promise<void> {
     const { db, log } = this.deps;
     const { worker } = this.options;
     const startedAt = Date.now();
     try {
-      await heartbeatWorker(db, worker.id, await this.options.images?.());
+      await heartbeatWorker(db, worker.id, await this.images());
       const held = await renewLeases(db, worker.id, this.leaseSeconds);
       const byId = new Map(held.map((job) => [job.jobId, job]));
       for (const [jobId, job] of this.running) {

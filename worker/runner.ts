@@ -79,15 +79,18 @@ export class DockerRunner implements Runner {
     return containers.map((container) => ({ id: container.Id, labels: container.Labels }));
   }
 
-  /** The image id (sha256:…) of a local image; throws `infrastructure` if it is missing. */
+  /** The image id (sha256:…) of a local image; throws `infrastructure` if it is missing or the daemon fails. */
   async imageDigest(image: string): Promise<string> {
     try {
       const info = await this.docker.getImage(image).inspect();
       return info.Id;
     } catch (error) {
+      const missing = (error as { statusCode?: number }).statusCode === 404;
       throw new CrossdockError(
         'infrastructure',
-        `builder image ${image} is not on this worker; build it with deploy/builders/build.sh`,
+        missing
+          ? `builder image ${image} is not on this worker; build it with deploy/builders/build.sh`
+          : `the Docker daemon failed to inspect ${image}: ${(error as Error).message}`,
         { cause: error },
       );
     }

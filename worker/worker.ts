@@ -166,6 +166,7 @@ export class Worker {
           env: {
             ...job.spec.env,
             ...Object.fromEntries(requested.map((name) => [name, this.options.secrets[name]!])),
+            ...buildEnvironment(claimed),
           },
           network: job.spec.network,
           labels: {
@@ -318,4 +319,28 @@ export class Worker {
  */
 function whileDatabaseRecovers<T>(write: () => Promise<T>): Promise<T> {
   return pRetry(write, { retries: 6, minTimeout: 250, factor: 2, maxTimeout: 8000 });
+}
+
+/**
+ * The variables every build script sees, as CI services provide them (GitHub Actions' GITHUB_*,
+ * Buildkite's BUILDKITE_*): CI=true and CROSSDOCK_* naming the build, job, attempt and commit.
+ */
+export function buildEnvironment({ job, build, repo }: ClaimedJob): Record<string, string> {
+  const optional = (name: string, value: string | number | null) =>
+    value === null ? {} : { [name]: String(value) };
+  return {
+    CI: 'true',
+    CROSSDOCK: 'true',
+    CROSSDOCK_REPO: `${repo.owner}/${repo.name}`,
+    CROSSDOCK_COMMIT: build.sha,
+    CROSSDOCK_REF: build.ref,
+    CROSSDOCK_BUILD_ID: String(build.id),
+    CROSSDOCK_JOB_ID: String(job.id),
+    CROSSDOCK_ATTEMPT: String(job.attempt),
+    CROSSDOCK_TARGET: job.target,
+    CROSSDOCK_PLATFORM: job.platform,
+    ...optional('CROSSDOCK_PULL_NUMBER', build.pullNumber),
+    ...optional('CROSSDOCK_BRANCH', build.branch),
+    ...optional('CROSSDOCK_TAG', build.tag),
+  };
 }

@@ -1,0 +1,227 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { listArtifactsForJobs } from '../../db/queries/artifacts';
+import { cancelBuild, getJob } from '../../db/queries/jobs';
+import { readLog } from '../../db/queries/logs';
+import { explainQueuedJobs, listWorkers } from '../../db/queries/workers';
+import { waitFor } from '../fakes/http';
+import { startFleet, type Fleet } from '../support/fleet';
+import { stopProcess } from '../support/stack';
+
+// The fleet's heartbeat in these tests (WORKER_HEARTBEAT_SECONDS in startFleet).
+const HEARTBEAT_MS = 3000;
+
+describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', () => {
+  let fleet: Fleet;
+  beforeAll(async () => {
+    fleet = await startFleet();
+  });
+  afterAll(async () => {
+    await fleet?.close();
+  });
+  // No worker outlives its test (it would claim the next test's jobs), and no container either.
+  afterEach(async () => {
+    await Promise.all(fleet.workers.map((worker) => stopProcess(worker, 20_000)));
+    await waitFor('no containers left behind', () =>
+      fleet.leftoverContainers().length === 0 ? true : undefined,
+    );
+  });
+
+  async function logOf(jobId: number, attempt?: number): Promise<string> {
+    return (await readLog(fleet.db, jobId, { attempt })).text;
+  }
+
+  async function waitForLog(jobId: number, text: string): Promise<void> {
+    await waitFor(`"${text}" in the log of job ${jobId}`, async () =>
+      (await logOf(jobId)).includes(text) ? true : undefined,
+    );
+  }
+
+  async function waitForWorker(workerId: string): Promise<void> {
+    await waitFor(`worker ${workerId} to register`, async () =>
+      (await listWorkers(fleet.db)).some((worker) => worker.id === workerId && worker.live)
+        ? true
+        : undefined,
+    );
+  }
+
+  it('finishes the job of a worker killed with SIGKILL on another worker within 2 heartbeats + 1 s', async () => {
+    const doomed = fleet.spawnWorker();
+    const { build, jobs } = await fleet.queue({
+      amd64: {
+        script: [
+          'echo "attempt $CROSSDOCK_ATTEMPT started"',
+          'if [ "$CROSSDOCK_ATTEMPT" = 1 ]; then echo partial > /out/result.txt; sleep 300; fi',
+          'echo "built by attempt $CROSSDOCK_ATTEMPT" > /out/result.txt',
+        ].join('\n'),
+        artifacts: ['result.txt'],
+      },
+    });
+    const jobId = jobs[0]!.id;
+    await waitForLog(jobId, 'attempt 1 started');
+    const survivor = fleet.spawnWorker();
+    await waitForWorker(survivor.workerId);
+
+    doomed.kill('SIGKILL');
+    const killedAt = Date.now();
+    const done = await fleet.waitForBuild(build.id, 'the build to finish', (b) =>
+      ['succeeded', 'failed'].includes(b.build.state),
+    );
+    const elapsedMs = Date.now() - killedAt;
+    console.info(`kill -9 → job succeeded on another worker in ${elapsedMs} ms`);
+    expect(elapsedMs).toBeLessThanOrEqual(2 * HEARTBEAT_MS + 1000);
+    expect(done.jobs[0]).toMatchObject({
+      state: 'succeeded',
+      attempt: 2,
+      workerId: survivor.workerId,
+      infraFailures: 1,
+    });
+    const artifacts = await listArtifactsForJobs(fleet.db, [jobId]);
+    expect(artifacts.map((artifact) => artifact.name)).toEqual(['result.txt']);
+    const objects = await fleet.bucket.keys('artifacts/');
+    expect(objects).toEqual([artifacts[0]!.objectKey]);
+    expect(objects[0]).toContain(`/${jobId}.2/`);
+    const stored = await fleet.bucket.client.getObject(fleet.bucket.storage.bucket, objects[0]!);
+    expect(Buffer.concat(await stored.toArray()).toString()).toBe('built by attempt 2\n');
+    // What the dead attempt printed before it died was kept.
+    expect(await logOf(jobId, 1)).toContain('attempt 1 started');
+    // The survivor removes the dead worker's container at its next heartbeat (afterEach waits).
+  });
+
+  it('cancels a running build whose script ignores SIGTERM: SIGKILL after the grace, container removed', async () => {
+    fleet.spawnWorker();
+    const { build, jobs } = await fleet.queue({
+      amd64: { script: 'trap "" TERM\necho ready\nsleep 300' },
+    });
+    await waitForLog(jobs[0]!.id, 'ready');
+    const canceledAt = Date.now();
+    expect(await cancelBuild(fleet.db, build.id, 'test:operator')).toEqual({
+      canceled: 0,
+      stopping: 1,
+    });
+    const done = await fleet.waitForBuild(
+      build.id,
+      'the build to be canceled',
+      (b) => b.build.state === 'canceled',
+      20_000,
+    );
+    console.info(`cancel → canceled in ${Date.now() - canceledAt} ms (grace 10 s)`);
+    expect(done.jobs[0]).toMatchObject({ state: 'canceled', error: 'canceled by test:operator' });
+    expect(await logOf(jobs[0]!.id)).toContain('canceled; the container was stopped');
+  });
+
+  it('ends a job that passes its timeout as timed_out', async () => {
+    fleet.spawnWorker();
+    const { build, jobs } = await fleet.queue({
+      amd64: { script: 'echo started\nsleep 300', timeoutMinutes: 0.05 },
+    });
+    const done = await fleet.waitForBuild(build.id, 'the job to time out', (b) =>
+      ['failed', 'succeeded'].includes(b.build.state),
+    );
+    expect(done.build.state).toBe('failed');
+    expect(done.jobs[0]).toMatchObject({ state: 'timed_out', error: 'timed out after 0.05 min' });
+    expect(await logOf(jobs[0]!.id)).toContain('timed out after 0.05 min');
+  });
+
+  it('keeps a job no worker serves queued with its reason, until a worker serving it starts', async () => {
+    const amd64 = fleet.spawnWorker();
+    await waitForWorker(amd64.workerId);
+    const { build, jobs } = await fleet.queue({
+      riscv64: { script: 'echo "on $CROSSDOCK_PLATFORM"', runPlatform: 'linux/riscv64' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const job = (await getJob(fleet.db, jobs[0]!.id))!;
+    expect(job.state).toBe('queued');
+    expect((await explainQueuedJobs(fleet.db, [job])).get(job.id)).toBe(
+      'no worker serves linux/riscv64',
+    );
+    const riscv = fleet.spawnWorker({ WORKER_PLATFORMS: 'linux/riscv64' });
+    const done = await fleet.waitForBuild(build.id, 'the riscv64 job to run', (b) =>
+      ['succeeded', 'failed'].includes(b.build.state),
+    );
+    expect(done.jobs[0]).toMatchObject({ state: 'succeeded', workerId: riscv.workerId });
+  });
+
+  it('on SIGTERM finishes its running job and claims no more; on a second signal hands jobs back', async () => {
+    const worker = fleet.spawnWorker();
+    const first = await fleet.queue({
+      amd64: { script: 'echo go\nsleep 3\necho done > /out/done.txt', artifacts: ['done.txt'] },
+    });
+    await waitForLog(first.jobs[0]!.id, 'go');
+    worker.kill('SIGTERM');
+    const second = await fleet.queue({ amd64: { script: 'true' } });
+    await new Promise((resolve) => worker.once('exit', resolve));
+    expect((await getJob(fleet.db, first.jobs[0]!.id))!.state).toBe('succeeded');
+    expect((await getJob(fleet.db, second.jobs[0]!.id))!.state).toBe('queued');
+    await cancelBuild(fleet.db, second.build.id, 'test');
+
+    const impatient = fleet.spawnWorker();
+    const third = await fleet.queue({ amd64: { script: 'echo go\nsleep 300' } });
+    await waitForLog(third.jobs[0]!.id, 'go');
+    impatient.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    impatient.kill('SIGTERM');
+    await new Promise((resolve) => impatient.once('exit', resolve));
+    expect(await getJob(fleet.db, third.jobs[0]!.id)).toMatchObject({
+      state: 'queued',
+      attempt: 1,
+      infraFailures: 0,
+    });
+    expect(await logOf(third.jobs[0]!.id, 1)).toContain('is shutting down; the job goes back');
+    await cancelBuild(fleet.db, third.build.id, 'test');
+  });
+
+  it('masks configured secrets in the log, raw and base64-encoded, also when split across chunks', async () => {
+    const secret = 's3cr3t-Token-value-42';
+    const secretsFile = join(tmpdir(), `crossdock-secrets-${process.pid}.env`);
+    writeFileSync(secretsFile, `DEPLOY_TOKEN=${secret}\n`, { mode: 0o600 });
+    fleet.spawnWorker({ WORKER_SECRETS_FILE: secretsFile });
+    const { build, jobs } = await fleet.queue({
+      amd64: {
+        secrets: ['DEPLOY_TOKEN'],
+        script: [
+          'echo "length ${#DEPLOY_TOKEN}"',
+          'echo "raw: $DEPLOY_TOKEN"',
+          'printf "%s" "$DEPLOY_TOKEN" | base64 -w0; echo',
+          'printf "x%s" "$DEPLOY_TOKEN" | base64 -w0; echo',
+          'printf "xy%s" "$DEPLOY_TOKEN" | base64 -w0; echo',
+          'printf "split: %s" "${DEPLOY_TOKEN:0:7}"; sleep 1.5; printf "%s end\\n" "${DEPLOY_TOKEN:7}"',
+        ].join('\n'),
+      },
+      missing: { secrets: ['NOT_CONFIGURED'], script: 'true' },
+    });
+    const done = await fleet.waitForBuild(build.id, 'the build to finish', (b) =>
+      b.jobs.every((job) => !['queued', 'running'].includes(job.state)),
+    );
+    const job = done.jobs.find((row) => row.target === 'amd64')!;
+    expect(job.state).toBe('succeeded');
+    const log = await logOf(job.id);
+    expect(log).toContain(`length ${secret.length}`);
+    expect(log).toContain('raw: ***');
+    expect(log).toContain('split: *** end');
+    for (const prefix of ['', 'x', 'xy']) {
+      const encoded = Buffer.from(prefix + secret).toString('base64');
+      expect(log).not.toContain(encoded.slice(2, -2));
+    }
+    expect(log).not.toContain(secret);
+    expect(log).not.toContain(secret.slice(0, 12));
+    const missing = done.jobs.find((row) => row.target === 'missing')!;
+    expect(missing.state).toBe('failed');
+    expect(missing.error).toMatch(/secret\(s\) NOT_CONFIGURED are not configured on worker/);
+    expect(jobs).toHaveLength(2);
+  });
+
+  it('retries a Docker daemon failure as an infrastructure failure, up to the limit', async () => {
+    fleet.spawnWorker({ DOCKER_SOCKET: '/nonexistent/docker.sock' });
+    const { build } = await fleet.queue({ amd64: { script: 'true', maxInfraFailures: 2 } });
+    const done = await fleet.waitForBuild(build.id, 'the job to fail', (b) =>
+      ['failed', 'succeeded'].includes(b.build.state),
+    );
+    expect(done.jobs[0]).toMatchObject({ state: 'failed', attempt: 2, infraFailures: 2 });
+    expect(done.jobs[0]!.error).toMatch(
+      /^infrastructure failure on 2 attempts; the last: the Docker daemon failed to inspect .*ENOENT/,
+    );
+  });
+});

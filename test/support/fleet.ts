@@ -1,0 +1,151 @@
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBuild, getBuild, type NewJob } from '../../db/queries/builds';
+import type { JobSpec } from '../../db/schema';
+import { waitFor } from '../fakes/http';
+import { createTestBucket, createTestDatabase } from './services';
+import { spawnWorker, stopProcess } from './stack';
+
+/** The builder image deploy/setup.sh builds. */
+export const BUILDER_IMAGE = 'crossdock/builder-debian:bookworm';
+
+/** A target of a test job: a script and what it produces; everything else has defaults. */
+export interface TestTarget extends Partial<JobSpec> {
+  script: string;
+  runPlatform?: string;
+  labels?: string[];
+  maxInfraFailures?: number;
+}
+
+type SpawnedWorker = ReturnType<typeof spawnWorker>;
+
+/** Ids of the containers labelled with one of `workerIds`, running or not (`docker ps -a`). */
+export function containersOf(workerIds: string[]): string[] {
+  return workerIds.flatMap((id) =>
+    execFileSync('docker', ['ps', '-aq', '--filter', `label=io.crossdock.worker=${id}`], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter(Boolean),
+  );
+}
+
+/**
+ * Workers against a fresh database and bucket, building a one-commit git repository: for tests of
+ * the worker fleet that need no front end. Jobs are queued straight into the database. `close()`
+ * kills the workers, removes their containers and drops what it made; `leftoverContainers()`
+ * lets a test check it left none behind first.
+ */
+export async function startFleet() {
+  const database = await createTestDatabase();
+  const bucket = await createTestBucket();
+  const workDir = mkdtempSync(join(tmpdir(), 'crossdock-fleet-'));
+  const repoDir = join(workDir, 'repo');
+  const cloneUrl = join(workDir, 'repo.git');
+  execFileSync('git', ['init', '--quiet', '-b', 'main', repoDir]);
+  writeFileSync(join(repoDir, 'README'), 'a repository for worker tests\n');
+  const git = (...args: string[]) =>
+    execFileSync(
+      'git',
+      ['-C', repoDir, '-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args],
+      { encoding: 'utf8' },
+    ).trim();
+  git('add', 'README');
+  git('commit', '--quiet', '-m', 'initial');
+  execFileSync('git', ['clone', '--quiet', '--bare', repoDir, cloneUrl]);
+  const sha = git('rev-parse', 'HEAD');
+  const workers: SpawnedWorker[] = [];
+
+  return {
+    database,
+    db: database.db,
+    bucket,
+    sha,
+    workers,
+
+    /** Starts a worker process; `env` overrides the test defaults (heartbeat 3 s, poll 1 s). */
+    spawnWorker(env: Record<string, string> = {}): SpawnedWorker {
+      const worker = spawnWorker({
+        DATABASE_URL: database.url,
+        S3_ENDPOINT: bucket.storage.endpoint,
+        S3_ACCESS_KEY: bucket.storage.accessKey,
+        S3_SECRET_KEY: bucket.storage.secretKey,
+        S3_BUCKET: bucket.storage.bucket,
+        WORKER_WORK_DIR: join(workDir, 'work'),
+        WORKER_HEARTBEAT_SECONDS: '3',
+        WORKER_POLL_SECONDS: '1',
+        WORKER_PLATFORMS: 'linux/amd64',
+        WORKER_EMULATED_PLATFORMS: '',
+        ...env,
+      });
+      workers.push(worker);
+      return worker;
+    },
+
+    /** Queues a build of the repository's commit with one job per target; returns it. */
+    async queue(targets: Record<string, TestTarget>, options: { ref?: string } = {}) {
+      const jobs: NewJob[] = Object.entries(targets).map(([target, spec]) => ({
+        target,
+        platform: spec.runPlatform ?? 'linux/amd64',
+        toolchain: 'native',
+        runPlatform: spec.runPlatform ?? 'linux/amd64',
+        image: BUILDER_IMAGE,
+        labels: spec.labels,
+        maxInfraFailures: spec.maxInfraFailures,
+        spec: {
+          script: spec.script,
+          artifacts: spec.artifacts ?? [],
+          env: spec.env ?? {},
+          network: spec.network ?? false,
+          timeoutMinutes: spec.timeoutMinutes ?? 5,
+          secrets: spec.secrets,
+        },
+      }));
+      return createBuild(database.db, {
+        repo: { owner: 'test', name: 'fleet', cloneUrl, source: 'git' },
+        sha,
+        ref: options.ref ?? 'main',
+        branch: 'main',
+        trigger: 'api',
+        requester: 'test',
+        recipeDigest: `${Date.now()}-${Math.random()}`,
+        jobs,
+      });
+    },
+
+    /** Waits until `check` accepts the build's jobs; returns the build. */
+    async waitForBuild(
+      buildId: number,
+      what: string,
+      check: (build: NonNullable<Awaited<ReturnType<typeof getBuild>>>) => boolean,
+      timeoutMs = 60_000,
+    ) {
+      return waitFor(
+        what,
+        async () => {
+          const build = await getBuild(database.db, buildId);
+          return build && check(build) ? build : undefined;
+        },
+        timeoutMs,
+      );
+    },
+
+    /** Containers any of this fleet's workers made that still exist. */
+    leftoverContainers(): string[] {
+      return containersOf(workers.map((worker) => worker.workerId));
+    },
+
+    async close() {
+      await Promise.all(workers.map((worker: ChildProcess) => stopProcess(worker, 15_000)));
+      const leftovers = containersOf(workers.map((worker) => worker.workerId));
+      if (leftovers.length) execFileSync('docker', ['rm', '-f', ...leftovers]);
+      await database.drop();
+      await bucket.remove();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Fleet = Awaited<ReturnType<typeof startFleet>>;
