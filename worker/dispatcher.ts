@@ -3,10 +3,13 @@ import type { Database } from '../db/client';
 import { CHANNELS } from '../db/notify';
 import {
   claimJob,
+  getClaimedJob,
   nextLeaseExpiry,
   renewLeases,
   requeueExpiredJobs,
+  retryJob,
   type ClaimedJob,
+  type HeldJob,
 } from '../db/queries/jobs';
 import {
   heartbeatWorker,
@@ -65,6 +68,9 @@ export class Dispatcher {
   private wake: (() => void) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly unlisteners: (() => Promise<void>)[] = [];
+  /** Claims begun so far, and whether one is in flight: see `adopt`. */
+  private claimsBegun = 0;
+  private claiming = false;
 
   constructor(
     private readonly options: DispatcherOptions,
@@ -80,6 +86,17 @@ export class Dispatcher {
     const { db, log } = this.deps;
     const { worker } = this.options;
     await registerWorker(db, { ...worker, images: await this.images() });
+    // Jobs still held under this id belong to an earlier process of it that died.
+    for (const held of await renewLeases(db, worker.id, this.leaseSeconds)) {
+      const result = await retryJob(db, held, {
+        reason: `worker ${worker.id} restarted`,
+        infrastructure: true,
+      });
+      log.warn(
+        { jobId: held.jobId, attempt: held.attempt, result },
+        'released a job of an earlier run',
+      );
+    }
     for (const [channel, onMessage] of [
       [CHANNELS.jobs, () => this.wake?.()],
       [CHANNELS.cancel, (payload: string) => this.abort(Number(payload), 'cancel')],
@@ -137,6 +154,8 @@ export class Dispatcher {
   private async claimOne(): Promise<boolean> {
     const { worker } = this.options;
     let claimed: ClaimedJob | undefined;
+    this.claimsBegun += 1;
+    this.claiming = true;
     try {
       claimed = await claimJob(this.deps.db, {
         workerId: worker.id,
@@ -148,8 +167,15 @@ export class Dispatcher {
     } catch (error) {
       this.deps.log.warn({ err: error }, 'claiming a job failed; trying again');
       return false;
+    } finally {
+      this.claiming = false;
     }
     if (!claimed) return false;
+    this.start(claimed);
+    return true;
+  }
+
+  private start(claimed: ClaimedJob): void {
     const jobId = claimed.job.id;
     const controller = new AbortController();
     const done = this.deps
@@ -165,7 +191,27 @@ export class Dispatcher {
       claimedAt: Date.now(),
       done,
     });
-    return true;
+  }
+
+  /**
+   * Runs a job the database says this worker holds but that it does not run: a claim whose
+   * reply was lost (the connection broke after the claim committed). Skipped while a claim is
+   * in flight or began since `claimsBefore`, as its reply may still come.
+   */
+  private async adopt(held: HeldJob, claimsBefore: number): Promise<void> {
+    if (this.claiming || this.claimsBegun !== claimsBefore || this.stopping) return;
+    const claimed = await getClaimedJob(this.deps.db, held.jobId);
+    const mine =
+      claimed?.job.state === 'running' &&
+      claimed.job.workerId === this.options.worker.id &&
+      claimed.job.attempt === held.attempt;
+    if (!mine || this.running.has(held.jobId)) return;
+    if (this.claiming || this.claimsBegun !== claimsBefore) return;
+    this.deps.log.warn(
+      { jobId: held.jobId, attempt: held.attempt },
+      'running a job whose claim reply was lost',
+    );
+    this.start(claimed);
   }
 
   /**
@@ -215,10 +261,14 @@ export class Dispatcher {
     const { db, log } = this.deps;
     const { worker } = this.options;
     const startedAt = Date.now();
+    const claimsBefore = this.claiming ? -1 : this.claimsBegun;
     try {
       await heartbeatWorker(db, worker.id, await this.images());
       const held = await renewLeases(db, worker.id, this.leaseSeconds);
       const byId = new Map(held.map((job) => [job.jobId, job]));
+      for (const job of held)
+        if (!this.running.has(job.jobId) && this.running.size < worker.slots)
+          await this.adopt(job, claimsBefore);
       for (const [jobId, job] of this.running) {
         const current = byId.get(jobId);
         if (current?.attempt === job.attempt) {

@@ -156,7 +156,7 @@ export class Worker {
         );
       }
       const imageDigest = await runner.imageDigest(job.image);
-      await setJobImageDigest(db, fence, imageDigest);
+      await whileDatabaseRecovers(() => setJobImageDigest(db, fence, imageDigest));
       output.note(`builder image ${job.image} (${imageDigest})`);
       source = await fetchSource(repo.cloneUrl, build.sha, this.options.workDir);
       if (!interrupted()) {
@@ -197,6 +197,9 @@ export class Worker {
           globs: job.spec.artifacts,
           dir: staging,
         });
+        output.note(
+          `uploading ${staged.length} artifact(s), ${staged.reduce((sum, file) => sum + file.size, 0)} bytes`,
+        );
         uploaded = await uploadArtifacts({
           staged,
           client: storage,

@@ -66,13 +66,17 @@ export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJ
     )
     select claimed.id, pg_notify(${CHANNELS.builds}, claimed.build_id::text) from claimed`);
   const claimedId = rows[0]?.id;
-  if (claimedId === undefined) return undefined;
+  return claimedId === undefined ? undefined : getClaimedJob(db, Number(claimedId));
+}
+
+/** A job with its build and repository, as a worker runs it; undefined for no such job. */
+export async function getClaimedJob(db: Database, jobId: number): Promise<ClaimedJob | undefined> {
   const [row] = await db
     .select({ job: jobs, build: builds, repo: repos })
     .from(jobs)
     .innerJoin(builds, eq(builds.id, jobs.buildId))
     .innerJoin(repos, eq(repos.id, builds.repoId))
-    .where(eq(jobs.id, Number(claimedId)));
+    .where(eq(jobs.id, jobId));
   return row;
 }
 
@@ -412,8 +416,14 @@ export async function copyArtifacts(
     where a.job_id = ${fromJobId}`);
 }
 
-/** Sets a build's state from its jobs: running while any is unfinished, else the worst outcome. */
+/**
+ * Sets a build's state from its jobs: running while any is unfinished, else the worst outcome.
+ * Call it in the transaction that changed the jobs: it first locks the build's row, so that two
+ * transactions finishing jobs of one build at once take turns, and the second (its next statement
+ * reading anew under READ COMMITTED) sees the first's job.
+ */
 export async function updateBuildState(tx: Queryable, buildId: number): Promise<void> {
+  await tx.execute(sql`select id from ${builds} where id = ${buildId} for update`);
   await tx.execute(sql`
     update ${builds} set
       state = summary.state,

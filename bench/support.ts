@@ -1,0 +1,259 @@
+// What every benchmark shares: scratch databases, the graphile-worker baseline, statistics, the
+// machine's description and the results file. Units are in every name: `Ms` is milliseconds
+// (performance.now(), monotonic), `Seconds` seconds.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import postgres from 'postgres';
+import { Logger as GraphileLogger } from 'graphile-worker';
+import { createBuild, type NewJob } from '../db/queries/builds';
+import { connect, migrateDatabase, type Database } from '../db/client';
+import { databaseUrlFor, loadServiceEnv } from '../test/support/services';
+
+export { sleep };
+
+const ROOT = new URL('../', import.meta.url).pathname;
+/** Where each benchmark writes `<name>.json`. */
+export const RESULTS_DIR = `${ROOT}bench/results`;
+/** The builder image deploy/setup.sh builds. */
+export const BUILDER_IMAGE = 'crossdock/builder-debian:bookworm';
+/** The version of the baseline, as installed (package.json pins ^0.16). */
+export const GRAPHILE_WORKER_VERSION = (
+  JSON.parse(readFileSync(`${ROOT}node_modules/graphile-worker/package.json`, 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/** graphile-worker's logger, silenced: the benchmarks measure jobs, not log lines. */
+export const silentGraphileLogger = new GraphileLogger(() => () => {});
+
+export interface BenchDatabase {
+  /** postgres://… of the scratch database. */
+  url: string;
+  /** Closes nothing the caller opened; drops the database (with force). */
+  drop(): Promise<void>;
+}
+
+/**
+ * A new database `crossdock_bench_<hex>` on the local PostgreSQL with Crossdock's migrations
+ * applied (graphile-worker installs its own schema in it when asked). Made from template0 rather
+ * than the tests' template, which vitest's global setup drops and recreates at any time.
+ */
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const env = loadServiceEnv();
+  const name = `crossdock_bench_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = databaseUrlFor(env.databaseUrl, name);
+  await migrateDatabase(url);
+  return {
+    url,
+    async drop() {
+      const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
+      await sql.unsafe(`drop database if exists ${name} with (force)`);
+      await sql.end();
+    },
+  };
+}
+
+/** A pool of at most `max` connections to `url` (Crossdock's own `connect`). */
+export function openDatabase(url: string, max: number): Database {
+  return connect(url, { max });
+}
+
+/** A repository row every benchmark build belongs to; jobs never fetch it unless a worker runs them. */
+export const BENCH_REPO = {
+  owner: 'bench',
+  name: 'noop',
+  cloneUrl: '/nonexistent/bench.git',
+  source: 'git',
+} as const;
+
+/** A 40-hex-digit commit id, different at each call (so no two builds are identical). */
+export function randomSha(): string {
+  return randomBytes(20).toString('hex');
+}
+
+/** One linux/amd64 job in the builder image running `script`. */
+export function benchJob(
+  script: string,
+  options: { artifacts?: string[]; maxInfraFailures?: number } = {},
+): NewJob {
+  return {
+    target: 'amd64',
+    platform: 'linux/amd64',
+    toolchain: 'native',
+    runPlatform: 'linux/amd64',
+    image: BUILDER_IMAGE,
+    maxInfraFailures: options.maxInfraFailures,
+    spec: {
+      script,
+      artifacts: options.artifacts ?? [],
+      env: {},
+      network: false,
+      timeoutMinutes: 30,
+    },
+  };
+}
+
+/**
+ * Enqueues a Crossdock build of one no-op job, as the bot does (createBuild: one transaction,
+ * NOTIFY crossdock_jobs). Returns the job's id.
+ */
+export async function enqueueNoopBuild(db: Database, repo = BENCH_REPO): Promise<number> {
+  const { jobs } = await createBuild(db, {
+    repo,
+    sha: randomSha(),
+    ref: 'main',
+    branch: 'main',
+    trigger: 'api',
+    requester: 'bench',
+    recipeDigest: 'bench',
+    jobs: [benchJob('true')],
+  });
+  return jobs[0]!.id;
+}
+
+/** A promise with its resolve function outside, for "wait until the handler says so". */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => (resolve = done));
+  return { promise, resolve };
+}
+
+/** Rejects with `what` after `timeoutMs` unless `promise` settles first. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string) {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs} ms: ${what}`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `check` every `intervalMs` until it returns a value other than undefined. */
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  intervalMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** The `p`-th percentile (0–100) of `values` by nearest rank; NaN when empty. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+/** The median (the mean of the middle two for an even count); NaN when empty. */
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Count, min, p50, p90, p99, max and mean of `values`, rounded to 0.01 of their unit. */
+export function summarize(values: number[]) {
+  const round = (value: number) => Math.round(value * 100) / 100;
+  return {
+    count: values.length,
+    min: round(Math.min(...values)),
+    p50: round(percentile(values, 50)),
+    p90: round(percentile(values, 90)),
+    p99: round(percentile(values, 99)),
+    max: round(Math.max(...values)),
+    mean: round(values.reduce((sum, value) => sum + value, 0) / values.length),
+  };
+}
+
+/** Rounds to `digits` decimals, for results people read. */
+export function round(value: number, digits = 2): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function commandOutput(command: string, args: string[]): string | undefined {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim()
+      .split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the numbers were measured on: CPUs, memory, kernel, Node, PostgreSQL, Docker, commit. */
+export async function machineInfo() {
+  const env = loadServiceEnv();
+  const sql = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
+  const [row] = await sql<{ version: string }[]>`select version()`;
+  await sql.end();
+  return {
+    date: new Date().toISOString(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    kernel: release(),
+    node: process.version,
+    postgres: row?.version.split(' on ')[0] ?? 'unknown',
+    docker: commandOutput('docker', ['version', '--format', '{{.Server.Version}}']),
+    graphileWorker: GRAPHILE_WORKER_VERSION,
+    commit: commandOutput('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
+  };
+}
+
+/** A benchmark's target and whether the run met it. */
+export interface Verdict {
+  /** The target in words, as the issue states it. */
+  target: string;
+  pass: boolean;
+}
+
+/**
+ * Writes `bench/results/<name>.json`: the machine, the parameters, the raw summaries, the
+ * ratio against the baseline, the target and pass/fail. Prints a one-line verdict.
+ */
+export async function writeResult(
+  name: string,
+  result: { description: string; verdicts: Verdict[] } & Record<string, unknown>,
+): Promise<void> {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = `${RESULTS_DIR}/${name}.json`;
+  const body = {
+    name,
+    ...result,
+    pass: result.verdicts.every((verdict) => verdict.pass),
+    machine: await machineInfo(),
+  };
+  writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
+  for (const verdict of result.verdicts)
+    console.log(`[bench ${name}] ${verdict.pass ? 'PASS' : 'MISS'}: ${verdict.target}`);
+  console.log(`[bench ${name}] wrote ${file}`);
+}
+
+/** Prints a progress line prefixed with the benchmark's name. */
+export function progress(name: string, message: string): void {
+  console.log(`[bench ${name}] ${message}`);
+}

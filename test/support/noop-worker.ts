@@ -1,0 +1,47 @@
+/**
+ * A worker process whose jobs do nothing: the real Dispatcher (claims, leases, heartbeats) with
+ * a handler that records the job as succeeded and appends its id to NOOP_OUTPUT, one per line.
+ * For tests and benchmarks of the queue alone. Environment: DATABASE_URL, WORKER_ID,
+ * WORKER_SLOTS, WORKER_HEARTBEAT_SECONDS, NOOP_OUTPUT. SIGTERM stops it.
+ */
+import { appendFileSync } from 'node:fs';
+import { createLogger } from '../../core/logger';
+import { connect } from '../../db/client';
+import { completeJob } from '../../db/queries/jobs';
+import { Dispatcher } from '../../worker/dispatcher';
+
+const env = process.env;
+const slots = Number(env.WORKER_SLOTS ?? 1);
+const db = connect(env.DATABASE_URL!, { max: slots + 3 });
+const log = createLogger({ name: 'noop-worker', level: 'warn' });
+const dispatcher = new Dispatcher(
+  {
+    worker: {
+      id: env.WORKER_ID!,
+      host: 'noop',
+      pid: process.pid,
+      version: 'noop',
+      platforms: ['linux/amd64'],
+      emulatedPlatforms: [],
+      labels: [],
+      slots,
+      heartbeatSeconds: Number(env.WORKER_HEARTBEAT_SECONDS ?? 5),
+    },
+    pollSeconds: 1,
+  },
+  {
+    db,
+    log,
+    handler: async ({ job }) => {
+      const recorded = await completeJob(
+        db,
+        { jobId: job.id, attempt: job.attempt },
+        { state: 'succeeded', exitCode: 0 },
+      );
+      if (recorded) appendFileSync(env.NOOP_OUTPUT!, `${job.id}\n`);
+    },
+  },
+);
+process.once('SIGTERM', () => dispatcher.stop());
+await dispatcher.run();
+await db.$client.end();
