@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { createBuild, getBuild, type NewJob } from '../../db/queries/builds';
 import type { JobSpec } from '../../db/schema';
 import { waitFor } from '../fakes/http';
-import { createTestBucket, createTestDatabase } from './services';
+import { connect } from '../../db/client';
+import type { StorageOptions } from '../../core/storage';
+import { createTestBucket, createTestDatabase, type TestDatabase } from './services';
 import { spawnWorker, stopProcess } from './stack';
 
 /** The builder image deploy/setup.sh builds. */
@@ -32,15 +34,23 @@ export function containersOf(workerIds: string[]): string[] {
   );
 }
 
+/** A database the caller made (and drops): only the connection is closed at the end. */
+function ownDatabase(url: string): TestDatabase {
+  const db = connect(url, { max: 5 });
+  return { url, db, drop: () => db.$client.end({ timeout: 5 }) };
+}
+
 /**
- * Workers against a fresh database and bucket, building a one-commit git repository: for tests of
+ * Workers against a fresh database and bucket (or the given database and S3 endpoint), building a one-commit git repository: for tests of
  * the worker fleet that need no front end. Jobs are queued straight into the database. `close()`
  * kills the workers, removes their containers and drops what it made; `leftoverContainers()`
  * lets a test check it left none behind first.
  */
-export async function startFleet() {
-  const database = await createTestDatabase();
-  const bucket = await createTestBucket();
+export async function startFleet(options: { databaseUrl?: string; storage?: StorageOptions } = {}) {
+  const database = options.databaseUrl
+    ? ownDatabase(options.databaseUrl)
+    : await createTestDatabase();
+  const bucket = await createTestBucket(options.storage);
   const workDir = mkdtempSync(join(tmpdir(), 'crossdock-fleet-'));
   const repoDir = join(workDir, 'repo');
   const cloneUrl = join(workDir, 'repo.git');

@@ -75,10 +75,15 @@ export interface TestBucket {
   remove(): Promise<void>;
 }
 
-/** A fresh MinIO bucket; `remove()` deletes its objects and the bucket. */
-export async function createTestBucket(): Promise<TestBucket> {
-  const env = loadServiceEnv();
-  const storage = { ...env.storage, bucket: `crossdock-test-${randomBytes(6).toString('hex')}` };
+/**
+ * A fresh bucket on the local MinIO, or on the S3 endpoint of `on`; `remove()` deletes its
+ * objects and the bucket.
+ */
+export async function createTestBucket(on?: StorageOptions): Promise<TestBucket> {
+  const storage = {
+    ...(on ?? loadServiceEnv().storage),
+    bucket: `crossdock-test-${randomBytes(6).toString('hex')}`,
+  };
   const client = createStorageClient(storage);
   await ensureBucket(client, storage.bucket);
   const keys = async (prefix = '') => {
