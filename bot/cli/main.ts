@@ -5,7 +5,9 @@ import { formatBytes } from '../../core/format';
 import { portalUrls } from '../../core/urls';
 import { connect, migrateDatabase, type Database } from '../../db/client';
 import { CHANNELS } from '../../db/notify';
+import { cancelBuild } from '../../db/queries/jobs';
 import { upsertRepo } from '../../db/queries/repos';
+import { listWorkers, queueDepth } from '../../db/queries/workers';
 import { loadBuildView } from '../build-view';
 import { requestBuild } from '../request-build';
 import { createSourceDirectory } from '../sources/directory';
@@ -16,6 +18,13 @@ const HELP = `crossdock — the command-line front end of Crossdock
   crossdock build <target>[,<target>…] <ref> [in owner/repo] [--force] [--wait]
       Requests a build, in the same grammar as Slack's /build. With --wait, follows it to the
       end, prints the artifacts' download URLs, and exits 0 only if it succeeded.
+  crossdock cancel <build id>
+      Cancels a build: queued jobs at once; running ones are stopped by their workers (SIGTERM,
+      then SIGKILL after the grace period) and end canceled.
+  crossdock workers
+      Lists the workers (live, lost, stopped) with their platforms, labels and running jobs.
+  crossdock queue
+      Shows queued and running jobs per platform, and the workers and free slots serving each.
   crossdock repo add <owner/repo> --git-url <clone URL>
       Registers a plain git repository (no GitHub): refs and .crossdock.yml are read with git.
 
@@ -31,7 +40,12 @@ async function waitForBuild(db: Database, buildId: number, config: CliConfig): P
   try {
     for (;;) {
       const view = (await loadBuildView(db, buildId))!;
-      const line = view.jobs.map((job) => `${job.target}: ${job.state}`).join(', ');
+      const line = view.jobs
+        .map((job) => {
+          const reason = view.queueReasons.get(job.id);
+          return `${job.target}: ${job.state}${reason ? ` (${reason})` : ''}`;
+        })
+        .join(', ');
       if (line !== last) console.log(`build #${buildId} ${view.build.state} (${line})`);
       last = line;
       if (!['queued', 'running'].includes(view.build.state)) {
@@ -63,6 +77,50 @@ async function waitForBuild(db: Database, buildId: number, config: CliConfig): P
   } finally {
     await listener.unlisten();
   }
+}
+
+async function cancel(db: Database, id: string | undefined, user: string): Promise<number> {
+  if (!id || !/^\d{1,15}$/.test(id))
+    throw new CrossdockError(
+      'bad-command',
+      'Which build? `crossdock cancel <build id>`, e.g. `crossdock cancel 42`.',
+    );
+  const result = await cancelBuild(db, Number(id), `cli:${user}`);
+  if (!result) throw new CrossdockError('not-found', `There is no build #${id}.`);
+  console.log(
+    `build #${id}: ${result.canceled} queued job(s) canceled, ${result.stopping} running job(s) being stopped`,
+  );
+  return 0;
+}
+
+async function printWorkers(db: Database): Promise<number> {
+  const workers = await listWorkers(db);
+  if (workers.length === 0) console.log('no worker has registered yet');
+  for (const worker of workers) {
+    const status = worker.live ? 'live' : worker.stoppedAt ? 'stopped' : 'lost';
+    const emulated = worker.emulatedPlatforms.length
+      ? ` (+ emulated ${worker.emulatedPlatforms.join(', ')})`
+      : '';
+    const labels = worker.labels.length ? `, labels ${worker.labels.join(', ')}` : '';
+    console.log(
+      `${worker.id}  ${status}  ${worker.host}  ${worker.platforms.join(', ')}${emulated}${labels}  ` +
+        `${worker.runningJobIds.length}/${worker.slots} slots${worker.runningJobIds.length ? ` (jobs ${worker.runningJobIds.join(', ')})` : ''}  ` +
+        `last heartbeat ${worker.lastHeartbeatAt.toISOString()}`,
+    );
+  }
+  return 0;
+}
+
+async function printQueue(db: Database): Promise<number> {
+  const depth = await queueDepth(db);
+  if (depth.length === 0) console.log('nothing is queued or running');
+  for (const row of depth)
+    console.log(
+      `${row.runPlatform}  queued ${row.queued}  running ${row.running}  ` +
+        `workers ${row.workers}  free slots ${row.freeSlots}` +
+        (row.queued > 0 && row.workers === 0 ? `  — no worker serves ${row.runPlatform}` : ''),
+    );
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -98,6 +156,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(`registered ${repo.owner}/${repo.name} (plain git, ${values['git-url']})`);
       return 0;
     }
+    if (verb === 'cancel') return await cancel(db, rest[0], config.user);
+    if (verb === 'workers') return await printWorkers(db);
+    if (verb === 'queue') return await printQueue(db);
     if (verb !== 'build')
       throw new CrossdockError('bad-command', `Unknown command \`${verb}\`.\n\n${HELP}`);
     const sources = createSourceDirectory({

@@ -50,7 +50,13 @@ export function renderBuildMessage(
         : '';
     const lines = [
       `${ICONS[job.state] ?? ''} *${escapeMrkdwn(job.target)}* (${job.platform}, ${job.toolchain}): ${job.state}${elapsed}` +
-        (job.state === 'running' ? ` · <${portalUrls.jobLog(portalUrl, job.id)}|log>` : ''),
+        (job.state === 'running' ? ` · <${portalUrls.jobLog(portalUrl, job.id)}|log>` : '') +
+        (view.queueReasons.has(job.id)
+          ? ` — ${escapeMrkdwn(view.queueReasons.get(job.id)!)}`
+          : '') +
+        (job.reuseOfJobId !== null && job.state === 'succeeded'
+          ? ` (reused: an identical build of this commit made it)`
+          : ''),
     ];
     for (const artifact of view.artifactsByJob.get(job.id) ?? []) {
       lines.push(

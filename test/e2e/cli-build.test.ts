@@ -68,6 +68,63 @@ describe('the crossdock CLI with a plain git repository', () => {
     expect(bytes.length).toBe(binary.size);
   });
 
+  it('attaches a repeated request to the finished build; --force builds again', async () => {
+    const [first] = await stack.db.select().from(jobs).where(eq(jobs.target, 'amd64'));
+    const again = await cli(['build', 'amd64', 'main', 'in', 'demo/hello', '--wait']);
+    expect(again.stdout).toMatch(/build #\d+ succeeded \(amd64: succeeded\)/);
+    const reused = (await stack.db.select().from(jobs).where(eq(jobs.target, 'amd64'))).find(
+      (job) => job.id !== first!.id,
+    )!;
+    expect(reused).toMatchObject({ state: 'succeeded', reuseOfJobId: first!.id, attempt: 0 });
+    const [original] = await listArtifactsForJobs(stack.db, [first!.id]);
+    const [copy] = await listArtifactsForJobs(stack.db, [reused.id]);
+    expect(copy).toMatchObject({ objectKey: original!.objectKey, sha256: original!.sha256 });
+
+    const forced = await cli(['build', 'amd64', 'main', 'in', 'demo/hello', '--force', '--wait']);
+    expect(forced.stdout).toMatch(/build #\d+ succeeded/);
+    const rebuilt = (await stack.db.select().from(jobs).where(eq(jobs.target, 'amd64'))).at(-1)!;
+    expect(rebuilt).toMatchObject({ state: 'succeeded', reuseOfJobId: null, attempt: 1 });
+  });
+
+  it('lists the workers and the queue, and cancels a build', async () => {
+    const workers = await cli(['workers']);
+    expect(workers.stdout).toMatch(
+      new RegExp(`^${stack.worker.workerId}  live  \\S+  linux/amd64.*  0/1 slots`, 'm'),
+    );
+    const queued = await cli(['build', 'riscv64', 'main', 'in', 'demo/hello']).then(
+      () => undefined,
+      (error: { stderr: string }) => error.stderr,
+    );
+    // The example recipe has no riscv64 target: the CLI says which targets exist.
+    expect(queued).toContain('Unknown target `riscv64`');
+    const { stdout } = await cli(['build', 'arm64', 'main', 'in', 'demo/hello', '--force']);
+    const buildId = /build #(\d+) queued/.exec(stdout)![1]!;
+    const canceled = await cli(['cancel', buildId]);
+    expect(canceled.stdout).toMatch(
+      new RegExp(
+        `^build #${buildId}: [01] queued job\\(s\\) canceled, [01] running job\\(s\\) being stopped`,
+      ),
+    );
+    const [build] = await stack.db
+      .select()
+      .from(builds)
+      .where(eq(builds.id, Number(buildId)));
+    await expect
+      .poll(
+        async () =>
+          (await stack.db.select().from(builds).where(eq(builds.id, build!.id)))[0]!.state,
+        { timeout: 30_000, interval: 200 },
+      )
+      .toBe('canceled');
+    const queue = await cli(['queue']);
+    expect(queue.stdout).toBe('nothing is queued or running\n');
+    const missing = await cli(['cancel', '999999']).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(missing).toMatchObject({ code: 2, stderr: 'crossdock: There is no build #999999.\n' });
+  });
+
   it('exits 2 with the reason for an unknown ref, and queues nothing', async () => {
     const before = (await stack.db.select().from(builds)).length;
     const failure = await cli(['build', 'amd64', 'no-such-branch', 'in', 'demo/hello']).then(
