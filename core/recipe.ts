@@ -36,7 +36,9 @@ const target = z
       .max(24 * 60)
       .default(60),
     /** Labels a worker must carry to run the target (WORKER_LABELS), e.g. [kvm]. */
-    labels: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'is not a valid label')).default([]),
+    labels: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'is not a valid label'))
+      .default([]),
     /** Names of secrets configured on workers, given to the script as environment variables. */
     secrets: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid variable name'))

@@ -55,8 +55,3 @@ export function artifactKey(parts: {
 }): string {
   return `artifacts/${parts.owner}/${parts.repo}/${parts.sha}/${parts.target}/${parts.jobId}.${parts.attempt}/${parts.file}`;
 }
-
-/** Object key of a job attempt's complete log: logs/<buildId>/<jobId>.<attempt>.log */
-export function logKey(parts: { buildId: number; jobId: number; attempt: number }): string {
-  return `logs/${parts.buildId}/${parts.jobId}.${parts.attempt}.log`;
-}
