@@ -7,7 +7,7 @@ import { cancelBuild, getJob } from '../../db/queries/jobs';
 import { readLog } from '../../db/queries/logs';
 import { explainQueuedJobs, listWorkers } from '../../db/queries/workers';
 import { waitFor } from '../fakes/http';
-import { startFleet, type Fleet } from '../support/fleet';
+import { containersOf, startFleet, type Fleet } from '../support/fleet';
 import { stopProcess } from '../support/stack';
 
 // The fleet's heartbeat in these tests (WORKER_HEARTBEAT_SECONDS in startFleet).
@@ -87,7 +87,12 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
     expect(Buffer.concat(await stored.toArray()).toString()).toBe('built by attempt 2\n');
     // What the dead attempt printed before it died was kept.
     expect(await logOf(jobId, 1)).toContain('attempt 1 started');
-    // The survivor removes the dead worker's container at its next heartbeat (afterEach waits).
+    // The dead worker's container, still running its sleep, is removed at a survivor heartbeat.
+    await waitFor(
+      "the dead worker's container to be removed",
+      () => (containersOf([doomed.workerId]).length === 0 ? true : undefined),
+      2 * HEARTBEAT_MS + 5000,
+    );
   });
 
   it('cancels a running build whose script ignores SIGTERM: SIGKILL after the grace, container removed', async () => {
