@@ -3,7 +3,7 @@ import type { Database } from '../db/client';
 import { CHANNELS } from '../db/notify';
 import {
   claimJob,
-  getClaimedJob,
+  getJobWithBuild,
   nextLeaseExpiry,
   renewLeases,
   requeueExpiredJobs,
@@ -200,7 +200,7 @@ export class Dispatcher {
    */
   private async adopt(held: HeldJob, claimsBefore: number): Promise<void> {
     if (this.claiming || this.claimsBegun !== claimsBefore || this.stopping) return;
-    const claimed = await getClaimedJob(this.deps.db, held.jobId);
+    const claimed = await getJobWithBuild(this.deps.db, held.jobId);
     const mine =
       claimed?.job.state === 'running' &&
       claimed.job.workerId === this.options.worker.id &&

@@ -66,11 +66,14 @@ export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJ
     )
     select claimed.id, pg_notify(${CHANNELS.builds}, claimed.build_id::text) from claimed`);
   const claimedId = rows[0]?.id;
-  return claimedId === undefined ? undefined : getClaimedJob(db, Number(claimedId));
+  return claimedId === undefined ? undefined : getJobWithBuild(db, Number(claimedId));
 }
 
-/** A job with its build and repository, as a worker runs it; undefined for no such job. */
-export async function getClaimedJob(db: Database, jobId: number): Promise<ClaimedJob | undefined> {
+/** A job with its build and repository (what a worker runs, what a log page shows); undefined for no such job. */
+export async function getJobWithBuild(
+  db: Database,
+  jobId: number,
+): Promise<ClaimedJob | undefined> {
   const [row] = await db
     .select({ job: jobs, build: builds, repo: repos })
     .from(jobs)

@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, isNotNull, max } from 'drizzle-orm';
 import type { Database } from '../client';
+import { getJobWithBuild } from './jobs';
 import { builds, jobs, repos } from '../schema';
 import type { Build, Job } from './builds';
 import type { Repo } from './repos';
@@ -106,15 +107,4 @@ export async function listTagsOfRepo(
 }
 
 /** A job with its build and repository, or undefined for an unknown job id. */
-export async function findJobWithBuild(
-  db: Database,
-  jobId: number,
-): Promise<{ job: Job; build: Build; repo: Repo } | undefined> {
-  const [row] = await db
-    .select({ job: jobs, build: builds, repo: repos })
-    .from(jobs)
-    .innerJoin(builds, eq(builds.id, jobs.buildId))
-    .innerJoin(repos, eq(repos.id, builds.repoId))
-    .where(eq(jobs.id, jobId));
-  return row;
-}
+export const findJobWithBuild = getJobWithBuild;

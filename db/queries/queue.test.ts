@@ -15,7 +15,13 @@ import {
   setJobImageDigest,
   type Claimer,
 } from './jobs';
-import { explainQueuedJobs, listWorkers, queueDepth, registerWorker } from './workers';
+import {
+  explainQueuedJobs,
+  listWorkers,
+  queueDepth,
+  registerWorker,
+  type WorkerRegistration,
+} from './workers';
 
 const spec = { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 5 };
 const job = (target: string, overrides: Partial<NewJob> = {}): NewJob => ({
@@ -38,6 +44,21 @@ const request = (repo: string, overrides: Partial<NewBuild> = {}): NewBuild => (
   requester: 'cli:test',
   recipeDigest: 'r'.repeat(64),
   jobs: [job('amd64')],
+  ...overrides,
+});
+/** A worker row for registerWorker; `overrides` set what a test cares about. */
+const workerRow = (
+  overrides: Partial<WorkerRegistration> & { id: string },
+): WorkerRegistration => ({
+  host: 'h',
+  pid: 1,
+  version: 'test',
+  platforms: ['linux/amd64'],
+  emulatedPlatforms: [],
+  labels: [],
+  slots: 1,
+  heartbeatSeconds: 60,
+  images: {},
   ...overrides,
 });
 const amd64: Claimer = { workerId: 'w-amd64', platforms: ['linux/amd64'], leaseSeconds: 30 };
@@ -138,18 +159,10 @@ describe('the job queue', () => {
     expect(before.get(jobs[0]!.id)).toBe('no worker serves linux/riscv64');
     expect(before.get(jobs[1]!.id)).toBe('no worker with labels gpu serves linux/amd64');
 
-    await registerWorker(database.db, {
-      id: 'w-riscv',
-      host: 'board-1',
-      pid: 1,
-      version: 'test',
-      platforms: ['linux/riscv64'],
-      emulatedPlatforms: [],
-      labels: [],
-      slots: 2,
-      heartbeatSeconds: 60,
-      images: {},
-    });
+    await registerWorker(
+      database.db,
+      workerRow({ id: 'w-riscv', platforms: ['linux/riscv64'], slots: 2 }),
+    );
     const after = await explainQueuedJobs(database.db, jobs);
     expect(after.get(jobs[0]!.id)).toBe(
       'waiting for a free slot: 1 worker(s) serve linux/riscv64 with 2 slot(s); 0 job(s) ahead',
@@ -331,17 +344,7 @@ describe('the job queue', () => {
       exitCode: 0,
       artifacts: [artifact('reuse.bin')],
     });
-    const worker = {
-      id: 'w-images',
-      host: 'h',
-      pid: 1,
-      version: 'test',
-      platforms: ['linux/amd64'],
-      emulatedPlatforms: [],
-      labels: [],
-      slots: 1,
-      heartbeatSeconds: 60,
-    };
+    const worker = workerRow({ id: 'w-images' });
     await registerWorker(database.db, { ...worker, images: { 'builder:1': 'sha256:new' } });
     const rebuilt = await createBuild(database.db, request('reuse', { sha }));
     expect(rebuilt.jobs[0]).toMatchObject({ state: 'queued', reuseOfJobId: null });
@@ -384,18 +387,7 @@ describe('the job queue', () => {
   it("names the containers of attempts that no longer hold their job, ignoring other fleets' workers", async () => {
     await createBuild(database.db, request('stale'));
     const claimed = await claimJob(database.db, { ...amd64, workerId: 'w-stale', leaseSeconds: 0 });
-    await registerWorker(database.db, {
-      id: 'w-stale',
-      host: 'h',
-      pid: 1,
-      version: 'test',
-      platforms: ['linux/amd64'],
-      emulatedPlatforms: [],
-      labels: [],
-      slots: 1,
-      heartbeatSeconds: 1,
-      images: {},
-    });
+    await registerWorker(database.db, workerRow({ id: 'w-stale', heartbeatSeconds: 1 }));
     const attempt = { jobId: claimed!.job.id, attempt: 1, workerId: 'w-stale' };
     const foreign = { jobId: claimed!.job.id, attempt: 1, workerId: 'not-in-this-fleet' };
     expect(await findStaleAttempts(database.db, [attempt, foreign])).toEqual([]);

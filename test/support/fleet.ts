@@ -8,7 +8,7 @@ import { waitFor } from '../fakes/http';
 import { connect } from '../../db/client';
 import type { StorageOptions } from '../../core/storage';
 import { createTestBucket, createTestDatabase, type TestDatabase } from './services';
-import { spawnWorker, stopProcess } from './stack';
+import { spawnWorker, stopProcess, storageEnvOf } from './stack';
 
 /** The builder image deploy/setup.sh builds. */
 export const BUILDER_IMAGE = 'crossdock/builder-debian:bookworm';
@@ -79,10 +79,7 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
     spawnWorker(env: Record<string, string> = {}): SpawnedWorker {
       const worker = spawnWorker({
         DATABASE_URL: database.url,
-        S3_ENDPOINT: bucket.storage.endpoint,
-        S3_ACCESS_KEY: bucket.storage.accessKey,
-        S3_SECRET_KEY: bucket.storage.secretKey,
-        S3_BUCKET: bucket.storage.bucket,
+        ...storageEnvOf(bucket.storage),
         WORKER_WORK_DIR: join(workDir, 'work'),
         WORKER_HEARTBEAT_SECONDS: '3',
         WORKER_POLL_SECONDS: '1',

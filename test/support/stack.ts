@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../core/logger';
+import type { StorageOptions } from '../../core/storage';
 import { startBotServer } from '../../bot/server';
 import { createPortalApp } from '../../portal/app';
 import { startFakeGitHub } from '../fakes/github-api';
@@ -29,6 +30,16 @@ export function makeHelloRepo(root: string, owner: string, name: string, recipe?
   const out = execFileSync('bash', args, { encoding: 'utf8' });
   const [, main, pr123] = /main=([0-9a-f]{40}) pr123=([0-9a-f]{40})/.exec(out)!;
   return { main: main!, pr123: pr123! };
+}
+
+/** The S3_* variables of the apps' configuration (core/config.ts) for `storage`. */
+export function storageEnvOf(storage: StorageOptions): Record<string, string> {
+  return {
+    S3_ENDPOINT: storage.endpoint,
+    S3_ACCESS_KEY: storage.accessKey,
+    S3_SECRET_KEY: storage.secretKey,
+    S3_BUCKET: storage.bucket,
+  };
 }
 
 /** Starts `worker/main.ts` as its own process against the given database and bucket. */
@@ -116,10 +127,7 @@ export async function startStack() {
   );
   const worker = spawnWorker({
     DATABASE_URL: database.url,
-    S3_ENDPOINT: bucket.storage.endpoint,
-    S3_ACCESS_KEY: bucket.storage.accessKey,
-    S3_SECRET_KEY: bucket.storage.secretKey,
-    S3_BUCKET: bucket.storage.bucket,
+    ...storageEnvOf(bucket.storage),
     WORKER_PLATFORMS: 'linux/amd64',
     WORKER_HEARTBEAT_SECONDS: '2',
     WORKER_POLL_SECONDS: '1',
