@@ -9,6 +9,17 @@ export const portalUrls = {
     `${base}/${owner}/${repo}/commit/${sha}`,
   build: (base: string, buildId: number) => `${base}/builds/${buildId}`,
   jobLog: (base: string, jobId: number) => `${base}/jobs/${jobId}/log`,
+  /** The log page of one attempt (1, 2, …) of a job. */
+  jobAttemptLog: (base: string, jobId: number, attempt: number) =>
+    `${base}/jobs/${jobId}/log?attempt=${attempt}`,
+  /** A job's log as JSON, to tail it: `?attempt=N&from=SEQ`. */
+  jobLogApi: (base: string, jobId: number) => `${base}/api/v1/jobs/${jobId}/log`,
+  /** The fleet page: workers and queue depth. */
+  workers: (base: string) => `${base}/workers`,
+  /** The fleet as JSON. */
+  workersApi: (base: string) => `${base}/api/v1/workers`,
+  /** Queue depth per run platform as JSON. */
+  queueApi: (base: string) => `${base}/api/v1/queue`,
   /** The exact bytes of one artifact; `file` is its name (path under /out), URL-encoded per segment. */
   artifactDownload: (base: string, artifactId: number, file: string) =>
     `${base}/artifacts/${artifactId}/download/${file.split('/').map(encodeURIComponent).join('/')}`,

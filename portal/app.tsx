@@ -5,18 +5,18 @@ import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
 import { getArtifact } from '../db/queries/artifacts';
 import { getBuild, listBuildsForCommit } from '../db/queries/builds';
+import { getJobWithBuild } from '../db/queries/jobs';
 import { readLog } from '../db/queries/logs';
-import {
-  findJobWithBuild,
-  listCommitsOfRepo,
-  listRepos,
-  listTagsOfRepo,
-} from '../db/queries/portal';
+import { explainQueuedJobs, listWorkers, queueDepth } from '../db/queries/workers';
+import { listCommitsOfRepo, listRepos, listTagsOfRepo } from '../db/queries/portal';
 import { findRepo } from '../db/queries/repos';
-import { buildToJson, withArtifacts } from './build-details';
+import { buildToJson, isFinished, loadBuildDetails } from './build-details';
 import { ArtifactObjectMissing, artifactResponse, downloadPathName } from './download';
 import { stripAnsi } from '../core/ansi';
+import { queueToJson, workerToJson } from './fleet';
+import { logToJson, parseLogQuery, type LogQuery } from './job-log';
 import {
+  BadRequestPage,
   BuildPage,
   CommitPage,
   ErrorPage,
@@ -24,6 +24,7 @@ import {
   LogPage,
   NotFoundPage,
   RepoPage,
+  WorkersPage,
 } from './views';
 
 /** What the portal needs; `main.ts` wires the real ones, tests pass test services. */
@@ -49,9 +50,23 @@ export function parseSha(text: string | undefined): string | undefined {
 
 /**
  * The portal: HTML pages, the JSON API under /api/v1 and artifact downloads. URL forms are those
- * of core/urls.ts `portalUrls`. Unknown pages, ids and names answer 404; a failure is logged and
- * answers 500 without details. HTML is rendered with hono/jsx, which escapes every value, and
- * served with a Content-Security-Policy that allows no scripts.
+ * of core/urls.ts `portalUrls` and portal/urls.ts. Unknown pages, ids and names answer 404; a
+ * malformed query parameter answers 400 naming it; a failure is logged and answers 500 without
+ * details. HTML is rendered with hono/jsx, which escapes every value, and served with a
+ * Content-Security-Policy that allows no scripts. JSON errors are `{error, message}` with
+ * `error` one of `bad-request`, `not-found`, `internal`. Routes (docs/portal.md):
+ *
+ * - `GET /`, `/:owner/:repo`, `/:owner/:repo/commit/:sha`, `/builds/:id`: repositories, commits
+ *   and builds; queued jobs say why they wait.
+ * - `GET /workers`: the fleet and the queue per run platform.
+ * - `GET /jobs/:id/log[?attempt=N]`, `/jobs/:id/log.txt[?attempt=N]`: a job's log (latest
+ *   attempt by default) as a page, which reloads itself while the job is queued or running, or
+ *   as the raw text.
+ * - `GET /artifacts/:id/download/<name>`: an artifact's bytes.
+ * - `GET /api/v1/repos/:owner/:repo/commits/:sha/builds`: `{repo, sha, builds}` (buildToJson).
+ * - `GET /api/v1/workers`: `{workers}` (workerToJson); `GET /api/v1/queue`: `{queue}`
+ *   (queueToJson).
+ * - `GET /api/v1/jobs/:id/log?attempt=N&from=SEQ`: to tail a log (logToJson).
  */
 export function createPortalApp(deps: PortalDeps): Hono {
   const { db, storage, bucket, log } = deps;
@@ -108,12 +123,30 @@ export function createPortalApp(deps: PortalDeps): Hono {
     if (!repo) return undefined;
     const builds = await listBuildsForCommit(db, repo.id, sha);
     if (builds.length === 0) return undefined;
-    return { repo, sha, builds: await withArtifacts(db, builds) };
+    return { repo, sha, builds: await loadBuildDetails(db, builds) };
   }
 
   app.get('/healthz', (c) => c.text('ok'));
 
   app.get('/', async (c) => c.html(<HomePage base={base} repos={await listRepos(db)} />));
+
+  app.get('/workers', async (c) => {
+    const [workers, queue] = await Promise.all([listWorkers(db), queueDepth(db)]);
+    c.header('Cache-Control', 'no-store');
+    return c.html(<WorkersPage base={base} workers={workers} queue={queue} now={new Date()} />);
+  });
+
+  app.get('/api/v1/workers', async (c) => {
+    const workers = await listWorkers(db);
+    c.header('Cache-Control', 'no-store');
+    return c.json({ workers: workers.map((worker) => workerToJson(worker, base)) });
+  });
+
+  app.get('/api/v1/queue', async (c) => {
+    const queue = await queueDepth(db);
+    c.header('Cache-Control', 'no-store');
+    return c.json({ queue: queue.map(queueToJson) });
+  });
 
   app.get('/api/v1/repos/:owner/:repo/commits/:sha/builds', async (c) => {
     const found = await loadCommit(c.req.param('owner'), c.req.param('repo'), c.req.param('sha'));
@@ -129,35 +162,75 @@ export function createPortalApp(deps: PortalDeps): Hono {
     const id = parseId(c.req.param('id'));
     const build = id === undefined ? undefined : await getBuild(db, id);
     if (!build) return c.notFound();
-    const [details] = await withArtifacts(db, [build]);
+    const [details] = await loadBuildDetails(db, [build]);
     return c.html(<BuildPage base={base} details={details!} />);
   });
 
-  /** The job of the `:id` parameter with its build, repository and latest log, or undefined. */
-  async function loadLog(idText: string | undefined) {
+  /** The `?attempt=N&from=SEQ` query of a log URL (parseLogQuery). */
+  const logQuery = (c: Context) =>
+    parseLogQuery({ attempt: c.req.query('attempt'), from: c.req.query('from') });
+
+  /**
+   * The job of the `:id` parameter with its build and repository, and the log of attempt
+   * `query.attempt` (by default the latest) from chunk `query.fromSeq` on; undefined for no such
+   * job, or an attempt it has not reached. The job is read before its log: once it is finished,
+   * the log read after it holds every chunk (the worker stores them all before it records the
+   * outcome), so an answer that says `done` misses nothing.
+   */
+  async function loadLog(idText: string | undefined, query: LogQuery) {
     const id = parseId(idText);
-    const found = id === undefined ? undefined : await findJobWithBuild(db, id);
-    if (!found) return undefined;
-    return { ...found, log: await readLog(db, found.job.id) };
+    const found = id === undefined ? undefined : await getJobWithBuild(db, id);
+    if (!found || (query.attempt !== undefined && query.attempt > found.job.attempt)) {
+      return undefined;
+    }
+    const log = await readLog(db, found.job.id, {
+      attempt: query.attempt ?? found.job.attempt,
+      fromSeq: query.fromSeq,
+    });
+    return { ...found, log };
   }
 
   app.get('/jobs/:id/log', async (c) => {
-    const found = await loadLog(c.req.param('id'));
+    const query = logQuery(c);
+    if ('error' in query) {
+      return c.html(<BadRequestPage base={base} message={query.error} />, 400);
+    }
+    // The page always shows the whole log of the attempt; `from` is for the raw text and the API.
+    const found = await loadLog(c.req.param('id'), { ...query, fromSeq: 0 });
     if (!found) return c.notFound();
-    const details = {
-      repo: found.repo,
-      build: found.build,
-      jobId: found.job.id,
-      target: found.job.target,
-      attempt: found.log.attempt,
-    };
-    return c.html(<LogPage base={base} details={details} text={stripAnsi(found.log.text)} />);
+    const { job } = found;
+    const live = found.log.attempt === job.attempt && !isFinished(job.state);
+    const reasons = job.state === 'queued' ? await explainQueuedJobs(db, [job]) : undefined;
+    if (live) c.header('Cache-Control', 'no-store');
+    return c.html(
+      <LogPage
+        base={base}
+        repo={found.repo}
+        build={found.build}
+        job={job}
+        attempt={found.log.attempt}
+        text={stripAnsi(found.log.text)}
+        live={live}
+        waitingReason={reasons?.get(job.id)}
+      />,
+    );
   });
 
   app.get('/jobs/:id/log.txt', async (c) => {
-    const found = await loadLog(c.req.param('id'));
+    const query = logQuery(c);
+    if ('error' in query) return c.text(query.error, 400);
+    const found = await loadLog(c.req.param('id'), query);
     if (!found) return c.notFound();
     return c.text(found.log.text);
+  });
+
+  app.get('/api/v1/jobs/:id/log', async (c) => {
+    const query = logQuery(c);
+    if ('error' in query) return c.json({ error: 'bad-request', message: query.error }, 400);
+    const found = await loadLog(c.req.param('id'), query);
+    if (!found) return c.json({ error: 'not-found', message: 'no such job or attempt' }, 404);
+    c.header('Cache-Control', 'no-store');
+    return c.json(logToJson(found.job, found.log));
   });
 
   app.get('/artifacts/:id/download/*', async (c) => {

@@ -3,11 +3,17 @@ import type { Database } from '../db/client';
 import { listArtifactsByJob, type Artifact } from '../db/queries/artifacts';
 import type { Build, BuildWithJobs, Job } from '../db/queries/builds';
 import type { Repo } from '../db/queries/repos';
+import { explainQueuedJobs } from '../db/queries/workers';
 
 /** A job of a build with the artifacts it produced (ordered by name). */
 export interface JobDetails {
   job: Job;
   artifacts: Artifact[];
+  /**
+   * Why the job still waits (db/queries/workers.ts `explainQueuedJobs`), e.g. "no worker serves
+   * linux/riscv64"; undefined unless the job is queued.
+   */
+  waitingReason: string | undefined;
 }
 
 /** A build with its repository and its jobs (ordered by target), each with its artifacts. */
@@ -17,30 +23,77 @@ export interface BuildDetails {
   jobs: JobDetails[];
 }
 
-/** Adds the artifacts of every job to `builds` (one query for all of them); keeps the order. */
-export async function withArtifacts(
+/**
+ * Adds to every job of `builds` its artifacts and, when queued, why it waits: one artifact query
+ * for all of them, and explainQueuedJobs (one query per queued job). Keeps the order.
+ */
+export async function loadBuildDetails(
   db: Database,
   builds: BuildWithJobs[],
 ): Promise<BuildDetails[]> {
-  const artifactsByJob = await listArtifactsByJob(
-    db,
-    builds.flatMap((entry) => entry.jobs.map((job) => job.id)),
-  );
+  const allJobs = builds.flatMap((entry) => entry.jobs);
+  const [artifactsByJob, reasons] = await Promise.all([
+    listArtifactsByJob(
+      db,
+      allJobs.map((job) => job.id),
+    ),
+    explainQueuedJobs(db, allJobs),
+  ]);
   return builds.map((entry) => ({
     build: entry.build,
     repo: entry.repo,
     jobs: entry.jobs.map((job) => ({
       job,
       artifacts: artifactsByJob.get(job.id) ?? [],
+      waitingReason: reasons.get(job.id),
     })),
   }));
 }
 
+/** A job's state is final: it will not run (again) on its own. */
+export function isFinished(state: Job['state']): boolean {
+  return state !== 'queued' && state !== 'running';
+}
+
+const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+
+/**
+ * Which attempt a job is at and how many attempts infrastructure failures cost it, in words for
+ * people, or undefined when it never ran (attempt 0: still queued, or it reused another job's
+ * outcome):
+ * - running or finished: "attempt 2 (1 infrastructure retry)", or just "attempt 1";
+ * - queued again after an attempt ended: "attempt 1 ended; queued for attempt 2 (1 infrastructure retry)";
+ * - failed at the limit of infrastructure failures: "attempt 3; failed after 3 infrastructure
+ *   failures (the limit)".
+ * Attempts handed back by a worker shutting down are not infrastructure failures.
+ */
+export function attemptSummary(
+  job: Pick<Job, 'state' | 'attempt' | 'infraFailures' | 'maxInfraFailures'>,
+): string | undefined {
+  const { attempt, infraFailures } = job;
+  if (attempt === 0) return undefined;
+  if (job.state === 'failed' && infraFailures > 0 && infraFailures >= job.maxInfraFailures) {
+    return `attempt ${attempt}; failed after ${plural(infraFailures, 'infrastructure failure', 'infrastructure failures')} (the limit)`;
+  }
+  const retries =
+    infraFailures > 0
+      ? ` (${plural(infraFailures, 'infrastructure retry', 'infrastructure retries')})`
+      : '';
+  if (job.state === 'queued') {
+    return `attempt ${attempt} ended; queued for attempt ${attempt + 1}${retries}`;
+  }
+  return `attempt ${attempt}${retries}`;
+}
+
 /**
  * The JSON form of a build for the portal's API (/api/v1): state, ref and trigger fields,
- * times as ISO 8601 strings (null until reached), and per job its state, worker, exit code,
- * error, log URL and artifacts (size in bytes, sha256 hex, download URL). Leaves out what is
- * internal: the job spec (its env), lease, request key and notification targets.
+ * times as ISO 8601 strings (null until reached), and per job its state, attempt (0 until first
+ * claimed), infrastructure failures and their limit, why it waits (`waitingReason`, null unless
+ * queued), cancel request (`cancelRequestedAt`, `canceledBy`: who canceled it or asked to),
+ * the job whose outcome it reused (`reuseOfJobId` and that job's `reuseOfLogUrl`, else null),
+ * worker, exit code, error, log URLs (the page, and `logApiUrl` to tail it) and artifacts (size
+ * in bytes, sha256 hex, download URL). Leaves out what is internal: the job spec (its env),
+ * lease, request key and notification targets.
  */
 export function buildToJson(details: BuildDetails, portalUrl: string) {
   const { build, repo } = details;
@@ -59,7 +112,7 @@ export function buildToJson(details: BuildDetails, portalUrl: string) {
     createdAt: build.createdAt.toISOString(),
     startedAt: build.startedAt?.toISOString() ?? null,
     finishedAt: build.finishedAt?.toISOString() ?? null,
-    jobs: details.jobs.map(({ job, artifacts }) => ({
+    jobs: details.jobs.map(({ job, artifacts, waitingReason }) => ({
       id: job.id,
       target: job.target,
       platform: job.platform,
@@ -68,12 +121,21 @@ export function buildToJson(details: BuildDetails, portalUrl: string) {
       imageDigest: job.imageDigest,
       state: job.state,
       attempt: job.attempt,
+      infraFailures: job.infraFailures,
+      maxInfraFailures: job.maxInfraFailures,
+      waitingReason: waitingReason ?? null,
+      cancelRequestedAt: job.cancelRequestedAt?.toISOString() ?? null,
+      canceledBy: job.canceledBy,
+      reuseOfJobId: job.reuseOfJobId,
+      reuseOfLogUrl:
+        job.reuseOfJobId === null ? null : portalUrls.jobLog(portalUrl, job.reuseOfJobId),
       workerId: job.workerId,
       exitCode: job.exitCode,
       error: job.error,
       startedAt: job.startedAt?.toISOString() ?? null,
       finishedAt: job.finishedAt?.toISOString() ?? null,
       logUrl: portalUrls.jobLog(portalUrl, job.id),
+      logApiUrl: portalUrls.jobLogApi(portalUrl, job.id),
       artifacts: artifacts.map((artifact) => ({
         id: artifact.id,
         name: artifact.name,

@@ -2,10 +2,12 @@ import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
 import { formatBytes } from '../core/format';
 import { portalUrls } from '../core/urls';
-import type { Build } from '../db/queries/builds';
+import type { Build, Job } from '../db/queries/builds';
 import type { CommitSummary, RepoSummary, TagSummary } from '../db/queries/portal';
 import type { Repo } from '../db/queries/repos';
-import type { BuildDetails, JobDetails } from './build-details';
+import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
+import { attemptSummary, type BuildDetails, type JobDetails } from './build-details';
+import { runningJobIds, workerState } from './fleet';
 
 /**
  * The portal's pages, rendered on the server with hono/jsx. Every value is written as a JSX
@@ -17,6 +19,7 @@ const STYLE = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem 1.5rem; color: #1f2328; }
 header { display: flex; gap: 1rem; align-items: baseline; border-bottom: 1px solid #d0d7de; margin-bottom: 1rem; }
 header a.home { font-weight: 600; font-size: 1.1rem; color: inherit; text-decoration: none; }
+header nav { margin-left: auto; display: flex; gap: 1rem; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 1.8rem; } h3 { font-size: 1rem; }
 table { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; }
 th, td { text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid #d8dee4; vertical-align: top; }
@@ -27,10 +30,24 @@ pre { background: #0d1117; color: #e6edf3; padding: 1rem; overflow-x: auto; whit
 .state { font-weight: 600; } .state-succeeded { color: #1a7f37; } .state-failed, .state-timed_out { color: #cf222e; }
 .state-running, .state-queued { color: #9a6700; } .state-canceled { color: #656d76; }
 .sha256 { word-break: break-all; }
+.notes { list-style: none; margin: 0.2rem 0 0; padding: 0; font-size: 12.5px; color: #656d76; }
+.worker-live { color: #1a7f37; font-weight: 600; } .worker-lost { color: #cf222e; font-weight: 600; }
+.worker-stopped { color: #656d76; font-weight: 600; }
+.live { background: #fff8c5; border: 1px solid #d4a72c; padding: 0.3rem 0.6rem; }
+.attempts a, .attempts strong { margin-right: 0.5rem; }
 `;
 
-/** The page frame: title, header with the home link, and `children` as the main content. */
-export function Layout(props: { base: string; title: string; children?: Child }) {
+/**
+ * The page frame: title, header with the home link and the navigation, and `children` as the
+ * main content. With `refreshSeconds` the browser reloads the page that often (`<meta
+ * http-equiv="refresh">`: live pages need no script, which the CSP forbids anyway).
+ */
+export function Layout(props: {
+  base: string;
+  title: string;
+  refreshSeconds?: number | undefined;
+  children?: Child;
+}) {
   return (
     <>
       {raw('<!doctype html>')}
@@ -38,6 +55,11 @@ export function Layout(props: { base: string; title: string; children?: Child })
         <head>
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
+          {props.refreshSeconds === undefined ? (
+            ''
+          ) : (
+            <meta http-equiv="refresh" content={String(props.refreshSeconds)} />
+          )}
           <title>{`${props.title} · Crossdock`}</title>
           <style>{raw(STYLE)}</style>
         </head>
@@ -47,6 +69,10 @@ export function Layout(props: { base: string; title: string; children?: Child })
               Crossdock
             </a>
             <span class="muted">builds and downloads</span>
+            <nav>
+              <a href={`${props.base}/`}>Repositories</a>
+              <a href={portalUrls.workers(props.base)}>Workers</a>
+            </nav>
           </header>
           <main>{props.children}</main>
         </body>
@@ -221,7 +247,51 @@ export function RepoPage(props: {
   );
 }
 
-/** The jobs of a build: target, platform, toolchain, state, worker, exit code, error, log. */
+/**
+ * What a job's state alone does not say, one line each: why it waits (when queued), its attempt
+ * and infrastructure retries, a cancel asked for while it runs, who canceled it, and the job
+ * whose outcome it reused (linked to that job's log).
+ */
+export function JobNotes(props: { base: string; details: JobDetails }) {
+  const { base } = props;
+  const { job, waitingReason } = props.details;
+  const attempt = attemptSummary(job);
+  const notes: Child[] = [];
+  if (waitingReason) notes.push(<li class="waiting">{waitingReason}</li>);
+  if (attempt) notes.push(<li class="attempt">{attempt}</li>);
+  if (job.state === 'running' && job.cancelRequestedAt) {
+    notes.push(
+      <li class="cancel-requested">
+        {`cancel requested by ${job.canceledBy ?? 'an operator'} `}
+        <Time at={job.cancelRequestedAt} />
+      </li>,
+    );
+  }
+  if (job.state === 'canceled') {
+    notes.push(<li class="canceled-by">{`canceled by ${job.canceledBy ?? 'an operator'}`}</li>);
+  }
+  if (job.reuseOfJobId !== null) {
+    notes.push(
+      <li class="reused">
+        reused from{' '}
+        <a href={portalUrls.jobLog(base, job.reuseOfJobId)}>{`job ${job.reuseOfJobId}`}</a>
+      </li>,
+    );
+  }
+  return notes.length === 0 ? <></> : <ul class="notes">{notes}</ul>;
+}
+
+/** A job's error, unless it only repeats "canceled by …", which JobNotes already says. */
+function jobError(job: Job): string | null {
+  return job.state === 'canceled' && job.error === `canceled by ${job.canceledBy ?? 'an operator'}`
+    ? null
+    : job.error;
+}
+
+/**
+ * The jobs of a build: target, platform, toolchain, state with JobNotes, worker, exit code,
+ * error, log.
+ */
 export function JobsTable(props: { base: string; jobs: JobDetails[] }) {
   return (
     <table>
@@ -238,30 +308,34 @@ export function JobsTable(props: { base: string; jobs: JobDetails[] }) {
         </tr>
       </thead>
       <tbody>
-        {props.jobs.map(({ job }) => (
-          <tr>
-            <td>{job.target}</td>
-            <td>
-              <code>{job.platform}</code>
-            </td>
-            <td>{job.toolchain}</td>
-            <td>
-              <State state={job.state} />
-            </td>
-            <td>
-              <Maybe value={job.workerId} />
-            </td>
-            <td>
-              <Maybe value={job.exitCode} />
-            </td>
-            <td class="error">
-              <Maybe value={job.error} />
-            </td>
-            <td>
-              <a href={portalUrls.jobLog(props.base, job.id)}>log</a>
-            </td>
-          </tr>
-        ))}
+        {props.jobs.map((details) => {
+          const { job } = details;
+          return (
+            <tr id={`job-${job.id}`}>
+              <td>{job.target}</td>
+              <td>
+                <code>{job.platform}</code>
+              </td>
+              <td>{job.toolchain}</td>
+              <td>
+                <State state={job.state} />
+                <JobNotes base={props.base} details={details} />
+              </td>
+              <td>
+                <Maybe value={job.workerId} />
+              </td>
+              <td>
+                <Maybe value={job.exitCode} />
+              </td>
+              <td class="error">
+                <Maybe value={jobError(job)} />
+              </td>
+              <td>
+                <a href={portalUrls.jobLog(props.base, job.id)}>log</a>
+              </td>
+            </tr>
+          );
+        })}
       </tbody>
     </table>
   );
@@ -395,23 +469,250 @@ export function BuildPage(props: { base: string; details: BuildDetails }) {
   );
 }
 
-/** A job's log as text (ANSI codes already stripped), with a link to the raw text. */
+/** How often, in seconds, the log page of an unfinished job reloads itself. */
+export const LOG_REFRESH_SECONDS = 3;
+
+/**
+ * One attempt of a job's log as text (ANSI codes already stripped), with a link to the raw text
+ * and links to every attempt (1 … `job.attempt`). While `live` (the latest attempt of a queued or
+ * running job) the page reloads itself every LOG_REFRESH_SECONDS and says so. `waitingReason`
+ * says why a queued job waits.
+ */
 export function LogPage(props: {
   base: string;
-  details: { repo: Repo; build: Build; jobId: number; target: string; attempt: number };
+  repo: Repo;
+  build: Build;
+  job: Job;
+  /** The attempt shown. */
+  attempt: number;
   text: string;
+  live: boolean;
+  waitingReason?: string | undefined;
 }) {
-  const { base, details } = props;
+  const { base, build, job, attempt } = props;
+  const latest = attempt === job.attempt;
+  const rawUrl = `${portalUrls.jobLog(base, job.id)}.txt${latest ? '' : `?attempt=${attempt}`}`;
+  const attempts = Array.from({ length: job.attempt }, (_, index) => index + 1);
   return (
-    <Layout base={base} title={`Log of ${details.target} · build #${details.build.id}`}>
-      <Breadcrumbs base={base} repo={details.repo} sha={details.build.sha} />
-      <h1>{`Log of ${details.target}`}</h1>
+    <Layout
+      base={base}
+      title={`Log of ${job.target} · build #${build.id}`}
+      refreshSeconds={props.live ? LOG_REFRESH_SECONDS : undefined}
+    >
+      <Breadcrumbs base={base} repo={props.repo} sha={build.sha} />
+      <h1>{`Log of ${job.target}`}</h1>
       <p class="muted">
-        <a href={portalUrls.build(base, details.build.id)}>{`build #${details.build.id}`}</a>
-        {` · attempt ${details.attempt} · `}
-        <a href={`${portalUrls.jobLog(base, details.jobId)}.txt`}>raw text</a>
+        <a href={portalUrls.build(base, build.id)}>{`build #${build.id}`}</a> · job {job.id} ·{' '}
+        <State state={job.state} />
+        {` · attempt ${attempt}${latest ? '' : ` of ${job.attempt} (an earlier attempt)`} · `}
+        <a href={rawUrl}>raw text</a>
       </p>
-      {props.text === '' ? <p class="muted">The log is empty so far.</p> : <pre>{props.text}</pre>}
+      {attempts.length > 1 ? (
+        <p class="attempts">
+          {'Attempts: '}
+          {attempts.map((number) =>
+            number === attempt ? (
+              <strong>{String(number)}</strong>
+            ) : (
+              <a href={portalUrls.jobAttemptLog(base, job.id, number)}>{String(number)}</a>
+            ),
+          )}
+        </p>
+      ) : (
+        ''
+      )}
+      {props.live ? <p class="live">{`live — refreshes every ${LOG_REFRESH_SECONDS} s`}</p> : ''}
+      {props.waitingReason ? <p class="muted waiting">{props.waitingReason}</p> : ''}
+      {job.reuseOfJobId !== null ? (
+        <p>
+          This job reused the outcome of an identical job:{' '}
+          <a
+            href={portalUrls.jobLog(base, job.reuseOfJobId)}
+          >{`see the log of job ${job.reuseOfJobId}`}</a>
+          .
+        </p>
+      ) : (
+        ''
+      )}
+      {props.text !== '' ? (
+        <pre>{props.text}</pre>
+      ) : attempt === 0 ? (
+        <p class="muted">The job has not started yet.</p>
+      ) : (
+        <p class="muted">The log is empty so far.</p>
+      )}
+    </Layout>
+  );
+}
+
+/** "12 s ago", "5 min ago", "3 h ago", "2 d ago": how long before `now` the instant `at` was. */
+export function age(at: Date, now: Date): string {
+  const seconds = Math.max(0, Math.round((now.getTime() - at.getTime()) / 1000));
+  if (seconds < 120) return `${seconds} s ago`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 172_800) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86_400)} d ago`;
+}
+
+/** One worker of the fleet: state, host, platforms, labels, slots, heartbeat, jobs, images. */
+function WorkerRow(props: { base: string; worker: WorkerStatus; now: Date }) {
+  const { base, worker } = props;
+  const state = workerState(worker);
+  const images = Object.entries(worker.images).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <tr id={`worker-${worker.id}`}>
+      <td>
+        <code>{worker.id}</code>
+        <div class="muted">{`version ${worker.version}`}</div>
+      </td>
+      <td>
+        <span class={`worker-${state}`}>{state}</span>
+        {worker.stoppedAt && state === 'stopped' ? (
+          <div class="muted">
+            <Time at={worker.stoppedAt} />
+          </div>
+        ) : (
+          ''
+        )}
+      </td>
+      <td>
+        {worker.host}
+        <div class="muted">{`pid ${worker.pid}`}</div>
+      </td>
+      <td>
+        <code>{worker.platforms.join(', ')}</code>
+        {worker.emulatedPlatforms.length > 0 ? (
+          <div class="muted">
+            {'emulated: '}
+            <code>{worker.emulatedPlatforms.join(', ')}</code>
+          </div>
+        ) : (
+          ''
+        )}
+      </td>
+      <td>
+        <Maybe value={worker.labels.join(', ')} />
+      </td>
+      <td>{`${worker.runningJobIds.length}/${worker.slots}`}</td>
+      <td>
+        <Time at={worker.lastHeartbeatAt} />
+        <div class="muted">{`${age(worker.lastHeartbeatAt, props.now)} · every ${worker.heartbeatSeconds} s`}</div>
+      </td>
+      <td>
+        {worker.runningJobIds.length === 0 ? (
+          <span class="muted">—</span>
+        ) : (
+          runningJobIds(worker).map((id, index) => (
+            <>
+              {index > 0 ? ', ' : ''}
+              <a href={portalUrls.jobLog(base, id)}>{`job ${id}`}</a>
+            </>
+          ))
+        )}
+      </td>
+      <td>
+        {images.length === 0 ? (
+          <span class="muted">—</span>
+        ) : (
+          <details>
+            <summary>{images.length === 1 ? '1 image' : `${images.length} images`}</summary>
+            <ul class="notes">
+              {images.map(([name, digest]) => (
+                <li>
+                  <code>{name}</code> <code class="sha256">{digest}</code>
+                </li>
+              ))}
+            </ul>
+          </details>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+/**
+ * The fleet: every registered worker (live first; lost and stopped ones stay listed) and, per run
+ * platform, the queued and running jobs with the live workers and free slots serving it.
+ * `now` is the time the page is rendered, for the heartbeats' ages.
+ */
+export function WorkersPage(props: {
+  base: string;
+  workers: WorkerStatus[];
+  queue: PlatformQueue[];
+  now: Date;
+}) {
+  const { base } = props;
+  return (
+    <Layout base={base} title="Workers">
+      <h1>Workers</h1>
+      {props.workers.length === 0 ? (
+        <p class="muted">No worker has registered yet.</p>
+      ) : (
+        <table class="workers">
+          <thead>
+            <tr>
+              <th>Worker</th>
+              <th>State</th>
+              <th>Host</th>
+              <th>Platforms</th>
+              <th>Labels</th>
+              <th>Slots used</th>
+              <th>Last heartbeat</th>
+              <th>Running jobs</th>
+              <th>Images</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.workers.map((worker) => (
+              <WorkerRow base={base} worker={worker} now={props.now} />
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>Queue</h2>
+      {props.queue.length === 0 ? (
+        <p class="muted">Nothing is queued or running.</p>
+      ) : (
+        <table class="queue">
+          <thead>
+            <tr>
+              <th>Run platform</th>
+              <th>Queued</th>
+              <th>Running</th>
+              <th>Live workers</th>
+              <th>Free slots</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.queue.map((row) => (
+              <tr id={`queue-${row.runPlatform}`}>
+                <td>
+                  <code>{row.runPlatform}</code>
+                  {row.queued > 0 && row.workers === 0 ? (
+                    <div class="error">no live worker serves it</div>
+                  ) : (
+                    ''
+                  )}
+                </td>
+                <td>{row.queued}</td>
+                <td>{row.running}</td>
+                <td>{row.workers}</td>
+                <td>{row.freeSlots}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+}
+
+/** The 400 page: what was wrong with the address (`message`, shown escaped). */
+export function BadRequestPage(props: { base: string; message: string }) {
+  return (
+    <Layout base={props.base} title="Bad request">
+      <h1>Bad request</h1>
+      <p>{props.message}</p>
     </Layout>
   );
 }

@@ -1,8 +1,7 @@
 import { and, asc, count, desc, eq, isNotNull, max } from 'drizzle-orm';
 import type { Database } from '../client';
-import { getJobWithBuild } from './jobs';
-import { builds, jobs, repos } from '../schema';
-import type { Build, Job } from './builds';
+import { builds, repos } from '../schema';
+import type { Build } from './builds';
 import type { Repo } from './repos';
 
 /**
@@ -105,6 +104,3 @@ export async function listTagsOfRepo(
     .orderBy(desc(builds.id));
   return rows.map((row) => ({ tag: row.latest.tag!, latest: row.latest }));
 }
-
-/** A job with its build and repository, or undefined for an unknown job id. */
-export const findJobWithBuild = getJobWithBuild;

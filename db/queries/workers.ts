@@ -78,7 +78,7 @@ export async function listWorkers(db: Database): Promise<WorkerStatus[]> {
       live: sql<boolean>`${isLive}`,
       runningJobIds: sql<
         string[]
-      >`coalesce(array_agg(${jobs.id}) filter (where ${jobs.id} is not null), '{}')`,
+      >`coalesce(array_agg(${jobs.id} order by ${jobs.id}) filter (where ${jobs.id} is not null), '{}')`,
     })
     .from(workers)
     .leftJoin(jobs, and(eq(jobs.workerId, workers.id), eq(jobs.state, 'running')))
@@ -96,7 +96,10 @@ export interface PlatformQueue {
   runPlatform: string;
   queued: number;
   running: number;
-  /** Live workers that run this platform natively or by emulation. */
+  /**
+   * Live workers that run this platform natively or by emulation (emulating ones take only its
+   * `toolchain: emulated` jobs; explainQueuedJobs tells per job).
+   */
   workers: number;
   /** Their slots not taken by running jobs. */
   freeSlots: number;
