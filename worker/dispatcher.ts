@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
 import { CHANNELS } from '../db/notify';
 import {
-  claimJob,
+  claimJobs,
   getJobWithBuild,
   nextLeaseExpiry,
   renewLeases,
@@ -65,7 +65,10 @@ interface RunningJob {
 export class Dispatcher {
   private readonly running = new Map<number, RunningJob>();
   private stopping = false;
-  private wake: (() => void) | undefined;
+  /** Resolves the current idle wait; set while waiting. */
+  private wakeWaiter: (() => void) | undefined;
+  /** A wake-up arrived while not waiting (e.g. during a claim): the next wait returns at once. */
+  private wakePending = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly unlisteners: (() => Promise<void>)[] = [];
   /** Claims begun so far, and whether one is in flight: see `adopt`. */
@@ -98,7 +101,7 @@ export class Dispatcher {
       );
     }
     for (const [channel, onMessage] of [
-      [CHANNELS.jobs, () => this.wake?.()],
+      [CHANNELS.jobs, () => this.wake()],
       [CHANNELS.cancel, (payload: string) => this.abort(Number(payload), 'cancel')],
     ] as const) {
       const listener = await db.$client.listen(channel, onMessage);
@@ -115,7 +118,7 @@ export class Dispatcher {
       'worker started',
     );
     while (!this.stopping) {
-      if (this.running.size < worker.slots && (await this.claimOne())) continue;
+      if (this.running.size < worker.slots && (await this.claimSome())) continue;
       await this.waitForWork();
     }
     await Promise.allSettled([...this.running.values()].map((job) => job.done));
@@ -128,7 +131,7 @@ export class Dispatcher {
   /** Stops claiming; `run()` resolves once the running jobs have finished. */
   stop(): void {
     this.stopping = true;
-    this.wake?.();
+    this.wake();
   }
 
   /** Stops claiming and tells every running job to stop and go back to the queue. */
@@ -142,6 +145,12 @@ export class Dispatcher {
     return this.running.size;
   }
 
+  /** Ends the idle wait now, or makes the next one return at once. */
+  private wake(): void {
+    if (this.wakeWaiter) this.wakeWaiter();
+    else this.wakePending = true;
+  }
+
   private abort(jobId: number, reason: StopReason): void {
     const job = this.running.get(jobId);
     if (job && !job.controller.signal.aborted) {
@@ -150,29 +159,32 @@ export class Dispatcher {
     }
   }
 
-  /** Claims and starts one job; false when none was claimable (or claiming failed). */
-  private async claimOne(): Promise<boolean> {
+  /** Claims and starts jobs for the free slots; false when none was claimable (or claiming failed). */
+  private async claimSome(): Promise<boolean> {
     const { worker } = this.options;
-    let claimed: ClaimedJob | undefined;
+    let claimed: ClaimedJob[];
     this.claimsBegun += 1;
     this.claiming = true;
     try {
-      claimed = await claimJob(this.deps.db, {
-        workerId: worker.id,
-        platforms: worker.platforms,
-        emulatedPlatforms: worker.emulatedPlatforms,
-        labels: worker.labels,
-        leaseSeconds: this.leaseSeconds,
-      });
+      claimed = await claimJobs(
+        this.deps.db,
+        {
+          workerId: worker.id,
+          platforms: worker.platforms,
+          emulatedPlatforms: worker.emulatedPlatforms,
+          labels: worker.labels,
+          leaseSeconds: this.leaseSeconds,
+        },
+        worker.slots - this.running.size,
+      );
     } catch (error) {
-      this.deps.log.warn({ err: error }, 'claiming a job failed; trying again');
+      this.deps.log.warn({ err: error }, 'claiming jobs failed; trying again');
       return false;
     } finally {
       this.claiming = false;
     }
-    if (!claimed) return false;
-    this.start(claimed);
-    return true;
+    for (const job of claimed) this.start(job);
+    return claimed.length > 0;
   }
 
   private start(claimed: ClaimedJob): void {
@@ -183,7 +195,7 @@ export class Dispatcher {
       .catch((error) => this.deps.log.error({ err: error, jobId }, 'job handler threw'))
       .finally(() => {
         this.running.delete(jobId);
-        this.wake?.();
+        this.wake();
       });
     this.running.set(jobId, {
       attempt: claimed.job.attempt,
@@ -223,15 +235,19 @@ export class Dispatcher {
     let delayMs = this.options.pollSeconds * 1000;
     const expiry = await nextLeaseExpiry(this.deps.db).catch(() => undefined);
     if (expiry) delayMs = Math.min(delayMs, Math.max(0, expiry.getTime() - Date.now()) + 20);
-    if (this.stopping) return;
+    if (this.stopping || this.wakePending) {
+      this.wakePending = false;
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, delayMs);
-      this.wake = () => {
+      this.wakeWaiter = () => {
         clearTimeout(timer);
         resolve();
       };
     });
-    this.wake = undefined;
+    this.wakeWaiter = undefined;
+    this.wakePending = false;
     if (expiry && Date.now() >= expiry.getTime()) await this.requeueExpired();
   }
 

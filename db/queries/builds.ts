@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Database } from '../client';
+import { CHANNELS } from '../notify';
 import {
   JOB_PRIORITY,
   builds,
@@ -9,7 +10,7 @@ import {
   type JobSpec,
   type Trigger,
 } from '../schema';
-import { cancelJobs, copyArtifacts, notifyJobs, updateBuildState } from './jobs';
+import { cancelJobs, copyArtifacts, updateBuildState } from './jobs';
 import { upsertRepo, type NewRepo, type Repo } from './repos';
 
 export type Build = typeof builds.$inferSelect;
@@ -100,44 +101,54 @@ export async function createBuild(
       const existingJobs = await tx.select().from(jobs).where(eq(jobs.buildId, existing!.id));
       return { build: existing!, repo, jobs: existingJobs, created: false };
     }
-    // Identical requests arriving together must see each other's jobs to attach to them.
-    await tx.execute(
-      sql`select pg_advisory_xact_lock(hashtextextended(${`${repo.id}:${input.sha}`}, 0))`,
-    );
     const priority = input.tag
       ? JOB_PRIORITY.release
       : input.pullNumber !== undefined
         ? JOB_PRIORITY.pullRequest
         : JOB_PRIORITY.manual;
-    const created: Job[] = [];
-    for (const job of input.jobs) {
-      const twin =
-        input.reuse === false ? undefined : await findTwin(tx, repo.id, input, job.target);
-      const [row] = await tx
-        .insert(jobs)
-        .values({
-          ...job,
-          buildId: build.id,
-          priority,
-          ...(twin?.state === 'succeeded'
-            ? {
-                state: 'succeeded' as const,
-                exitCode: 0,
-                imageDigest: twin.image_digest,
-                startedAt: sql`now()`,
-                finishedAt: sql`now()`,
-              }
-            : {}),
-          reuseOfJobId: twin ? Number(twin.id) : null,
-        })
-        .returning();
-      if (twin?.state === 'succeeded') await copyArtifacts(tx, Number(twin.id), [row!.id]);
-      created.push(row!);
+    // Two identical requests in the very same instant may both build: harmless, and cheaper
+    // than serialising every request.
+    const twins =
+      input.reuse === false ? new Map<string, Twin>() : await findTwins(tx, repo.id, input);
+    const created = await tx
+      .insert(jobs)
+      .values(
+        input.jobs.map((job) => {
+          const twin = twins.get(job.target);
+          return {
+            ...job,
+            buildId: build.id,
+            priority,
+            reuseOfJobId: twin ? twin.id : null,
+            ...(twin?.state === 'succeeded'
+              ? {
+                  state: 'succeeded' as const,
+                  exitCode: 0,
+                  imageDigest: twin.imageDigest,
+                  startedAt: sql`now()`,
+                  finishedAt: sql`now()`,
+                }
+              : {}),
+          };
+        }),
+      )
+      .returning();
+    let changed = false;
+    for (const job of created) {
+      const twin = twins.get(job.target);
+      if (twin?.state === 'succeeded') {
+        await copyArtifacts(tx, twin.id, [job.id]);
+        changed = true;
+      }
     }
-    for (const platform of new Set(
-      created.filter((job) => job.reuseOfJobId === null).map((job) => job.runPlatform),
-    ))
-      await notifyJobs(tx, platform);
+    const platforms = [
+      ...new Set(created.filter((job) => job.reuseOfJobId === null).map((job) => job.runPlatform)),
+    ];
+    await tx.execute(
+      sql`select pg_notify(${CHANNELS.builds}, ${String(build.id)})${sql.join(
+        platforms.map((platform) => sql`, pg_notify(${CHANNELS.jobs}, ${platform})`),
+      )}`,
+    );
     if (input.cancelSuperseded && !input.tag && (input.pullNumber ?? input.branch) !== undefined) {
       const superseded = await tx.execute<{ id: string }>(sql`
         select j.id from ${jobs} j join ${builds} b on b.id = j.build_id
@@ -152,32 +163,53 @@ export async function createBuild(
         `build ${build.id} (a newer commit of ${input.ref})`,
       );
     }
+    if (!changed) return { build, repo, jobs: created, created: true };
     await updateBuildState(tx, build.id);
     const [stored] = await tx.select().from(builds).where(eq(builds.id, build.id));
     return { build: stored!, repo, jobs: created, created: true };
   });
 }
 
-/** The job an identical request can attach to, as described at `NewBuild.reuse`. */
-async function findTwin(
+/** A job an identical request can attach to. */
+interface Twin {
+  id: number;
+  state: string;
+  imageDigest: string | null;
+}
+
+/**
+ * For each target of `input`, the job an identical request can attach to, as described at
+ * `NewBuild.reuse`: a succeeded one first, else the newest queued or running one.
+ */
+async function findTwins(
   tx: Parameters<Parameters<Database['transaction']>[0]>[0],
   repoId: number,
   input: NewBuild,
-  target: string,
-): Promise<{ id: string; state: string; image_digest: string | null } | undefined> {
-  const [twin] = await tx.execute<{ id: string; state: string; image_digest: string | null }>(sql`
-    select j.id, j.state, j.image_digest from ${jobs} j join ${builds} b on b.id = j.build_id
+): Promise<Map<string, Twin>> {
+  const rows = await tx.execute<{
+    target: string;
+    id: string;
+    state: string;
+    image_digest: string | null;
+  }>(sql`
+    select distinct on (j.target) j.target, j.id, j.state, j.image_digest
+    from ${jobs} j join ${builds} b on b.id = j.build_id
     where b.repo_id = ${repoId} and b.sha = ${input.sha} and b.recipe_digest = ${input.recipeDigest}
-      and j.target = ${target} and j.reuse_of_job_id is null and j.cancel_requested_at is null
+      and j.target = any(${sql.param(input.jobs.map((job) => job.target))}::text[])
+      and j.reuse_of_job_id is null and j.cancel_requested_at is null
       and (j.state in ('queued', 'running')
            or (j.state = 'succeeded' and exists (
                  select 1 from workers w
                  where w.online
                    and w.last_heartbeat_at > now() - make_interval(secs => 2 * w.heartbeat_seconds)
                    and w.images ->> j.image = j.image_digest)))
-    order by j.state = 'succeeded' desc, j.id desc
-    limit 1`);
-  return twin;
+    order by j.target, j.state = 'succeeded' desc, j.id desc`);
+  return new Map(
+    rows.map((row) => [
+      row.target,
+      { id: Number(row.id), state: row.state, imageDigest: row.image_digest },
+    ]),
+  );
 }
 
 /** A build with its repository and jobs (ordered by target), or undefined. */

@@ -37,11 +37,23 @@ export interface Claimer {
 
 /**
  * Claims the queued job that comes first (highest priority, then oldest) among those `claimer`
- * can run, for `leaseSeconds`: state → running, attempt + 1; the build becomes running. One
- * statement; concurrent claimers never get the same job (FOR UPDATE SKIP LOCKED;
- * docs/decisions/0001-postgres-queue.md). Returns undefined when nothing is claimable.
+ * can run; see claimJobs. Returns undefined when nothing is claimable.
  */
 export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJob | undefined> {
+  return (await claimJobs(db, claimer, 1))[0];
+}
+
+/**
+ * Claims up to `limit` queued jobs `claimer` can run, first come first (highest priority, then
+ * oldest), for `leaseSeconds`: state → running, attempt + 1; their builds become running. One
+ * statement; concurrent claimers never get the same job (FOR UPDATE SKIP LOCKED;
+ * docs/decisions/0001-postgres-queue.md). Returns the claimed jobs in claim order (maybe none).
+ */
+export async function claimJobs(
+  db: Database,
+  claimer: Claimer,
+  limit: number,
+): Promise<ClaimedJob[]> {
   const rows = await db.execute<{ id: string }>(sql`
     with candidate as (
       select id from ${jobs}
@@ -51,7 +63,7 @@ export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJ
                  and run_platform = any(${sql.param(claimer.emulatedPlatforms ?? [])}::text[])))
         and labels <@ ${sql.param(claimer.labels ?? [])}::text[]
       order by priority desc, id
-      limit 1
+      limit ${limit}
       for update skip locked
     ), claimed as (
       update ${jobs} set
@@ -59,14 +71,22 @@ export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJ
         lease_expires_at = now() + make_interval(secs => ${claimer.leaseSeconds}),
         started_at = now(), finished_at = null, exit_code = null, error = null
       from candidate where ${jobs}.id = candidate.id
-      returning ${jobs}.id, ${jobs}.build_id
+      returning ${jobs}.id, ${jobs}.build_id, ${jobs}.priority
     ), build_started as (
       update ${builds} set state = 'running', started_at = coalesce(${builds}.started_at, now())
       from claimed where ${builds}.id = claimed.build_id and ${builds}.state = 'queued'
     )
-    select claimed.id, pg_notify(${CHANNELS.builds}, claimed.build_id::text) from claimed`);
-  const claimedId = rows[0]?.id;
-  return claimedId === undefined ? undefined : getJobWithBuild(db, Number(claimedId));
+    select claimed.id, pg_notify(${CHANNELS.builds}, claimed.build_id::text) from claimed
+    order by claimed.priority desc, claimed.id`);
+  if (rows.length === 0) return [];
+  const ids = rows.map((row) => Number(row.id));
+  const found = await db
+    .select({ job: jobs, build: builds, repo: repos })
+    .from(jobs)
+    .innerJoin(builds, eq(builds.id, jobs.buildId))
+    .innerJoin(repos, eq(repos.id, builds.repoId))
+    .where(inArray(jobs.id, ids));
+  return ids.map((id) => found.find((row) => row.job.id === id)!);
 }
 
 /** A job with its build and repository (what a worker runs, what a log page shows); undefined for no such job. */
@@ -269,8 +289,13 @@ export async function completeJob(
         .insert(artifacts)
         .values(outcome.artifacts.map((artifact) => ({ ...artifact, jobId: job.id })));
     }
-    await settleFollowers(tx, job);
-    await updateBuildState(tx, job.buildId);
+    // One round trip locks the build (see updateBuildState) and tells whether jobs follow this one.
+    const [lock] = await tx.execute<{ followers: number }>(sql`
+      select (select count(*)::int from ${jobs}
+              where reuse_of_job_id = ${job.id} and state = 'queued') as followers
+      from ${builds} where id = ${job.buildId} for update`);
+    if (lock && lock.followers > 0) await settleFollowers(tx, job);
+    await updateBuildState(tx, job.buildId, { locked: true });
     return true;
   });
 }
@@ -420,18 +445,21 @@ export async function copyArtifacts(
 }
 
 /**
- * Sets a build's state from its jobs: running while any is unfinished, else the worst outcome.
- * Call it in the transaction that changed the jobs: it first locks the build's row, so that two
- * transactions finishing jobs of one build at once take turns, and the second (its next statement
- * reading anew under READ COMMITTED) sees the first's job.
+ * Sets a build's state from its jobs: running while any is unfinished, else the worst outcome;
+ * NOTIFYs the builds channel. Call it in the transaction that changed the jobs: it first locks
+ * the build's row (unless the caller did: `locked`), so that two transactions finishing jobs of
+ * one build at once take turns, and the second (its next statement reading anew under READ
+ * COMMITTED) sees the first's job.
  */
-export async function updateBuildState(tx: Queryable, buildId: number): Promise<void> {
-  await tx.execute(sql`select id from ${builds} where id = ${buildId} for update`);
+export async function updateBuildState(
+  tx: Queryable,
+  buildId: number,
+  options: { locked?: boolean } = {},
+): Promise<void> {
+  if (!options.locked)
+    await tx.execute(sql`select id from ${builds} where id = ${buildId} for update`);
   await tx.execute(sql`
-    update ${builds} set
-      state = summary.state,
-      finished_at = case when summary.state in ('queued', 'running') then null else now() end
-    from (
+    with summary as (
       select case
         when bool_or(state = 'running') or (bool_or(state = 'queued') and bool_or(state <> 'queued')) then 'running'
         when bool_and(state = 'queued') then 'queued'
@@ -439,9 +467,14 @@ export async function updateBuildState(tx: Queryable, buildId: number): Promise<
         when bool_or(state in ('failed', 'timed_out')) then 'failed'
         else 'succeeded' end as state
       from ${jobs} where build_id = ${buildId}
-    ) as summary
-    where ${builds.id} = ${buildId} and ${builds.state} is distinct from summary.state`);
-  await tx.execute(sql`select pg_notify(${CHANNELS.builds}, ${String(buildId)})`);
+    ), changed as (
+      update ${builds} set
+        state = summary.state,
+        finished_at = case when summary.state in ('queued', 'running') then null else now() end
+      from summary
+      where ${builds.id} = ${buildId} and ${builds.state} is distinct from summary.state
+    )
+    select pg_notify(${CHANNELS.builds}, ${String(buildId)})`);
 }
 
 /** Wakes workers waiting for jobs of `runPlatform`. */
