@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Database } from '../client';
-import { CHANNELS } from '../notify';
+import { CHANNELS, PendingNotifications } from '../notify';
 import {
   JOB_PRIORITY,
   builds,
@@ -74,7 +74,8 @@ export async function createBuild(
   input: NewBuild,
 ): Promise<BuildWithJobs & { created: boolean }> {
   if (input.jobs.length === 0) throw new Error('createBuild: a build needs at least one job');
-  return db.transaction(async (tx) => {
+  const pending = new PendingNotifications();
+  const result = await db.transaction(async (tx) => {
     const repo = await upsertRepo(tx, input.repo);
     const [build] = await tx
       .insert(builds)
@@ -144,11 +145,14 @@ export async function createBuild(
     const platforms = [
       ...new Set(created.filter((job) => job.reuseOfJobId === null).map((job) => job.runPlatform)),
     ];
-    await tx.execute(
-      sql`select pg_notify(${CHANNELS.builds}, ${String(build.id)})${sql.join(
-        platforms.map((platform) => sql`, pg_notify(${CHANNELS.jobs}, ${platform})`),
-      )}`,
-    );
+    // Waking workers in the transaction is one NOTIFY per build: not worth a round trip after.
+    if (platforms.length > 0)
+      await tx.execute(
+        sql`select ${sql.join(
+          platforms.map((platform) => sql`pg_notify(${CHANNELS.jobs}, ${platform})`),
+          sql`, `,
+        )}`,
+      );
     if (input.cancelSuperseded && !input.tag && (input.pullNumber ?? input.branch) !== undefined) {
       const superseded = await tx.execute<{ id: string }>(sql`
         select j.id from ${jobs} j join ${builds} b on b.id = j.build_id
@@ -161,13 +165,16 @@ export async function createBuild(
         tx,
         superseded.map((row) => Number(row.id)),
         `build ${build.id} (a newer commit of ${input.ref})`,
+        pending,
       );
     }
     if (!changed) return { build, repo, jobs: created, created: true };
-    await updateBuildState(tx, build.id);
+    await updateBuildState(tx, build.id, pending);
     const [stored] = await tx.select().from(builds).where(eq(builds.id, build.id));
     return { build: stored!, repo, jobs: created, created: true };
   });
+  await pending.send(db);
+  return result;
 }
 
 /** A job an identical request can attach to. */

@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../client';
-import { CHANNELS } from '../notify';
+import { PendingNotifications } from '../notify';
 import { artifacts, builds, jobs, repos, type JobState } from '../schema';
 import type { Build, Job } from './builds';
 import type { Repo } from './repos';
@@ -54,7 +54,7 @@ export async function claimJobs(
   claimer: Claimer,
   limit: number,
 ): Promise<ClaimedJob[]> {
-  const rows = await db.execute<{ id: string }>(sql`
+  const rows = await db.execute<{ id: string; build_id: string }>(sql`
     with candidate as (
       select id from ${jobs}
       where state = 'queued' and reuse_of_job_id is null
@@ -76,9 +76,12 @@ export async function claimJobs(
       update ${builds} set state = 'running', started_at = coalesce(${builds}.started_at, now())
       from claimed where ${builds}.id = claimed.build_id and ${builds}.state = 'queued'
     )
-    select claimed.id, pg_notify(${CHANNELS.builds}, claimed.build_id::text) from claimed
+    select claimed.id, claimed.build_id from claimed
     order by claimed.priority desc, claimed.id`);
   if (rows.length === 0) return [];
+  const pending = new PendingNotifications();
+  for (const row of rows) pending.build(Number(row.build_id));
+  await pending.send(db);
   const ids = rows.map((row) => Number(row.id));
   const found = await db
     .select({ job: jobs, build: builds, repo: repos })
@@ -157,7 +160,8 @@ export type RetryResult = 'queued' | 'failed' | 'canceled';
 export async function requeueExpiredJobs(
   db: Database,
 ): Promise<{ job: Job; result: RetryResult }[]> {
-  return db.transaction(async (tx) => {
+  const pending = new PendingNotifications();
+  const results = await db.transaction(async (tx) => {
     const expired = await tx
       .select()
       .from(jobs)
@@ -166,11 +170,13 @@ export async function requeueExpiredJobs(
     const results: { job: Job; result: RetryResult }[] = [];
     for (const job of expired) {
       const reason = `worker ${job.workerId ?? '?'} stopped heartbeating (lease expired)`;
-      const settled = await endAttempt(tx, job, { reason, infrastructure: true });
+      const settled = await endAttempt(tx, job, { reason, infrastructure: true }, pending);
       results.push({ job: settled.job, result: settled.result });
     }
     return results;
   });
+  await pending.send(db);
+  return results;
 }
 
 /**
@@ -185,17 +191,21 @@ export async function retryJob(
   fence: Fence,
   options: { reason: string; infrastructure: boolean },
 ): Promise<RetryResult | undefined> {
-  return db.transaction(async (tx) => {
+  const pending = new PendingNotifications();
+  const result = await db.transaction(async (tx) => {
     const [job] = await tx.select().from(jobs).where(fenced(fence)).for('update');
     if (!job) return undefined;
-    return (await endAttempt(tx, job, options)).result;
+    return (await endAttempt(tx, job, options, pending)).result;
   });
+  await pending.send(db);
+  return result;
 }
 
 async function endAttempt(
   tx: Transaction,
   job: Job,
   options: { reason: string; infrastructure: boolean },
+  pending: PendingNotifications,
 ): Promise<{ job: Job; result: RetryResult }> {
   const failures = job.infraFailures + (options.infrastructure ? 1 : 0);
   const result: RetryResult = job.cancelRequestedAt
@@ -220,9 +230,9 @@ async function endAttempt(
     })
     .where(eq(jobs.id, job.id))
     .returning();
-  if (result === 'queued') await notifyJobs(tx, job.runPlatform);
-  else await settleFollowers(tx, updated!);
-  await updateBuildState(tx, job.buildId);
+  if (result === 'queued') pending.jobs(job.runPlatform);
+  else await settleFollowers(tx, updated!, pending);
+  await updateBuildState(tx, job.buildId, pending);
   return { job: updated!, result };
 }
 
@@ -262,7 +272,8 @@ export async function completeJob(
   fence: Fence,
   outcome: JobOutcome,
 ): Promise<boolean> {
-  return db.transaction(async (tx) => {
+  const pending = new PendingNotifications();
+  const recorded = await db.transaction(async (tx) => {
     const [job] = await tx
       .update(jobs)
       .set({
@@ -294,10 +305,12 @@ export async function completeJob(
       select (select count(*)::int from ${jobs}
               where reuse_of_job_id = ${job.id} and state = 'queued') as followers
       from ${builds} where id = ${job.buildId} for update`);
-    if (lock && lock.followers > 0) await settleFollowers(tx, job);
-    await updateBuildState(tx, job.buildId, { locked: true });
+    if (lock && lock.followers > 0) await settleFollowers(tx, job, pending);
+    await updateBuildState(tx, job.buildId, pending, { locked: true });
     return true;
   });
+  await pending.send(db);
+  return recorded;
 }
 
 /**
@@ -310,6 +323,7 @@ export async function cancelJobs(
   tx: Transaction,
   jobIds: number[],
   by: string,
+  pending: PendingNotifications,
 ): Promise<{ canceled: number; stopping: number }> {
   if (jobIds.length === 0) return { canceled: 0, stopping: 0 };
   const canceled = await tx
@@ -327,11 +341,10 @@ export async function cancelJobs(
     .set({ cancelRequestedAt: sql`now()`, canceledBy: by })
     .where(and(inArray(jobs.id, jobIds), eq(jobs.state, 'running'), isNull(jobs.cancelRequestedAt)))
     .returning({ id: jobs.id, buildId: jobs.buildId });
-  for (const job of stopping)
-    await tx.execute(sql`select pg_notify(${CHANNELS.cancel}, ${String(job.id)})`);
-  for (const job of canceled) await settleFollowers(tx, job);
+  for (const job of stopping) pending.cancel(job.id);
+  for (const job of canceled) await settleFollowers(tx, job, pending);
   for (const buildId of new Set(canceled.map((job) => job.buildId)))
-    await updateBuildState(tx, buildId);
+    await updateBuildState(tx, buildId, pending);
   return { canceled: canceled.length, stopping: stopping.length };
 }
 
@@ -341,7 +354,8 @@ export async function cancelBuild(
   buildId: number,
   by: string,
 ): Promise<{ canceled: number; stopping: number } | undefined> {
-  return db.transaction(async (tx) => {
+  const pending = new PendingNotifications();
+  const result = await db.transaction(async (tx) => {
     const [build] = await tx
       .select({ id: builds.id })
       .from(builds)
@@ -356,8 +370,11 @@ export async function cancelBuild(
       tx,
       open.map((job) => job.id),
       by,
+      pending,
     );
   });
+  await pending.send(db);
+  return result;
 }
 
 /** The state of a job, e.g. to stop waiting on it. */
@@ -397,15 +414,18 @@ function fenced(fence: Fence) {
  * succeeded, failed or timed-out outcome with its artifacts; if it was canceled, they detach and
  * are queued to run on their own.
  */
-async function settleFollowers(tx: Transaction, job: Job): Promise<void> {
+async function settleFollowers(
+  tx: Transaction,
+  job: Job,
+  pending: PendingNotifications,
+): Promise<void> {
   if (job.state === 'canceled') {
     const detached = await tx
       .update(jobs)
       .set({ reuseOfJobId: null })
       .where(and(eq(jobs.reuseOfJobId, job.id), eq(jobs.state, 'queued')))
       .returning({ runPlatform: jobs.runPlatform });
-    for (const platform of new Set(detached.map((row) => row.runPlatform)))
-      await notifyJobs(tx, platform);
+    for (const row of detached) pending.jobs(row.runPlatform);
     return;
   }
   const followers = await tx
@@ -427,7 +447,7 @@ async function settleFollowers(tx: Transaction, job: Job): Promise<void> {
     followers.map((follower) => follower.id),
   );
   for (const buildId of new Set(followers.map((follower) => follower.buildId)))
-    await updateBuildState(tx, buildId);
+    await updateBuildState(tx, buildId, pending);
 }
 
 /** Gives jobs `toJobIds` artifact rows for the objects of job `fromJobId`'s artifacts. */
@@ -446,19 +466,20 @@ export async function copyArtifacts(
 
 /**
  * Sets a build's state from its jobs: running while any is unfinished, else the worst outcome;
- * NOTIFYs the builds channel. Call it in the transaction that changed the jobs: it first locks
- * the build's row (unless the caller did: `locked`), so that two transactions finishing jobs of
- * one build at once take turns, and the second (its next statement reading anew under READ
- * COMMITTED) sees the first's job.
+ * a change is added to `pending`. Call it in the transaction that changed the jobs: it first
+ * locks the build's row (unless the caller did: `locked`), so that two transactions finishing
+ * jobs of one build at once take turns, and the second (its next statement reading anew under
+ * READ COMMITTED) sees the first's job.
  */
 export async function updateBuildState(
   tx: Queryable,
   buildId: number,
+  pending: PendingNotifications,
   options: { locked?: boolean } = {},
 ): Promise<void> {
   if (!options.locked)
     await tx.execute(sql`select id from ${builds} where id = ${buildId} for update`);
-  await tx.execute(sql`
+  const changed = await tx.execute<{ id: string }>(sql`
     with summary as (
       select case
         when bool_or(state = 'running') or (bool_or(state = 'queued') and bool_or(state <> 'queued')) then 'running'
@@ -467,17 +488,12 @@ export async function updateBuildState(
         when bool_or(state in ('failed', 'timed_out')) then 'failed'
         else 'succeeded' end as state
       from ${jobs} where build_id = ${buildId}
-    ), changed as (
-      update ${builds} set
-        state = summary.state,
-        finished_at = case when summary.state in ('queued', 'running') then null else now() end
-      from summary
-      where ${builds.id} = ${buildId} and ${builds.state} is distinct from summary.state
     )
-    select pg_notify(${CHANNELS.builds}, ${String(buildId)})`);
-}
-
-/** Wakes workers waiting for jobs of `runPlatform`. */
-export async function notifyJobs(tx: Queryable, runPlatform: string): Promise<void> {
-  await tx.execute(sql`select pg_notify(${CHANNELS.jobs}, ${runPlatform})`);
+    update ${builds} set
+      state = summary.state,
+      finished_at = case when summary.state in ('queued', 'running') then null else now() end
+    from summary
+    where ${builds.id} = ${buildId} and ${builds.state} is distinct from summary.state
+    returning ${builds.id}`);
+  if (changed.length > 0) pending.build(buildId);
 }
