@@ -1,6 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
 import Docker from 'dockerode';
-import tar from 'tar-stream';
 import { CrossdockError } from '../core/errors';
 
 /** What a build container runs. */
@@ -103,6 +102,8 @@ export class DockerRunner implements Runner {
       WorkingDir: '/src',
       Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
       Labels: { 'io.crossdock': 'true', ...spec.labels },
+      // An anonymous volume: empty, readable by getArchive, removed with the container (v: true).
+      Volumes: { '/out': {} },
       Tty: false,
       AttachStdout: true,
       AttachStderr: true,
@@ -118,11 +119,7 @@ export class DockerRunner implements Runner {
     });
     const handle = { id: container.id };
     try {
-      const skeleton = tar.pack();
-      skeleton.entry({ name: 'src/', type: 'directory', mode: 0o755 });
-      skeleton.entry({ name: 'out/', type: 'directory', mode: 0o777 });
-      skeleton.finalize();
-      await container.putArchive(skeleton as unknown as NodeJS.ReadableStream, { path: '/' });
+      // /src is the working directory (Docker makes it); /out is an anonymous volume.
       await container.putArchive(spec.sources, { path: '/' });
     } catch (error) {
       await this.destroy(handle);

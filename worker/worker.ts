@@ -26,7 +26,7 @@ import {
 import { Dispatcher, type StopReason } from './dispatcher';
 import { LogWriter } from './log-writer';
 import type { RunHandle, Runner } from './runner';
-import { fetchSource } from './source';
+import { SourceCache } from './source';
 
 export const WORKER_VERSION = '0.2.0';
 
@@ -59,11 +59,13 @@ type Interruption = StopReason | 'timeout';
  */
 export class Worker {
   private readonly dispatcher: Dispatcher;
+  private readonly sources: SourceCache;
 
   constructor(
     private readonly options: WorkerOptions,
     private readonly deps: WorkerDeps,
   ) {
+    this.sources = new SourceCache(join(options.workDir, 'git'));
     this.dispatcher = new Dispatcher(
       {
         worker: { ...options.worker, version: WORKER_VERSION },
@@ -138,7 +140,6 @@ export class Worker {
     const signal = controller.signal;
     const interrupted = () => (signal.aborted ? (signal.reason as Interruption) : undefined);
     let handle: RunHandle | undefined;
-    let source: Awaited<ReturnType<typeof fetchSource>> | undefined;
     let staging: string | undefined;
     let uploaded: UploadedArtifact[] = [];
     let outcome: JobOutcome | undefined;
@@ -158,7 +159,7 @@ export class Worker {
       const imageDigest = await runner.imageDigest(job.image);
       await whileDatabaseRecovers(() => setJobImageDigest(db, fence, imageDigest));
       output.note(`builder image ${job.image} (${imageDigest})`);
-      source = await fetchSource(repo.cloneUrl, build.sha, this.options.workDir);
+      const source = await this.sources.fetch(repo.cloneUrl, build.sha);
       if (!interrupted()) {
         handle = await runner.create({
           image: job.image,
@@ -244,7 +245,6 @@ export class Worker {
         await runner
           .destroy(handle)
           .catch((error) => log.warn({ err: error }, 'removing the container failed'));
-      await source?.dispose();
       if (staging) await rm(staging, { recursive: true, force: true });
     }
     const stop = interrupted();
