@@ -1,14 +1,16 @@
 // What every benchmark shares: scratch databases, the graphile-worker baseline, statistics, the
 // machine's description and the results file. Units are in every name: `Ms` is milliseconds
 // (performance.now(), monotonic), `Seconds` seconds.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, release } from 'node:os';
+import { join } from 'node:path';
+import { cpus, loadavg, totalmem, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { Logger as GraphileLogger } from 'graphile-worker';
 import { createBuild, type NewJob } from '../db/queries/builds';
+import type { NewRepo } from '../db/queries/repos';
 import { connect, migrateDatabase, type Database } from '../db/client';
 import { databaseUrlFor, loadServiceEnv } from '../test/support/services';
 
@@ -38,8 +40,8 @@ export interface BenchDatabase {
 
 /**
  * A new database `crossdock_bench_<hex>` on the local PostgreSQL with Crossdock's migrations
- * applied (graphile-worker installs its own schema in it when asked). Made from template0 rather
- * than the tests' template, which vitest's global setup drops and recreates at any time.
+ * applied (graphile-worker installs its own schema in it when asked). Migrated here rather than
+ * copied from the tests' template, which vitest's global setup drops and recreates at any time.
  */
 export async function createBenchDatabase(): Promise<BenchDatabase> {
   const env = loadServiceEnv();
@@ -65,12 +67,12 @@ export function openDatabase(url: string, max: number): Database {
 }
 
 /** A repository row every benchmark build belongs to; jobs never fetch it unless a worker runs them. */
-export const BENCH_REPO = {
+export const BENCH_REPO: NewRepo = {
   owner: 'bench',
   name: 'noop',
   cloneUrl: '/nonexistent/bench.git',
   source: 'git',
-} as const;
+};
 
 /** A 40-hex-digit commit id, different at each call (so no two builds are identical). */
 export function randomSha(): string {
@@ -204,6 +206,22 @@ function commandOutput(command: string, args: string[]): string | undefined {
   }
 }
 
+function uncommittedChanges(): string[] {
+  try {
+    return execFileSync(
+      'git',
+      ['-C', ROOT, 'status', '--porcelain', '--', 'core', 'db', 'worker'],
+      {
+        encoding: 'utf8',
+      },
+    )
+      .split('\n')
+      .filter(Boolean);
+  } catch {
+    return ['(git status failed)'];
+  }
+}
+
 /** What the numbers were measured on: CPUs, memory, kernel, Node, PostgreSQL, Docker, commit. */
 export async function machineInfo() {
   const env = loadServiceEnv();
@@ -215,13 +233,35 @@ export async function machineInfo() {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     memoryGiB: round(totalmem() / 2 ** 30, 1),
+    /** 1, 5 and 15 minute load averages when the result was written (the bench's own load too). */
+    loadAverage: loadavg().map((value) => round(value)),
     kernel: release(),
     node: process.version,
     postgres: row?.version.split(' on ')[0] ?? 'unknown',
     docker: commandOutput('docker', ['version', '--format', '{{.Server.Version}}']),
     graphileWorker: GRAPHILE_WORKER_VERSION,
     commit: commandOutput('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
+    /** Files of the code under test that differ from `commit` (the benchmarks' own excluded). */
+    uncommittedChanges: uncommittedChanges(),
   };
+}
+
+/**
+ * How busy the CPUs were over the next `ms` milliseconds, in percent of all cores (from
+ * /proc/stat): call it before a benchmark starts to record what else the machine was doing.
+ */
+export async function cpuBusyPercent(ms = 1000): Promise<number> {
+  const read = () => {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
+    const ticks = fields.map(Number);
+    const idle = ticks[3]! + (ticks[4] ?? 0);
+    return { idle, total: ticks.reduce((sum, value) => sum + value, 0) };
+  };
+  const before = read();
+  await sleep(ms);
+  const after = read();
+  const total = after.total - before.total;
+  return total > 0 ? round((100 * (total - (after.idle - before.idle))) / total, 1) : 0;
 }
 
 /** A benchmark's target and whether the run met it. */
@@ -238,6 +278,7 @@ export interface Verdict {
 export async function writeResult(
   name: string,
   result: { description: string; verdicts: Verdict[] } & Record<string, unknown>,
+  options: { cpuBusyBeforePercent: number },
 ): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = `${RESULTS_DIR}/${name}.json`;
@@ -245,7 +286,11 @@ export async function writeResult(
     name,
     ...result,
     pass: result.verdicts.every((verdict) => verdict.pass),
-    machine: await machineInfo(),
+    machine: {
+      ...(await machineInfo()),
+      /** CPU use by everything else in the second before the benchmark started, in %. */
+      cpuBusyBeforePercent: options.cpuBusyBeforePercent,
+    },
   };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   for (const verdict of result.verdicts)
@@ -256,4 +301,89 @@ export async function writeResult(
 /** Prints a progress line prefixed with the benchmark's name. */
 export function progress(name: string, message: string): void {
   console.log(`[bench ${name}] ${message}`);
+}
+
+/** A worker process (worker/main.ts) the benchmark started, with what it printed. */
+export type WorkerProcess = ChildProcess & { workerId: string; output: () => string };
+
+/**
+ * Starts worker/main.ts as its own process with `env` (DATABASE_URL, S3_*, WORKER_*), id
+ * `bench-worker-<hex>`, logging at warn. (test/support/stack.ts has the same for tests, but
+ * imports the bot and the portal too.)
+ */
+export function spawnWorker(env: Record<string, string>): WorkerProcess {
+  const workerId = `bench-worker-${randomBytes(4).toString('hex')}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}worker/main.ts`], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      WORKER_ID: workerId,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (data) => (output += data));
+  child.stderr!.on('data', (data) => (output += data));
+  return Object.assign(child, { workerId, output: () => output });
+}
+
+/** Sends SIGTERM and waits for the process to exit, with SIGKILL after `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Removes every container (running or not) labelled as made by one of `workerIds`. */
+export function removeContainersOf(workerIds: string[]): void {
+  const ids = workerIds.flatMap((id) =>
+    execFileSync('docker', ['ps', '-aq', '--filter', `label=io.crossdock.worker=${id}`], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter(Boolean),
+  );
+  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+}
+
+/**
+ * Makes a one-commit git repository under `dir`. Returns its bare clone's path (what jobs fetch),
+ * the first commit, and `newCommit()`, which adds an empty commit to the bare clone and returns
+ * its sha (so that a worker caching fetched commits still fetches one per build).
+ */
+export function makeRepository(dir: string): {
+  cloneUrl: string;
+  sha: string;
+  newCommit: () => string;
+} {
+  const work = join(dir, 'repo');
+  const cloneUrl = join(dir, 'repo.git');
+  const git = (...args: string[]) =>
+    execFileSync(
+      'git',
+      ['-C', work, '-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', ...args],
+      { encoding: 'utf8' },
+    ).trim();
+  execFileSync('git', ['init', '--quiet', '-b', 'main', work]);
+  writeFileSync(join(work, 'README'), 'a repository for the worker benchmarks\n');
+  git('add', 'README');
+  git('commit', '--quiet', '-m', 'initial');
+  execFileSync('git', ['clone', '--quiet', '--bare', work, cloneUrl]);
+  let commits = 0;
+  return {
+    cloneUrl,
+    sha: git('rev-parse', 'HEAD'),
+    newCommit() {
+      commits += 1;
+      git('commit', '--quiet', '--allow-empty', '-m', `commit ${commits}`);
+      git('push', '--quiet', cloneUrl, 'main');
+      return git('rev-parse', 'HEAD');
+    },
+  };
 }
