@@ -69,6 +69,9 @@ export class Dispatcher {
   private wakeWaiter: (() => void) | undefined;
   /** A wake-up arrived while not waiting (e.g. during a claim): the next wait returns at once. */
   private wakePending = false;
+  /** The cached next lease expiry, and when it was read (Date.now()). */
+  private expiry: Date | undefined;
+  private expiryReadAt = 0;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly unlisteners: (() => Promise<void>)[] = [];
   /** Claims begun so far, and whether one is in flight: see `adopt`. */
@@ -233,7 +236,7 @@ export class Dispatcher {
    */
   private async waitForWork(): Promise<void> {
     let delayMs = this.options.pollSeconds * 1000;
-    const expiry = await nextLeaseExpiry(this.deps.db).catch(() => undefined);
+    const expiry = await this.nextLeaseExpiry();
     if (expiry) delayMs = Math.min(delayMs, Math.max(0, expiry.getTime() - Date.now()) + 20);
     if (this.stopping || this.wakePending) {
       this.wakePending = false;
@@ -249,6 +252,23 @@ export class Dispatcher {
     this.wakeWaiter = undefined;
     this.wakePending = false;
     if (expiry && Date.now() >= expiry.getTime()) await this.requeueExpired();
+  }
+
+  /**
+   * The next lease expiry of any running job, read at most once per poll interval: leases
+   * claimed since then expire later, so the cached one is never too late by more than a poll.
+   */
+  private async nextLeaseExpiry(): Promise<Date | undefined> {
+    const now = Date.now();
+    if (now - this.expiryReadAt >= this.options.pollSeconds * 1000 || this.expiryDue(now)) {
+      this.expiry = await nextLeaseExpiry(this.deps.db).catch(() => undefined);
+      this.expiryReadAt = now;
+    }
+    return this.expiry;
+  }
+
+  private expiryDue(now: number): boolean {
+    return this.expiry !== undefined && this.expiry.getTime() <= now;
   }
 
   private async requeueExpired(): Promise<void> {

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, inArray, isNull, sql, type Table } from 'drizzle-orm';
 import type { Database } from '../client';
 import { PendingNotifications } from '../notify';
 import { artifacts, builds, jobs, repos, type JobState } from '../schema';
@@ -54,7 +54,7 @@ export async function claimJobs(
   claimer: Claimer,
   limit: number,
 ): Promise<ClaimedJob[]> {
-  const rows = await db.execute<{ id: string; build_id: string }>(sql`
+  const rows = await db.execute<{ job: RowJson; build: RowJson; repo: RowJson }>(sql`
     with candidate as (
       select id from ${jobs}
       where state = 'queued' and reuse_of_job_id is null
@@ -62,7 +62,8 @@ export async function claimJobs(
              or (toolchain = 'emulated'
                  and run_platform = any(${sql.param(claimer.emulatedPlatforms ?? [])}::text[])))
         and labels <@ ${sql.param(claimer.labels ?? [])}::text[]
-      order by priority desc, id
+      -- The order of the index jobs_claimable, so no sort of the queue is needed.
+      order by priority desc nulls last, id
       limit ${limit}
       for update skip locked
     ), claimed as (
@@ -71,25 +72,46 @@ export async function claimJobs(
         lease_expires_at = now() + make_interval(secs => ${claimer.leaseSeconds}),
         started_at = now(), finished_at = null, exit_code = null, error = null
       from candidate where ${jobs}.id = candidate.id
-      returning ${jobs}.id, ${jobs}.build_id, ${jobs}.priority
+      returning ${jobs}.*
     ), build_started as (
       update ${builds} set state = 'running', started_at = coalesce(${builds}.started_at, now())
-      from claimed where ${builds}.id = claimed.build_id and ${builds}.state = 'queued'
+      where id in (select build_id from claimed) and state = 'queued'
+      returning *
     )
-    select claimed.id, claimed.build_id from claimed
+    select to_jsonb(claimed) as job,
+           case when started.id is null then to_jsonb(b) else to_jsonb(started) end as build,
+           to_jsonb(r) as repo
+    from claimed
+    join ${builds} b on b.id = claimed.build_id
+    left join build_started started on started.id = claimed.build_id
+    join ${repos} r on r.id = b.repo_id
     order by claimed.priority desc, claimed.id`);
   if (rows.length === 0) return [];
+  const claimed = rows.map((row) => ({
+    job: fromRowJson(jobs, row.job),
+    build: fromRowJson(builds, row.build),
+    repo: fromRowJson(repos, row.repo),
+  }));
   const pending = new PendingNotifications();
-  for (const row of rows) pending.build(Number(row.build_id));
+  for (const { build } of claimed) pending.build(build.id);
   await pending.send(db);
-  const ids = rows.map((row) => Number(row.id));
-  const found = await db
-    .select({ job: jobs, build: builds, repo: repos })
-    .from(jobs)
-    .innerJoin(builds, eq(builds.id, jobs.buildId))
-    .innerJoin(repos, eq(repos.id, builds.repoId))
-    .where(inArray(jobs.id, ids));
-  return ids.map((id) => found.find((row) => row.job.id === id)!);
+  return claimed;
+}
+
+/** A row as PostgreSQL's to_jsonb gives it: column names as keys, timestamps as ISO strings. */
+type RowJson = Record<string, unknown>;
+
+/** Turns a to_jsonb row of `table` into the object drizzle would select (camelCase, Dates). */
+function fromRowJson<T extends Table>(table: T, row: RowJson): T['$inferSelect'] {
+  const result: Record<string, unknown> = {};
+  for (const [key, column] of Object.entries(getTableColumns(table))) {
+    const value = row[column.name];
+    result[key] =
+      value !== null && value !== undefined && column.columnType === 'PgTimestamp'
+        ? new Date(value as string)
+        : (value ?? null);
+  }
+  return result as T['$inferSelect'];
 }
 
 /** A job with its build and repository (what a worker runs, what a log page shows); undefined for no such job. */

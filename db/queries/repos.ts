@@ -1,21 +1,35 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../client';
 import { repos } from '../schema';
 
 export type Repo = typeof repos.$inferSelect;
 export type NewRepo = Pick<Repo, 'owner' | 'name' | 'cloneUrl' | 'source'>;
 
-/** Inserts or updates a repository by owner/name; returns the row. */
-export async function upsertRepo(db: Pick<Database, 'insert'>, repo: NewRepo): Promise<Repo> {
-  const [row] = await db
-    .insert(repos)
-    .values(repo)
-    .onConflictDoUpdate({
-      target: [repos.owner, repos.name],
-      set: { cloneUrl: repo.cloneUrl, source: repo.source },
-    })
-    .returning();
-  return row!;
+/**
+ * Inserts or updates a repository by owner/name; returns the row. The row is written only when
+ * something changed, so concurrent builds of one repository do not wait on its lock.
+ */
+export async function upsertRepo(db: Pick<Database, 'execute'>, repo: NewRepo): Promise<Repo> {
+  const [row] = await db.execute<Record<string, unknown>>(sql`
+    with written as (
+      insert into ${repos} (owner, name, clone_url, source)
+      values (${repo.owner}, ${repo.name}, ${repo.cloneUrl}, ${repo.source})
+      on conflict (owner, name) do update set clone_url = excluded.clone_url, source = excluded.source
+      where (${repos.cloneUrl}, ${repos.source}) is distinct from (excluded.clone_url, excluded.source)
+      returning *
+    )
+    select * from written
+    union all
+    select * from ${repos} where owner = ${repo.owner} and name = ${repo.name}
+      and not exists (select 1 from written)`);
+  return {
+    id: Number(row!.id),
+    owner: row!.owner as string,
+    name: row!.name as string,
+    cloneUrl: row!.clone_url as string,
+    source: row!.source as Repo['source'],
+    createdAt: new Date(row!.created_at as string),
+  };
 }
 
 /** The repository `owner/name`, or undefined. */
