@@ -1,7 +1,7 @@
 // What every benchmark shares: scratch databases, the graphile-worker baseline, statistics, the
 // machine's description and the results file. Units are in every name: `Ms` is milliseconds
 // (performance.now(), monotonic), `Seconds` seconds.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +12,12 @@ import { Logger as GraphileLogger } from 'graphile-worker';
 import { createBuild, type NewJob } from '../db/queries/builds';
 import type { NewRepo } from '../db/queries/repos';
 import { connect, migrateDatabase, type Database } from '../db/client';
+import {
+  removeContainersOf,
+  spawnWorker as spawnTestWorker,
+  stopProcess,
+  type WorkerProcess,
+} from '../test/support/processes';
 import { databaseUrlFor, loadServiceEnv } from '../test/support/services';
 
 export { sleep };
@@ -304,53 +310,13 @@ export function progress(name: string, message: string): void {
 }
 
 /** A worker process (worker/main.ts) the benchmark started, with what it printed. */
-export type WorkerProcess = ChildProcess & { workerId: string; output: () => string };
 
-/**
- * Starts worker/main.ts as its own process with `env` (DATABASE_URL, S3_*, WORKER_*), id
- * `bench-worker-<hex>`, logging at warn. (test/support/stack.ts has the same for tests, but
- * imports the bot and the portal too.)
- */
+/** A worker process for benchmarks: worker/main.ts as `bench-worker-<hex>`, logging at warn. */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
-  const workerId = `bench-worker-${randomBytes(4).toString('hex')}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}worker/main.ts`], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      WORKER_ID: workerId,
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (data) => (output += data));
-  child.stderr!.on('data', (data) => (output += data));
-  return Object.assign(child, { workerId, output: () => output });
+  return spawnTestWorker(env, { idPrefix: 'bench-worker', logLevel: 'warn' });
 }
 
-/** Sends SIGTERM and waits for the process to exit, with SIGKILL after `graceMs`. */
-export async function stopProcess(child: ChildProcess, graceMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** Removes every container (running or not) labelled as made by one of `workerIds`. */
-export function removeContainersOf(workerIds: string[]): void {
-  const ids = workerIds.flatMap((id) =>
-    execFileSync('docker', ['ps', '-aq', '--filter', `label=io.crossdock.worker=${id}`], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter(Boolean),
-  );
-  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
-}
+export { removeContainersOf, stopProcess, type WorkerProcess };
 
 /**
  * Makes a one-commit git repository under `dir`. Returns its bare clone's path (what jobs fetch),

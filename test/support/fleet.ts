@@ -8,7 +8,15 @@ import { waitFor } from '../fakes/http';
 import { connect } from '../../db/client';
 import type { StorageOptions } from '../../core/storage';
 import { createTestBucket, createTestDatabase, type TestDatabase } from './services';
-import { spawnWorker, stopProcess, storageEnvOf } from './stack';
+import {
+  containersOf,
+  removeContainersOf,
+  spawnWorker,
+  stopProcess,
+  storageEnvOf,
+} from './processes';
+
+export { containersOf };
 
 /** The builder image deploy/setup.sh builds. */
 export const BUILDER_IMAGE = 'crossdock/builder-debian:bookworm';
@@ -22,17 +30,6 @@ export interface TestTarget extends Partial<JobSpec> {
 }
 
 type SpawnedWorker = ReturnType<typeof spawnWorker>;
-
-/** Ids of the containers labelled with one of `workerIds`, running or not (`docker ps -a`). */
-export function containersOf(workerIds: string[]): string[] {
-  return workerIds.flatMap((id) =>
-    execFileSync('docker', ['ps', '-aq', '--filter', `label=io.crossdock.worker=${id}`], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter(Boolean),
-  );
-}
 
 /** A database the caller made (and drops): only the connection is closed at the end. */
 function ownDatabase(url: string): TestDatabase {
@@ -146,8 +143,7 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
 
     async close() {
       await Promise.all(workers.map((worker: ChildProcess) => stopProcess(worker, 15_000)));
-      const leftovers = containersOf(workers.map((worker) => worker.workerId));
-      if (leftovers.length) execFileSync('docker', ['rm', '-f', ...leftovers]);
+      removeContainersOf(workers.map((worker) => worker.workerId));
       await database.drop();
       await bucket.remove();
       rmSync(workDir, { recursive: true, force: true });

@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../core/logger';
-import type { StorageOptions } from '../../core/storage';
 import { startBotServer } from '../../bot/server';
 import { createPortalApp } from '../../portal/app';
 import { startFakeGitHub } from '../fakes/github-api';
@@ -32,47 +30,9 @@ export function makeHelloRepo(root: string, owner: string, name: string, recipe?
   return { main: main!, pr123: pr123! };
 }
 
-/** The S3_* variables of the apps' configuration (core/config.ts) for `storage`. */
-export function storageEnvOf(storage: StorageOptions): Record<string, string> {
-  return {
-    S3_ENDPOINT: storage.endpoint,
-    S3_ACCESS_KEY: storage.accessKey,
-    S3_SECRET_KEY: storage.secretKey,
-    S3_BUCKET: storage.bucket,
-  };
-}
+import { spawnWorker, stopProcess, storageEnvOf } from './processes';
 
-/** Starts `worker/main.ts` as its own process against the given database and bucket. */
-export function spawnWorker(
-  env: Record<string, string>,
-): ChildProcess & { workerId: string; output: () => string } {
-  const workerId = `test-worker-${randomBytes(4).toString('hex')}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'worker/main.ts')], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      WORKER_ID: workerId,
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (data) => (output += data));
-  child.stderr!.on('data', (data) => (output += data));
-  return Object.assign(child, { workerId, output: () => output });
-}
-
-/** Sends SIGTERM and waits for the process to exit (SIGKILL after `graceMs`). */
-export async function stopProcess(child: ChildProcess, graceMs = 30_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
+export { spawnWorker, stopProcess, storageEnvOf };
 
 /**
  * The whole stack for end-to-end tests: a fresh database and bucket, fakes of GitHub (over real
