@@ -11,8 +11,11 @@ export interface RunSpec {
   network: boolean;
   /** Labels put on the container, e.g. io.crossdock.job. */
   labels: Record<string, string>;
-  /** A tar stream whose entries are under `src/`: the sources, copied to /src. */
-  sources: Readable;
+  /**
+   * The sources: resolves to a tar stream whose entries are under `src/`, copied to /src. It is
+   * called while the container is being created, so fetching them overlaps with that.
+   */
+  sources: () => Promise<Readable>;
 }
 
 export interface RunResult {
@@ -96,6 +99,8 @@ export class DockerRunner implements Runner {
   }
 
   async create(spec: RunSpec): Promise<RunHandle> {
+    const sources = spec.sources();
+    sources.catch(() => {}); // Awaited below; a failure must not go unhandled meanwhile.
     const container = await this.docker.createContainer({
       Image: spec.image,
       Cmd: ['bash', '--noprofile', '--norc', '-eo', 'pipefail', '-c', spec.script],
@@ -120,7 +125,7 @@ export class DockerRunner implements Runner {
     const handle = { id: container.id };
     try {
       // /src is the working directory (Docker makes it); /out is an anonymous volume.
-      await container.putArchive(spec.sources, { path: '/' });
+      await container.putArchive(await sources, { path: '/' });
     } catch (error) {
       await this.destroy(handle);
       throw error;

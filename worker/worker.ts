@@ -159,7 +159,6 @@ export class Worker {
       const imageDigest = await runner.imageDigest(job.image);
       await whileDatabaseRecovers(() => setJobImageDigest(db, fence, imageDigest));
       output.note(`builder image ${job.image} (${imageDigest})`);
-      const source = await this.sources.fetch(repo.cloneUrl, build.sha);
       if (!interrupted()) {
         handle = await runner.create({
           image: job.image,
@@ -175,7 +174,7 @@ export class Worker {
             'io.crossdock.attempt': String(job.attempt),
             'io.crossdock.worker': this.options.worker.id,
           },
-          sources: source.archive(),
+          sources: async () => (await this.sources.fetch(repo.cloneUrl, build.sha)).archive(),
         });
       }
       const result = handle
