@@ -73,6 +73,9 @@ export class Dispatcher {
   private expiry: Date | undefined;
   private expiryReadAt = 0;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatRetry: NodeJS.Timeout | undefined;
+  /** Date.now() of the last failed database call (0: none): see requeueExpired. */
+  private databaseFailedAt = 0;
   private readonly unlisteners: (() => Promise<void>)[] = [];
   /** Claims begun so far, and whether one is in flight: see `adopt`. */
   private claimsBegun = 0;
@@ -126,6 +129,7 @@ export class Dispatcher {
     }
     await Promise.allSettled([...this.running.values()].map((job) => job.done));
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.heartbeatRetry);
     for (const unlisten of this.unlisteners) await unlisten().catch(() => {});
     await markWorkerStopped(db, worker.id).catch(() => {});
     log.info('worker stopped');
@@ -181,6 +185,7 @@ export class Dispatcher {
         worker.slots - this.running.size,
       );
     } catch (error) {
+      this.databaseFailedAt = Date.now();
       this.deps.log.warn({ err: error }, 'claiming jobs failed; trying again');
       return false;
     } finally {
@@ -237,7 +242,12 @@ export class Dispatcher {
   private async waitForWork(): Promise<void> {
     let delayMs = this.options.pollSeconds * 1000;
     const expiry = await this.nextLeaseExpiry();
-    if (expiry) delayMs = Math.min(delayMs, Math.max(0, expiry.getTime() - Date.now()) + 20);
+    if (expiry) {
+      // Wake when it expires, or when requeueExpired stops deferring after a database failure.
+      const deferredUntil = this.databaseFailedAt + this.options.worker.heartbeatSeconds * 1000;
+      const wakeAt = Math.max(expiry.getTime(), deferredUntil);
+      delayMs = Math.min(delayMs, Math.max(0, wakeAt - Date.now()) + 20);
+    }
     if (this.stopping || this.wakePending) {
       this.wakePending = false;
       return;
@@ -261,7 +271,10 @@ export class Dispatcher {
   private async nextLeaseExpiry(): Promise<Date | undefined> {
     const now = Date.now();
     if (now - this.expiryReadAt >= this.options.pollSeconds * 1000 || this.expiryDue(now)) {
-      this.expiry = await nextLeaseExpiry(this.deps.db).catch(() => undefined);
+      this.expiry = await nextLeaseExpiry(this.deps.db).catch(() => {
+        this.databaseFailedAt = Date.now();
+        return undefined;
+      });
       this.expiryReadAt = now;
     }
     return this.expiry;
@@ -271,7 +284,13 @@ export class Dispatcher {
     return this.expiry !== undefined && this.expiry.getTime() <= now;
   }
 
+  /**
+   * Queues again the jobs whose leases expired. Not within a heartbeat interval of a failed
+   * database call: after an outage every lease may have run out, and the workers still alive
+   * must first get the chance to renew theirs (they retry their heartbeat every second).
+   */
   private async requeueExpired(): Promise<void> {
+    if (Date.now() - this.databaseFailedAt < this.options.worker.heartbeatSeconds * 1000) return;
     try {
       for (const { job, result } of await requeueExpiredJobs(this.deps.db))
         this.deps.log.warn(
@@ -279,6 +298,7 @@ export class Dispatcher {
           'lease expired',
         );
     } catch (error) {
+      this.databaseFailedAt = Date.now();
       this.deps.log.warn({ err: error }, 'queueing expired jobs again failed');
     }
   }
@@ -314,7 +334,18 @@ export class Dispatcher {
         }
       }
     } catch (error) {
-      log.warn({ err: error }, 'heartbeat failed');
+      // A lease outlives one missed heartbeat by half an interval only: try again soon, so that a
+      // short database outage (a restart) does not cost the running jobs their leases.
+      this.databaseFailedAt = Date.now();
+      log.warn({ err: error }, 'heartbeat failed; trying again shortly');
+      if (!this.stopping && !this.heartbeatRetry)
+        this.heartbeatRetry = setTimeout(
+          () => {
+            this.heartbeatRetry = undefined;
+            void this.heartbeat();
+          },
+          Math.min(1000, worker.heartbeatSeconds * 250),
+        );
     }
     await this.requeueExpired();
     await this.options.onHeartbeat?.().catch((error) => {
