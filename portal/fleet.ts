@@ -1,22 +1,5 @@
 import { portalUrls } from '../core/urls';
-import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
-
-/**
- * Where a worker stands: `live` (heartbeating), `stopped` (it shut down cleanly) or `lost` (it
- * stopped heartbeating without saying goodbye: killed, crashed, cut off). The same rule as the
- * CLI's `crossdock workers`.
- */
-export type WorkerState = 'live' | 'stopped' | 'lost';
-
-/** The WorkerState of a row of db/queries/workers.ts `listWorkers`. */
-export function workerState(worker: Pick<WorkerStatus, 'live' | 'stoppedAt'>): WorkerState {
-  return worker.live ? 'live' : worker.stoppedAt ? 'stopped' : 'lost';
-}
-
-/** The ids of the jobs `worker` runs, in ascending order (the query leaves the order open). */
-export function runningJobIds(worker: Pick<WorkerStatus, 'runningJobIds'>): number[] {
-  return [...worker.runningJobIds].sort((a, b) => a - b);
-}
+import { workerState, type PlatformQueue, type WorkerStatus } from '../db/queries/workers';
 
 /**
  * The JSON form of a worker for /api/v1/workers: its id, state (WorkerState), host and process
@@ -42,7 +25,7 @@ export function workerToJson(worker: WorkerStatus, portalUrl: string) {
     startedAt: worker.startedAt.toISOString(),
     stoppedAt: worker.stoppedAt?.toISOString() ?? null,
     images: worker.images,
-    runningJobs: runningJobIds(worker).map((id) => ({
+    runningJobs: worker.runningJobIds.map((id) => ({
       id,
       logUrl: portalUrls.jobLog(portalUrl, id),
     })),

@@ -14,7 +14,7 @@ import {
 } from '../test/support/services';
 import { createPortalApp } from './app';
 import { attemptSummary } from './build-details';
-import { workerState } from './fleet';
+import { workerState } from '../db/queries/workers';
 import { parseLogQuery } from './job-log';
 import { age } from './views';
 

@@ -7,7 +7,7 @@ import type { CommitSummary, RepoSummary, TagSummary } from '../db/queries/porta
 import type { Repo } from '../db/queries/repos';
 import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
 import { attemptSummary, type BuildDetails, type JobDetails } from './build-details';
-import { runningJobIds, workerState } from './fleet';
+import { workerState } from '../db/queries/workers';
 
 /**
  * The portal's pages, rendered on the server with hono/jsx. Every value is written as a JSX
@@ -602,7 +602,7 @@ function WorkerRow(props: { base: string; worker: WorkerStatus; now: Date }) {
         {worker.runningJobIds.length === 0 ? (
           <span class="muted">—</span>
         ) : (
-          runningJobIds(worker).map((id, index) => (
+          worker.runningJobIds.map((id, index) => (
             <>
               {index > 0 ? ', ' : ''}
               <a href={portalUrls.jobLog(base, id)}>{`job ${id}`}</a>

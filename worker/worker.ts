@@ -12,6 +12,7 @@ import {
   retryJob,
   setJobImageDigest,
   type ClaimedJob,
+  type Fence,
   type JobOutcome,
 } from '../db/queries/jobs';
 import { appendLogChunk } from '../db/queries/logs';
@@ -180,17 +181,16 @@ export class Worker {
       const result = handle
         ? await runner.run(handle, (chunk) => output.write(chunk), signal)
         : undefined;
-      const stop = interrupted();
-      if (stop || !result) {
-        // Handled below, once the container is gone.
-      } else if (result.exitCode !== 0) {
-        output.note(`script exited with ${result.exitCode}`);
+      // An interrupted run is settled below, once the container is gone.
+      const finished = interrupted() ? undefined : result;
+      if (finished && finished.exitCode !== 0) {
+        output.note(`script exited with ${finished.exitCode}`);
         outcome = {
           state: 'failed',
-          exitCode: result.exitCode,
-          error: `script exited with ${result.exitCode}`,
+          exitCode: finished.exitCode,
+          error: `script exited with ${finished.exitCode}`,
         };
-      } else {
+      } else if (finished) {
         staging = await mkdtemp(join(this.options.workDir, 'out-'));
         const staged = await stageArtifacts({
           archive: await runner.outputs(handle!),
@@ -226,9 +226,9 @@ export class Worker {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const code = error instanceof CrossdockError ? error.code : undefined;
-      if (interrupted()) {
-        // The error came from being stopped: the interruption decides the outcome below.
-      } else if (code === 'artifact-invalid' || code === 'secret-missing') {
+      // An error caused by being stopped is settled below by the interruption.
+      if (interrupted()) log.debug({ err: error }, 'interrupted job errored');
+      else if (code === 'artifact-invalid' || code === 'secret-missing') {
         output.note(`error: ${message}`);
         log.info({ err: error, code }, 'job failed');
         outcome = { state: 'failed', error: message };
@@ -260,6 +260,7 @@ export class Worker {
       retry = { reason: `worker ${this.options.worker.id} shut down`, infrastructure: false };
     } else if (stop === 'lost') {
       output.note('this attempt lost its lease; another attempt runs the job');
+      outcome = undefined;
     }
     if (stop) uploaded = await this.discard(uploaded, log);
     await this.record(fence, output, log, { outcome, retry, uploaded });
@@ -267,7 +268,7 @@ export class Worker {
 
   /** Persists the log and the attempt's end (outcome, or a retry); discards artifacts if fenced. */
   private async record(
-    fence: { jobId: number; attempt: number },
+    fence: Fence,
     output: LogWriter,
     log: Logger,
     end: {

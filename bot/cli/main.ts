@@ -7,7 +7,7 @@ import { connect, migrateDatabase, type Database } from '../../db/client';
 import { CHANNELS } from '../../db/notify';
 import { cancelBuild } from '../../db/queries/jobs';
 import { upsertRepo } from '../../db/queries/repos';
-import { listWorkers, queueDepth } from '../../db/queries/workers';
+import { listWorkers, queueDepth, workerState } from '../../db/queries/workers';
 import { loadBuildView } from '../build-view';
 import { requestBuild } from '../request-build';
 import { createSourceDirectory } from '../sources/directory';
@@ -97,7 +97,7 @@ async function printWorkers(db: Database): Promise<number> {
   const workers = await listWorkers(db);
   if (workers.length === 0) console.log('no worker has registered yet');
   for (const worker of workers) {
-    const status = worker.live ? 'live' : worker.stoppedAt ? 'stopped' : 'lost';
+    const status = workerState(worker);
     const emulated = worker.emulatedPlatforms.length
       ? ` (+ emulated ${worker.emulatedPlatforms.join(', ')})`
       : '';

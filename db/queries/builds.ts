@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
-import type { Database } from '../client';
-import { CHANNELS, PendingNotifications } from '../notify';
+import type { Database, Transaction } from '../client';
+import { PendingNotifications } from '../notify';
 import {
   JOB_PRIORITY,
   builds,
@@ -142,17 +142,10 @@ export async function createBuild(
         changed = true;
       }
     }
-    const platforms = [
-      ...new Set(created.filter((job) => job.reuseOfJobId === null).map((job) => job.runPlatform)),
-    ];
     // Waking workers in the transaction is one NOTIFY per build: not worth a round trip after.
-    if (platforms.length > 0)
-      await tx.execute(
-        sql`select ${sql.join(
-          platforms.map((platform) => sql`pg_notify(${CHANNELS.jobs}, ${platform})`),
-          sql`, `,
-        )}`,
-      );
+    const wake = new PendingNotifications();
+    for (const job of created) if (job.reuseOfJobId === null) wake.jobs(job.runPlatform);
+    await wake.send(tx);
     if (input.cancelSuperseded && !input.tag && (input.pullNumber ?? input.branch) !== undefined) {
       const superseded = await tx.execute<{ id: string }>(sql`
         select j.id from ${jobs} j join ${builds} b on b.id = j.build_id
@@ -189,7 +182,7 @@ interface Twin {
  * `NewBuild.reuse`: a succeeded one first, else the newest queued or running one.
  */
 async function findTwins(
-  tx: Parameters<Parameters<Database['transaction']>[0]>[0],
+  tx: Transaction,
   repoId: number,
   input: NewBuild,
 ): Promise<Map<string, Twin>> {

@@ -1,13 +1,13 @@
-import { and, eq, getTableColumns, inArray, isNull, sql, type Table } from 'drizzle-orm';
-import type { Database } from '../client';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Database, Transaction } from '../client';
 import { PendingNotifications } from '../notify';
 import { artifacts, builds, jobs, repos, type JobState } from '../schema';
 import type { Build, Job } from './builds';
 import type { Repo } from './repos';
+import { fromRowJson, type RowJson } from './rows';
 
 /** A database handle or an open transaction: the queries below run in either. */
-export type Queryable = Database | Parameters<Parameters<Database['transaction']>[0]>[0];
-type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+export type Queryable = Database | Transaction;
 
 /** A job a worker has claimed, with what it needs to run it. `job.attempt` fences its writes. */
 export interface ClaimedJob {
@@ -96,22 +96,6 @@ export async function claimJobs(
   for (const { build } of claimed) pending.build(build.id);
   await pending.send(db);
   return claimed;
-}
-
-/** A row as PostgreSQL's to_jsonb gives it: column names as keys, timestamps as ISO strings. */
-type RowJson = Record<string, unknown>;
-
-/** Turns a to_jsonb row of `table` into the object drizzle would select (camelCase, Dates). */
-function fromRowJson<T extends Table>(table: T, row: RowJson): T['$inferSelect'] {
-  const result: Record<string, unknown> = {};
-  for (const [key, column] of Object.entries(getTableColumns(table))) {
-    const value = row[column.name];
-    result[key] =
-      value !== null && value !== undefined && column.columnType === 'PgTimestamp'
-        ? new Date(value as string)
-        : (value ?? null);
-  }
-  return result as T['$inferSelect'];
 }
 
 /** A job with its build and repository (what a worker runs, what a log page shows); undefined for no such job. */

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../client';
 import { repos } from '../schema';
+import { fromRowJson, type RowJson } from './rows';
 
 export type Repo = typeof repos.$inferSelect;
 export type NewRepo = Pick<Repo, 'owner' | 'name' | 'cloneUrl' | 'source'>;
@@ -10,7 +11,7 @@ export type NewRepo = Pick<Repo, 'owner' | 'name' | 'cloneUrl' | 'source'>;
  * something changed, so concurrent builds of one repository do not wait on its lock.
  */
 export async function upsertRepo(db: Pick<Database, 'execute'>, repo: NewRepo): Promise<Repo> {
-  const [row] = await db.execute<Record<string, unknown>>(sql`
+  const [row] = await db.execute<{ repo: RowJson }>(sql`
     with written as (
       insert into ${repos} (owner, name, clone_url, source)
       values (${repo.owner}, ${repo.name}, ${repo.cloneUrl}, ${repo.source})
@@ -18,18 +19,11 @@ export async function upsertRepo(db: Pick<Database, 'execute'>, repo: NewRepo): 
       where (${repos.cloneUrl}, ${repos.source}) is distinct from (excluded.clone_url, excluded.source)
       returning *
     )
-    select * from written
+    select to_jsonb(written) as repo from written
     union all
-    select * from ${repos} where owner = ${repo.owner} and name = ${repo.name}
+    select to_jsonb(r) from ${repos} r where owner = ${repo.owner} and name = ${repo.name}
       and not exists (select 1 from written)`);
-  return {
-    id: Number(row!.id),
-    owner: row!.owner as string,
-    name: row!.name as string,
-    cloneUrl: row!.clone_url as string,
-    source: row!.source as Repo['source'],
-    createdAt: new Date(row!.created_at as string),
-  };
+  return fromRowJson(repos, row!.repo);
 }
 
 /** The repository `owner/name`, or undefined. */

@@ -63,7 +63,7 @@ const isLive = sql`(${workers.online} and ${workers.lastHeartbeatAt} > now() - m
 export interface WorkerStatus extends Worker {
   /** Online and heartbeating: it stopped heartbeating less than two intervals ago. */
   live: boolean;
-  /** Ids of the jobs it runs now. */
+  /** Ids of the jobs it runs now, ascending. */
   runningJobIds: number[];
 }
 
@@ -89,6 +89,17 @@ export async function listWorkers(db: Database): Promise<WorkerStatus[]> {
     live: row.live,
     runningJobIds: row.runningJobIds.map(Number),
   }));
+}
+
+/**
+ * Where a worker stands: `live` (heartbeating), `stopped` (it shut down cleanly) or `lost` (it
+ * stopped heartbeating without saying goodbye: killed, crashed, cut off).
+ */
+export type WorkerState = 'live' | 'stopped' | 'lost';
+
+/** The WorkerState of a row of `listWorkers`. */
+export function workerState(worker: Pick<WorkerStatus, 'live' | 'stoppedAt'>): WorkerState {
+  return worker.live ? 'live' : worker.stoppedAt ? 'stopped' : 'lost';
 }
 
 /** Queue depth of one run platform, with the live capacity that serves it. */

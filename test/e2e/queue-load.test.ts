@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuild, type NewJob } from '../../db/queries/builds';
 import { waitFor } from '../fakes/http';
 import { createTestDatabase, type TestDatabase } from '../support/services';
-import { stopProcess } from '../support/stack';
+import { stopProcess } from '../support/processes';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const JOBS = 500;

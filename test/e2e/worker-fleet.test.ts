@@ -8,7 +8,7 @@ import { readLog } from '../../db/queries/logs';
 import { explainQueuedJobs, listWorkers } from '../../db/queries/workers';
 import { waitFor } from '../fakes/http';
 import { containersOf, startFleet, type Fleet } from '../support/fleet';
-import { stopProcess } from '../support/stack';
+import { stopProcess } from '../support/processes';
 
 // The fleet's heartbeat in these tests (WORKER_HEARTBEAT_SECONDS in startFleet).
 const HEARTBEAT_MS = 3000;

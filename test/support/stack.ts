@@ -32,8 +32,6 @@ export function makeHelloRepo(root: string, owner: string, name: string, recipe?
 
 import { spawnWorker, stopProcess, storageEnvOf } from './processes';
 
-export { spawnWorker, stopProcess, storageEnvOf };
-
 /**
  * The whole stack for end-to-end tests: a fresh database and bucket, fakes of GitHub (over real
  * git repositories) and of Slack's Web API, the portal and the bot in this process, and one
