@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { inject } from 'vitest';
 import type { Client } from 'minio';
 import { readEnvFile } from '../../core/config';
 import { createStorageClient, ensureBucket, type StorageOptions } from '../../core/storage';
 import { connect, type Database } from '../../db/client';
 
-/** Name of the database migrated once per test run; each test file gets a copy of it. */
-export const TEMPLATE_DATABASE = 'crossdock_test_template';
+/**
+ * A name for a test database: `crossdock_test_<kind><unix seconds>_<hex>`. The time lets a later
+ * run drop the databases of runs that were killed (test/support/global-setup.ts).
+ */
+export function testDatabaseName(kind = ''): string {
+  return `crossdock_test_${kind}${Math.floor(Date.now() / 1000)}_${randomBytes(6).toString('hex')}`;
+}
 
 export interface ServiceEnv {
   /** The main database's URL; tests use it only to create and drop their own databases. */
@@ -49,9 +55,9 @@ export interface TestDatabase {
 /** A fresh database copied from the migrated template; `drop()` closes and removes it. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const env = loadServiceEnv();
-  const name = `crossdock_test_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName();
   const admin = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name} template ${TEMPLATE_DATABASE}`);
+  await admin.unsafe(`create database ${name} template ${inject('templateDatabase')}`);
   await admin.end();
   const url = databaseUrlFor(env.databaseUrl, name);
   const db = connect(url, { max: 5 });
