@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 // git inherits this process's environment (PATH, HOME) and must never prompt for credentials.
 // eslint-disable-next-line no-restricted-properties
@@ -12,19 +12,42 @@ export function git(args: string[], cwd?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, { cwd, env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
-    let stderr = '';
     child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
-    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(stdout)
-        : reject(new Error(`git ${args[0]} exited with ${code}: ${stderr.trim()}`)),
-    );
+    exited(child, `git ${args[0]}`).then(() => resolve(stdout), reject);
   });
 }
 
-/** Starts `git args…` in `cwd` and returns its stdout as a stream (e.g. `git archive`). */
-export function gitStream(args: string[], cwd: string): NodeJS.ReadableStream {
-  return spawn('git', args, { cwd, env: GIT_ENV, stdio: ['ignore', 'pipe', 'inherit'] }).stdout;
+/**
+ * Runs `git args… | command commandArgs…` in `cwd` (e.g. `git archive` into `tar -x`). Resolves
+ * when both exited 0; otherwise rejects with an Error carrying the stderr of the one that failed
+ * (the reader's first: a reader that fails makes git fail too).
+ */
+export async function gitPipe(
+  args: string[],
+  cwd: string,
+  command: string,
+  commandArgs: string[],
+): Promise<void> {
+  const writer = spawn('git', args, { cwd, env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const reader = spawn(command, commandArgs, { cwd, stdio: ['pipe', 'ignore', 'pipe'] });
+  writer.stdout.pipe(reader.stdin);
+  reader.stdin.on('error', () => {}); // EPIPE when the reader quits early: reported by its exit.
+  const [read, written] = await Promise.allSettled([
+    exited(reader, command),
+    exited(writer, `git ${args[0]}`),
+  ]);
+  if (read.status === 'rejected') throw read.reason;
+  if (written.status === 'rejected') throw written.reason;
+}
+
+/** Resolves when `child` exits 0; rejects with its stderr otherwise, or if it cannot start. */
+function exited(child: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${name} exited with ${code}: ${stderr.trim()}`)),
+    );
+  });
 }

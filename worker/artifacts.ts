@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { join, posix } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from 'minio';
 import pRetry from 'p-retry';
 import picomatch from 'picomatch';
-import tar from 'tar-stream';
 import { CrossdockError } from '../core/errors';
 
-/** A file copied out of a container's /out: its path there, local copy, size and sha256 (hex). */
+/** A file the container left in /out: its path there, its path on this host, size and sha256 (hex). */
 export interface StagedArtifact {
   name: string;
   path: string;
@@ -26,61 +24,41 @@ export interface UploadedArtifact {
 }
 
 /**
- * Reads the tar stream of /out (entries under `out/`, as the Docker Engine's archive endpoint
- * returns it) and copies every regular file whose path relative to /out matches one of `globs`
- * (picomatch syntax) into directory `dir`, computing size and sha256 as it goes. Files are staged
- * on local disk so that an upload that fails can be tried again.
+ * Finds the regular files in `outDir` (the host directory a build container had at /out; the
+ * container must have exited, so nothing changes it any more) whose path relative to it matches
+ * one of `globs` (picomatch syntax, dot files included), and reads each once for its size and
+ * sha256. The files stay where they are, for the upload and its retries; they are sorted by name.
  *
- * Throws CrossdockError `artifact-invalid` for a matching entry that is a link, and when no file
- * matches; these are the build's fault and are not retried.
+ * Nothing the container made is followed: entries are examined with lstat, only real directories
+ * are descended into, and a matching file is opened with O_NOFOLLOW and must still be the regular
+ * file lstat saw. The worker's user must be able to read what the container wrote.
+ *
+ * Throws CrossdockError `artifact-invalid` for a matching entry that is not a regular file (a
+ * symbolic link, fifo, socket or device), and when no file matches; these are the build's fault
+ * and are not retried.
  */
 export async function stageArtifacts(options: {
-  archive: Readable;
+  outDir: string;
   globs: string[];
-  dir: string;
 }): Promise<StagedArtifact[]> {
-  const { archive, globs, dir } = options;
+  const { outDir, globs } = options;
   const matches = picomatch(globs, { dot: true });
   const staged: StagedArtifact[] = [];
-  const extract = tar.extract();
-  archive.pipe(extract);
-  try {
-    for await (const entry of extract) {
-      const header = entry.header;
-      const name = relativeToOut(header.name);
-      if (name === undefined || !matches(name)) {
-        entry.resume();
-        continue;
-      }
-      if (header.type !== 'file') {
-        entry.resume();
-        if (header.type === 'directory') continue;
+  const directories = [''];
+  for (let directory = directories.pop(); directory !== undefined; directory = directories.pop()) {
+    for (const entry of await readdir(join(outDir, directory))) {
+      const name = directory ? `${directory}/${entry}` : entry;
+      const path = join(outDir, name);
+      const stats = await lstat(path);
+      if (stats.isDirectory()) directories.push(name);
+      else if (!matches(name)) continue;
+      else if (stats.isFile()) staged.push({ name, path, ...(await measure(path, stats)) });
+      else
         throw new CrossdockError(
           'artifact-invalid',
-          `artifact ${name} is a ${header.type === 'symlink' ? 'symbolic link' : header.type} (to ${header.linkname ?? '?'}); only regular files under /out are collected: copy the file itself there`,
+          `artifact ${name} is ${await describe(path, stats)}; only regular files under /out are collected: copy the file itself there`,
         );
-      }
-      const hash = createHash('sha256');
-      let size = 0;
-      const hashing = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          hash.update(chunk);
-          size += chunk.length;
-          callback(null, chunk);
-        },
-      });
-      const path = join(dir, String(staged.length));
-      await pipeline(entry, hashing, createWriteStream(path));
-      if (size !== header.size) {
-        throw new Error(
-          `artifact ${name}: read ${size} bytes, the archive header said ${header.size}`,
-        );
-      }
-      staged.push({ name, path, size, sha256: hash.digest('hex') });
     }
-  } catch (error) {
-    archive.destroy();
-    throw error;
   }
   if (globs.length > 0 && staged.length === 0) {
     throw new CrossdockError(
@@ -88,7 +66,51 @@ export async function stageArtifacts(options: {
       `no file in /out matches the target's artifacts ${JSON.stringify(globs)}; write the files to /out or fix the globs`,
     );
   }
-  return staged;
+  return staged.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Size (bytes read) and sha256 of the regular file at `path`, which lstat saw as `seen`. */
+function measure(path: string, seen: Stats): Promise<{ size: number; sha256: string }> {
+  return withFile(path, async (file) => {
+    const stats = await file.stat();
+    if (!stats.isFile() || stats.ino !== seen.ino || stats.dev !== seen.dev)
+      throw new Error(`${path} changed while it was being read`);
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of file.createReadStream({
+      autoClose: false,
+    }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    if (size !== stats.size)
+      throw new Error(`${path}: read ${size} bytes, the file system said ${stats.size}`);
+    return { size, sha256: hash.digest('hex') };
+  });
+}
+
+/**
+ * Calls `use` with the file at `path` opened for reading without following a symbolic link (and
+ * without blocking on a fifo), and closes it when `use` settles.
+ */
+async function withFile<T>(path: string, use: (file: FileHandle) => Promise<T>): Promise<T> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    return await use(file);
+  } finally {
+    await file.close();
+  }
+}
+
+/** What a file that is not a regular one is, in words, for the error message. */
+async function describe(path: string, stats: Stats): Promise<string> {
+  if (stats.isSymbolicLink())
+    return `a symbolic link (to ${await readlink(path).catch(() => '?')})`;
+  if (stats.isFIFO()) return 'a named pipe (fifo)';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isCharacterDevice()) return 'a character device';
+  return 'not a regular file';
 }
 
 /** How uploads are retried: `retries` more tries, waiting `minDelayMs`, doubling each time. */
@@ -118,9 +140,17 @@ export async function uploadArtifacts(options: {
     try {
       await pRetry(
         () =>
-          client.putObject(bucket, objectKey, createReadStream(artifact.path), artifact.size, {
-            'Content-Type': 'application/octet-stream',
-          }),
+          withFile(artifact.path, (file) =>
+            client.putObject(
+              bucket,
+              objectKey,
+              file.createReadStream({ autoClose: false }),
+              artifact.size,
+              {
+                'Content-Type': 'application/octet-stream',
+              },
+            ),
+          ),
         {
           retries: retry.retries,
           minTimeout: retry.minDelayMs,
@@ -149,15 +179,6 @@ export async function uploadArtifacts(options: {
     uploaded.push({ name: artifact.name, objectKey, size: artifact.size, sha256: artifact.sha256 });
   }
   return uploaded;
-}
-
-/** `out/a/b.tar.gz` → `a/b.tar.gz`; undefined for /out itself and for paths that leave it. */
-function relativeToOut(entryName: string): string | undefined {
-  const normalized = posix.normalize(entryName);
-  if (normalized.startsWith('/') || !normalized.startsWith('out/')) return undefined;
-  const name = normalized.slice('out/'.length).replace(/\/$/, '');
-  if (!name || name === '..' || name.startsWith('../')) return undefined;
-  return name;
 }
 
 /** Deletes objects, ignoring ones already gone. */

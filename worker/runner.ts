@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { CrossdockError } from '../core/errors';
 
@@ -12,10 +12,11 @@ export interface RunSpec {
   /** Labels put on the container, e.g. io.crossdock.job. */
   labels: Record<string, string>;
   /**
-   * The sources: resolves to a tar stream whose entries are under `src/`, copied to /src. It is
-   * called while the container is being created, so fetching them overlaps with that.
+   * Absolute paths of existing directories on the Docker host, bound read-write at /src (the
+   * sources, the working directory) and /out (empty; the script's results, read there after the
+   * run). The caller owns them: it fills `src` before `run` and removes both after `destroy`.
    */
-  sources: () => Promise<Readable>;
+  mounts: { src: string; out: string };
 }
 
 export interface RunResult {
@@ -31,10 +32,11 @@ export interface ListedContainer {
 }
 
 /**
- * A backend that runs build containers. Lifecycle: `create` (container made, sources copied in,
- * nothing running) → `run` (starts it, streams its output to `onOutput` until it exits, or until
- * `signal` aborts and it has been stopped) → `outputs` (a tar stream of /out, entries under
- * `out/`) → `destroy`. `destroy` is safe after a failed `create` or `run` and safe to call twice.
+ * A backend that runs build containers. Lifecycle: `create` (container made with the spec's host
+ * directories bound at /src and /out, nothing running) → `run` (starts it, streams its output to
+ * `onOutput` until it exits, or until `signal` aborts and it has been stopped; when `run` returns,
+ * no process of the container is left, so /out can be read on the host) → `destroy`. `destroy`
+ * is safe after a failed `create` or `run` and safe to call twice.
  */
 export interface Runner {
   imageDigest(image: string): Promise<string>;
@@ -46,7 +48,6 @@ export interface Runner {
     onOutput: (chunk: Buffer) => void,
     signal: AbortSignal,
   ): Promise<RunResult>;
-  outputs(handle: RunHandle): Promise<Readable>;
   destroy(handle: RunHandle): Promise<void>;
   /** Crossdock's containers on this backend (label `io.crossdock`), running or not. */
   listContainers(): Promise<ListedContainer[]>;
@@ -56,7 +57,11 @@ export interface RunHandle {
   id: string;
 }
 
-/** The Docker Engine runner, over the Engine API (v1.41 on Debian 12's docker.io) via dockerode. */
+/**
+ * The Docker Engine runner, over the Engine API (v1.41 on Debian 12's docker.io) via dockerode.
+ * The daemon must run on the same host as the worker: /src and /out are bind mounts of the
+ * worker's directories (docs/decisions/0003-run-directories-by-bind-mount.md).
+ */
 export class DockerRunner implements Runner {
   /**
    * @param stopGraceSeconds seconds between SIGTERM and SIGKILL when a container is stopped.
@@ -99,16 +104,12 @@ export class DockerRunner implements Runner {
   }
 
   async create(spec: RunSpec): Promise<RunHandle> {
-    const sources = spec.sources();
-    sources.catch(() => {}); // Awaited below; a failure must not go unhandled meanwhile.
     const container = await this.docker.createContainer({
       Image: spec.image,
       Cmd: ['bash', '--noprofile', '--norc', '-eo', 'pipefail', '-c', spec.script],
       WorkingDir: '/src',
       Env: Object.entries(spec.env).map(([name, value]) => `${name}=${value}`),
       Labels: { 'io.crossdock': 'true', ...spec.labels },
-      // An anonymous volume: empty, readable by getArchive, removed with the container (v: true).
-      Volumes: { '/out': {} },
       Tty: false,
       AttachStdout: true,
       AttachStderr: true,
@@ -120,17 +121,14 @@ export class DockerRunner implements Runner {
         SecurityOpt: ['no-new-privileges'],
         PidsLimit: 4096,
         Privileged: false,
+        // Mounts, not Binds: a missing source is an error here, never created by the daemon.
+        Mounts: [
+          { Type: 'bind', Source: spec.mounts.src, Target: '/src' },
+          { Type: 'bind', Source: spec.mounts.out, Target: '/out' },
+        ],
       },
     });
-    const handle = { id: container.id };
-    try {
-      // /src is the working directory (Docker makes it); /out is an anonymous volume.
-      await container.putArchive(await sources, { path: '/' });
-    } catch (error) {
-      await this.destroy(handle);
-      throw error;
-    }
-    return handle;
+    return { id: container.id };
   }
 
   async run(
@@ -164,10 +162,6 @@ export class DockerRunner implements Runner {
       signal.removeEventListener('abort', stop);
       output.end();
     }
-  }
-
-  async outputs(handle: RunHandle): Promise<Readable> {
-    return (await this.docker.getContainer(handle.id).getArchive({ path: '/out' })) as Readable;
   }
 
   async destroy(handle: RunHandle): Promise<void> {

@@ -1,15 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { CrossdockError } from '../core/errors';
-import { git, gitStream } from '../core/git';
-
-/** A fetched commit, ready to be archived into a container. */
-export interface FetchedSource {
-  /** A tar stream of the commit's tree under `src/` (git archive; every mtime is the commit's). */
-  archive(): Readable;
-}
+import { git, gitPipe } from '../core/git';
 
 /**
  * The worker's cache of fetched commits: one bare repository per clone URL under `dir`. A commit
@@ -18,16 +11,19 @@ export interface FetchedSource {
  */
 export class SourceCache {
   private readonly turns = new Map<string, Promise<unknown>>();
+  /** Repositories this process has initialised, so that `git init` runs once for each. */
+  private readonly initialised = new Set<string>();
 
   constructor(private readonly dir: string) {}
 
   /**
-   * Makes exactly commit `sha` of the repository at `cloneUrl` available: a shallow fetch by sha
-   * first, then every ref (refs/pull/* included) if the server refuses to serve a sha. The commit
-   * is kept under refs/crossdock/<sha>. Throws CrossdockError `source-unavailable` if the commit
-   * cannot be had.
+   * Writes exactly commit `sha` of the repository at `cloneUrl` into `into`, an existing empty
+   * directory: `git archive | tar -x`, so there is no `.git` and every mtime is the commit's.
+   * GNU tar refuses member names with `..` and makes symbolic links only after every file, so a
+   * crafted tree cannot write outside `into`. Throws CrossdockError `source-unavailable` if the
+   * commit cannot be had, and a plain Error if it cannot be written out.
    */
-  async fetch(cloneUrl: string, sha: string): Promise<FetchedSource> {
+  async checkout(cloneUrl: string, sha: string, into: string): Promise<void> {
     const repoDir = join(
       this.dir,
       `${createHash('sha256').update(cloneUrl).digest('hex').slice(0, 24)}.git`,
@@ -40,12 +36,14 @@ export class SourceCache {
     } finally {
       if (this.turns.get(repoDir) === turn) this.turns.delete(repoDir);
     }
-    return {
-      archive: () =>
-        gitStream(['archive', '--format=tar', '--prefix=src/', sha], repoDir) as Readable,
-    };
+    const tree = `${sha}^{commit}`;
+    await gitPipe(['archive', '--format=tar', tree], repoDir, 'tar', ['-x', '-f', '-', '-C', into]);
   }
 
+  /**
+   * Makes the commit available: a shallow fetch by sha first, then every ref (refs/pull/*
+   * included) if the server refuses to serve a sha. The commit is kept under refs/crossdock/<sha>.
+   */
   private async ensureCommit(repoDir: string, cloneUrl: string, sha: string): Promise<void> {
     const present = () =>
       git(['cat-file', '-e', `${sha}^{commit}`], repoDir).then(
@@ -53,16 +51,23 @@ export class SourceCache {
         () => false,
       );
     try {
-      await mkdir(repoDir, { recursive: true });
-      await git(['init', '--quiet', '--bare', repoDir]);
+      if (!this.initialised.has(repoDir)) {
+        await mkdir(repoDir, { recursive: true });
+        await git(['init', '--quiet', '--bare', repoDir]);
+        this.initialised.add(repoDir);
+      }
       if (await present()) return;
       try {
-        await git(['fetch', '--quiet', '--depth=1', cloneUrl, sha], repoDir);
+        // Into the ref at once: a fetch that succeeds has the commit, no check needed.
+        await git(
+          ['fetch', '--quiet', '--depth=1', cloneUrl, `${sha}:refs/crossdock/${sha}`],
+          repoDir,
+        );
       } catch {
         await git(['fetch', '--quiet', cloneUrl, '+refs/*:refs/remotes/origin/*'], repoDir);
+        await git(['cat-file', '-e', `${sha}^{commit}`], repoDir);
+        await git(['update-ref', `refs/crossdock/${sha}`, sha], repoDir);
       }
-      await git(['cat-file', '-e', `${sha}^{commit}`], repoDir);
-      await git(['update-ref', `refs/crossdock/${sha}`, sha], repoDir);
     } catch (error) {
       throw new CrossdockError(
         'source-unavailable',

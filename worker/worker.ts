@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from 'minio';
 import pRetry from 'p-retry';
@@ -26,6 +26,12 @@ import {
 } from './artifacts';
 import { Dispatcher, type StopReason } from './dispatcher';
 import { LogWriter } from './log-writer';
+import {
+  createRunDirectory,
+  listRunDirectories,
+  removeRunDirectory,
+  type RunDirectory,
+} from './run-directory';
 import type { RunHandle, Runner } from './runner';
 import { SourceCache } from './source';
 
@@ -72,7 +78,7 @@ export class Worker {
         worker: { ...options.worker, version: WORKER_VERSION },
         pollSeconds: options.pollSeconds,
         images: () => deps.runner.images(),
-        onHeartbeat: () => this.removeStaleContainers(),
+        onHeartbeat: () => this.removeStaleAttempts(),
       },
       { db: deps.db, log: deps.log, handler: (claimed, signal) => this.runJob(claimed, signal) },
     );
@@ -81,8 +87,8 @@ export class Worker {
   /** Registers and runs jobs until `stop()`; resolves when the running jobs are done. */
   async run(): Promise<void> {
     await mkdir(this.options.workDir, { recursive: true });
-    await this.removeStaleContainers().catch((error) =>
-      this.deps.log.warn({ err: error }, 'removing stale containers failed'),
+    await this.removeStaleAttempts().catch((error) =>
+      this.deps.log.warn({ err: error }, 'removing what stale attempts left failed'),
     );
     await this.dispatcher.run();
   }
@@ -97,8 +103,11 @@ export class Worker {
     this.dispatcher.stopNow();
   }
 
-  /** Removes Crossdock containers whose attempt no longer holds its job (findStaleAttempts). */
-  private async removeStaleContainers(): Promise<void> {
+  /**
+   * Removes Crossdock containers, then run directories in the work directory, whose attempt no
+   * longer holds its job (findStaleAttempts): what a worker that died or lost its lease left.
+   */
+  private async removeStaleAttempts(): Promise<void> {
     const containers = (await this.deps.runner.listContainers()).flatMap((container) => {
       const jobId = Number(container.labels['io.crossdock.job']);
       const attempt = Number(container.labels['io.crossdock.attempt']);
@@ -111,6 +120,16 @@ export class Worker {
         'removing the container of an attempt that no longer holds its job',
       );
       await this.deps.runner.destroy({ id: stale.id });
+    }
+    const directories = await listRunDirectories(this.options.workDir);
+    for (const stale of await findStaleAttempts(this.deps.db, directories)) {
+      this.deps.log.info(
+        { jobId: stale.jobId, attempt: stale.attempt, lostWorker: stale.workerId },
+        'removing the run directory of an attempt that no longer holds its job',
+      );
+      await removeRunDirectory(stale.path).catch((error) =>
+        this.deps.log.warn({ err: error, path: stale.path }, 'removing a run directory failed'),
+      );
     }
   }
 
@@ -141,7 +160,8 @@ export class Worker {
     const signal = controller.signal;
     const interrupted = () => (signal.aborted ? (signal.reason as Interruption) : undefined);
     let handle: RunHandle | undefined;
-    let staging: string | undefined;
+    let directory: RunDirectory | undefined;
+    let checkout: Promise<void> | undefined;
     let uploaded: UploadedArtifact[] = [];
     let outcome: JobOutcome | undefined;
     let retry: { reason: string; infrastructure: boolean } | undefined;
@@ -157,6 +177,14 @@ export class Worker {
           `secret(s) ${missing.join(', ')} are not configured on worker ${this.options.worker.id}; add them to its WORKER_SECRETS_FILE or drop them from the target's secrets`,
         );
       }
+      directory = await createRunDirectory(this.options.workDir, {
+        ...fence,
+        workerId: this.options.worker.id,
+      });
+      // Fetching and writing out the sources overlaps with the image lookup and the container's
+      // creation; the container starts once they are there.
+      checkout = this.sources.checkout(repo.cloneUrl, build.sha, directory.src);
+      checkout.catch(() => {}); // Awaited below, and before the directory is removed.
       const imageDigest = await runner.imageDigest(job.image);
       await whileDatabaseRecovers(() => setJobImageDigest(db, fence, imageDigest));
       output.note(`builder image ${job.image} (${imageDigest})`);
@@ -175,8 +203,9 @@ export class Worker {
             'io.crossdock.attempt': String(job.attempt),
             'io.crossdock.worker': this.options.worker.id,
           },
-          sources: async () => (await this.sources.fetch(repo.cloneUrl, build.sha)).archive(),
+          mounts: directory,
         });
+        await checkout;
       }
       const result = handle
         ? await runner.run(handle, (chunk) => output.write(chunk), signal)
@@ -191,12 +220,7 @@ export class Worker {
           error: `script exited with ${finished.exitCode}`,
         };
       } else if (finished) {
-        staging = await mkdtemp(join(this.options.workDir, 'out-'));
-        const staged = await stageArtifacts({
-          archive: await runner.outputs(handle!),
-          globs: job.spec.artifacts,
-          dir: staging,
-        });
+        const staged = await stageArtifacts({ outDir: directory.out, globs: job.spec.artifacts });
         output.note(
           `uploading ${staged.length} artifact(s), ${staged.reduce((sum, file) => sum + file.size, 0)} bytes`,
         );
@@ -244,7 +268,11 @@ export class Worker {
         await runner
           .destroy(handle)
           .catch((error) => log.warn({ err: error }, 'removing the container failed'));
-      if (staging) await rm(staging, { recursive: true, force: true });
+      await checkout?.catch(() => {});
+      if (directory)
+        await removeRunDirectory(directory.path).catch((error) =>
+          log.warn({ err: error }, 'removing the run directory failed'),
+        );
     }
     const stop = interrupted();
     if (stop === 'timeout') {

@@ -21,12 +21,14 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
   afterAll(async () => {
     await fleet?.close();
   });
-  // No worker outlives its test (it would claim the next test's jobs), and no container either.
+  // No worker outlives its test (it would claim the next test's jobs), and no container or run
+  // directory either.
   afterEach(async () => {
     await Promise.all(fleet.workers.map((worker) => stopProcess(worker, 20_000)));
     await waitFor('no containers left behind', () =>
       fleet.leftoverContainers().length === 0 ? true : undefined,
     );
+    expect(fleet.leftoverRunDirectories()).toEqual([]);
   });
 
   async function logOf(jobId: number, attempt?: number): Promise<string> {
@@ -87,10 +89,14 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
     expect(Buffer.concat(await stored.toArray()).toString()).toBe('built by attempt 2\n');
     // What the dead attempt printed before it died was kept.
     expect(await logOf(jobId, 1)).toContain('attempt 1 started');
-    // The dead worker's container, still running its sleep, is removed at a survivor heartbeat.
+    // The dead worker's container, still running its sleep, and its run directory are removed
+    // at a survivor heartbeat.
     await waitFor(
-      "the dead worker's container to be removed",
-      () => (containersOf([doomed.workerId]).length === 0 ? true : undefined),
+      "the dead worker's container and run directory to be removed",
+      () =>
+        containersOf([doomed.workerId]).length === 0 && fleet.leftoverRunDirectories().length === 0
+          ? true
+          : undefined,
       2 * HEARTBEAT_MS + 5000,
     );
   });
@@ -115,6 +121,7 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
     console.info(`cancel → canceled in ${Date.now() - canceledAt} ms (grace 10 s)`);
     expect(done.jobs[0]).toMatchObject({ state: 'canceled', error: 'canceled by test:operator' });
     expect(await logOf(jobs[0]!.id)).toContain('canceled; the container was stopped');
+    expect(fleet.leftoverRunDirectories()).toEqual([]);
   });
 
   it('ends a job that passes its timeout as timed_out', async () => {
@@ -216,6 +223,48 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
     expect(missing.state).toBe('failed');
     expect(missing.error).toMatch(/secret\(s\) NOT_CONFIGURED are not configured on worker/);
     expect(jobs).toHaveLength(2);
+  });
+
+  it('refuses artifacts that are not regular files: links out of /out, a fifo, a device; uploads nothing', async () => {
+    const objectsBefore = await fleet.bucket.keys('artifacts/');
+    fleet.spawnWorker();
+    const { build } = await fleet.queue({
+      passwd: { script: 'ln -s /etc/passwd /out/passwd', artifacts: ['passwd'] },
+      'outside-dir': {
+        script: 'echo fine > /out/fine.txt\nln -s /etc /out/config',
+        artifacts: ['*.txt', 'config/**'],
+      },
+      fifo: { script: 'mkfifo /out/pipe', artifacts: ['pipe'] },
+      device: { script: 'mknod /out/disk b 8 0', artifacts: ['**'] },
+      failing: { script: 'echo partial > /out/partial.txt\nexit 3', artifacts: ['*.txt'] },
+      'no-match': { script: 'ln -s /etc/passwd /out/ignored\ntouch /out/other', artifacts: ['a'] },
+    });
+    const done = await fleet.waitForBuild(build.id, 'the jobs to finish', (b) =>
+      b.jobs.every((job) => !['queued', 'running'].includes(job.state)),
+    );
+    const errors = Object.fromEntries(done.jobs.map((job) => [job.target, job.error]));
+    expect(done.jobs.map((job) => job.state)).toEqual(done.jobs.map(() => 'failed'));
+    expect(errors).toEqual({
+      passwd:
+        'artifact passwd is a symbolic link (to /etc/passwd); only regular files under /out are collected: copy the file itself there',
+      'outside-dir':
+        'artifact config is a symbolic link (to /etc); only regular files under /out are collected: copy the file itself there',
+      fifo: 'artifact pipe is a named pipe (fifo); only regular files under /out are collected: copy the file itself there',
+      device:
+        'artifact disk is a block device; only regular files under /out are collected: copy the file itself there',
+      failing: 'script exited with 3',
+      'no-match':
+        'no file in /out matches the target\'s artifacts ["a"]; write the files to /out or fix the globs',
+    });
+    expect(done.jobs.every((job) => job.infraFailures === 0)).toBe(true);
+    expect(
+      await listArtifactsForJobs(
+        fleet.db,
+        done.jobs.map((job) => job.id),
+      ),
+    ).toEqual([]);
+    expect(await fleet.bucket.keys('artifacts/')).toEqual(objectsBefore);
+    expect(fleet.leftoverRunDirectories()).toEqual([]);
   });
 
   it('retries a Docker daemon failure as an infrastructure failure, up to the limit', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBuild, getBuild, type NewJob } from '../../db/queries/builds';
@@ -41,7 +41,7 @@ function ownDatabase(url: string): TestDatabase {
  * Workers against a fresh database and bucket (or the given database and S3 endpoint), building a one-commit git repository: for tests of
  * the worker fleet that need no front end. Jobs are queued straight into the database. `close()`
  * kills the workers, removes their containers and drops what it made; `leftoverContainers()`
- * lets a test check it left none behind first.
+ * and `leftoverRunDirectories()` let a test check it left none behind first.
  */
 export async function startFleet(options: { databaseUrl?: string; storage?: StorageOptions } = {}) {
   const database = options.databaseUrl
@@ -139,6 +139,15 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
     /** Containers any of this fleet's workers made that still exist. */
     leftoverContainers(): string[] {
       return containersOf(workers.map((worker) => worker.workerId));
+    },
+
+    /** The attempts' run directories (sources and /out) still in the workers' work directory. */
+    leftoverRunDirectories(): string[] {
+      try {
+        return readdirSync(join(workDir, 'work', 'runs'));
+      } catch {
+        return [];
+      }
     },
 
     async close() {
