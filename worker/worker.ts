@@ -160,6 +160,12 @@ export class Worker {
     const signal = controller.signal;
     const interrupted = () => (signal.aborted ? (signal.reason as Interruption) : undefined);
     let handle: RunHandle | undefined;
+    let removal: Promise<void> | undefined;
+    /** Removes the container, once however often it is called; never throws. */
+    const removeContainer = (container: RunHandle) =>
+      (removal ??= runner
+        .destroy(container)
+        .catch((error) => log.warn({ err: error }, 'removing the container failed')));
     let directory: RunDirectory | undefined;
     let checkout: Promise<void> | undefined;
     let uploaded: UploadedArtifact[] = [];
@@ -210,6 +216,8 @@ export class Worker {
       const result = handle
         ? await runner.run(handle, (chunk) => output.write(chunk), signal)
         : undefined;
+      // The container has exited: it is removed while /out is read and uploaded on the host.
+      if (handle) void removeContainer(handle);
       // An interrupted run is settled below, once the container is gone.
       const finished = interrupted() ? undefined : result;
       if (finished && finished.exitCode !== 0) {
@@ -264,10 +272,7 @@ export class Worker {
     } finally {
       clearTimeout(timer);
       stopSignal.removeEventListener('abort', onStop);
-      if (handle)
-        await runner
-          .destroy(handle)
-          .catch((error) => log.warn({ err: error }, 'removing the container failed'));
+      if (handle) await removeContainer(handle);
       await checkout?.catch(() => {});
       if (directory)
         await removeRunDirectory(directory.path).catch((error) =>
