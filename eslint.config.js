@@ -29,7 +29,7 @@ const layer = (folder, sideways) => [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'db/migrations/', 'test-output/'] },
+  { ignores: ['node_modules/', 'db/migrations/', 'test-output/', '.scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -95,6 +95,9 @@ export interface BuildNotify {
   slack?: { channel: string; ts?: string; user?: string };
 }
 
+/** Infrastructure failures after which a job fails instead of being queued again. */
+export const DEFAULT_MAX_INFRA_FAILURES = 3;
+
 export const jobs = pgTable(
   'jobs',
   {
@@ -129,7 +132,7 @@ export const jobs = pgTable(
     /** Attempts lost to infrastructure failures (worker lost, Docker or storage errors). */
     infraFailures: integer('infra_failures').notNull().default(0),
     /** After this many infrastructure failures the job fails instead of being queued again. */
-    maxInfraFailures: integer('max_infra_failures').notNull().default(3),
+    maxInfraFailures: integer('max_infra_failures').notNull().default(DEFAULT_MAX_INFRA_FAILURES),
     /** Set when someone canceled the job while it ran; its worker stops it and records it. */
     cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
     /** Who or what canceled it: `slack:U123`, `superseded by build 42`, … */

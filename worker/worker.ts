@@ -7,7 +7,6 @@ import { CrossdockError } from '../core/errors';
 import { artifactKey } from '../core/storage';
 import type { Database } from '../db/client';
 import {
-  completeJob,
   findStaleAttempts,
   retryJob,
   setJobImageDigest,
@@ -24,6 +23,7 @@ import {
   type RetryPolicy,
   type UploadedArtifact,
 } from './artifacts';
+import { CompletionBatcher } from './completions';
 import { Dispatcher, type StopReason } from './dispatcher';
 import { LogWriter } from './log-writer';
 import {
@@ -67,12 +67,14 @@ type Interruption = StopReason | 'timeout';
 export class Worker {
   private readonly dispatcher: Dispatcher;
   private readonly sources: SourceCache;
+  private readonly completions: CompletionBatcher;
 
   constructor(
     private readonly options: WorkerOptions,
     private readonly deps: WorkerDeps,
   ) {
     this.sources = new SourceCache(join(options.workDir, 'git'));
+    this.completions = new CompletionBatcher(deps.db);
     this.dispatcher = new Dispatcher(
       {
         worker: { ...options.worker, version: WORKER_VERSION },
@@ -315,7 +317,9 @@ export class Worker {
       await output.close();
       if (end.outcome) {
         const outcome = end.outcome;
-        const recorded = await whileDatabaseRecovers(() => completeJob(db, fence, outcome));
+        const recorded = await whileDatabaseRecovers(() =>
+          this.completions.complete(fence, outcome),
+        );
         if (!recorded) {
           log.warn('attempt superseded; its artifacts are discarded');
           await this.discard(end.uploaded, log);

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
-import type { Database, Transaction } from '../client';
-import { PendingNotifications } from '../notify';
+import type { Database } from '../client';
 import {
+  DEFAULT_MAX_INFRA_FAILURES,
   JOB_PRIORITY,
   builds,
   jobs,
@@ -10,8 +10,8 @@ import {
   type JobSpec,
   type Trigger,
 } from '../schema';
-import { cancelJobs, copyArtifacts, updateBuildState } from './jobs';
-import { upsertRepo, type NewRepo, type Repo } from './repos';
+import type { NewRepo, Repo } from './repos';
+import { fromRowJson, type RowJson } from './rows';
 
 export type Build = typeof builds.$inferSelect;
 export type Job = typeof jobs.$inferSelect;
@@ -25,7 +25,7 @@ export interface NewJob {
   spec: JobSpec;
   /** Labels the worker must carry. */
   labels?: string[];
-  /** Infrastructure failures after which the job fails instead of running again (default 3). */
+  /** Infrastructure failures after which the job fails instead of running again (default DEFAULT_MAX_INFRA_FAILURES). */
   maxInfraFailures?: number;
 }
 
@@ -62,154 +62,45 @@ export interface BuildWithJobs {
 }
 
 /**
- * Stores a build and its jobs in one transaction, then notifies workers. Each job is queued,
- * or attached to an identical job (see `NewBuild.reuse`): one that succeeded gives its outcome
- * and artifacts at once, one queued or running gives them when it finishes. With
- * `cancelSuperseded`, older builds' jobs of the same targets on the same pull request or branch
- * are canceled (cancelJobs). With a `requestKey` already used, stores nothing and returns that
- * build (`created: false`). Throws if `jobs` is empty.
+ * Stores a build and its jobs and wakes the workers, in one statement (crossdock_create_build).
+ * Each job is queued, or attached to an identical job (see `NewBuild.reuse`): one that succeeded
+ * gives its outcome and artifacts at once, one queued or running gives them when it finishes.
+ * With `cancelSuperseded`, older builds' jobs of the same targets on the same pull request or
+ * branch are canceled (as cancelBuild does). With a `requestKey` already used, stores nothing and
+ * returns that build (`created: false`). Throws if `jobs` is empty.
  */
 export async function createBuild(
   db: Database,
   input: NewBuild,
 ): Promise<BuildWithJobs & { created: boolean }> {
   if (input.jobs.length === 0) throw new Error('createBuild: a build needs at least one job');
-  const pending = new PendingNotifications();
-  const result = await db.transaction(async (tx) => {
-    const repo = await upsertRepo(tx, input.repo);
-    const [build] = await tx
-      .insert(builds)
-      .values({
-        repoId: repo.id,
-        sha: input.sha,
-        ref: input.ref,
-        pullNumber: input.pullNumber,
-        branch: input.branch,
-        tag: input.tag,
-        trigger: input.trigger,
-        requester: input.requester,
-        recipeDigest: input.recipeDigest,
-        requestKey: input.requestKey,
-        notify: input.notify ?? {},
-      })
-      .onConflictDoNothing({ target: builds.requestKey })
-      .returning();
-    if (!build) {
-      const [existing] = await tx
-        .select()
-        .from(builds)
-        .where(eq(builds.requestKey, input.requestKey!));
-      const existingJobs = await tx.select().from(jobs).where(eq(jobs.buildId, existing!.id));
-      return { build: existing!, repo, jobs: existingJobs, created: false };
-    }
-    const priority = input.tag
-      ? JOB_PRIORITY.release
-      : input.pullNumber !== undefined
-        ? JOB_PRIORITY.pullRequest
-        : JOB_PRIORITY.manual;
-    // Two identical requests in the very same instant may both build: harmless, and cheaper
-    // than serialising every request.
-    const twins =
-      input.reuse === false ? new Map<string, Twin>() : await findTwins(tx, repo.id, input);
-    const created = await tx
-      .insert(jobs)
-      .values(
-        input.jobs.map((job) => {
-          const twin = twins.get(job.target);
-          return {
-            ...job,
-            buildId: build.id,
-            priority,
-            reuseOfJobId: twin ? twin.id : null,
-            ...(twin?.state === 'succeeded'
-              ? {
-                  state: 'succeeded' as const,
-                  exitCode: 0,
-                  imageDigest: twin.imageDigest,
-                  startedAt: sql`now()`,
-                  finishedAt: sql`now()`,
-                }
-              : {}),
-          };
-        }),
-      )
-      .returning();
-    let changed = false;
-    for (const job of created) {
-      const twin = twins.get(job.target);
-      if (twin?.state === 'succeeded') {
-        await copyArtifacts(tx, twin.id, [job.id]);
-        changed = true;
-      }
-    }
-    // Waking workers in the transaction is one NOTIFY per build: not worth a round trip after.
-    const wake = new PendingNotifications();
-    for (const job of created) if (job.reuseOfJobId === null) wake.jobs(job.runPlatform);
-    await wake.send(tx);
-    if (input.cancelSuperseded && !input.tag && (input.pullNumber ?? input.branch) !== undefined) {
-      const superseded = await tx.execute<{ id: string }>(sql`
-        select j.id from ${jobs} j join ${builds} b on b.id = j.build_id
-        where b.repo_id = ${repo.id} and b.id <> ${build.id} and b.sha <> ${input.sha}
-          and b.tag is null
-          and ${input.pullNumber !== undefined ? sql`b.pull_number = ${input.pullNumber}` : sql`b.pull_number is null and b.branch = ${input.branch!}`}
-          and j.target = any(${sql.param(input.jobs.map((job) => job.target))}::text[])
-          and j.state in ('queued', 'running')`);
-      await cancelJobs(
-        tx,
-        superseded.map((row) => Number(row.id)),
-        `build ${build.id} (a newer commit of ${input.ref})`,
-        pending,
-      );
-    }
-    if (!changed) return { build, repo, jobs: created, created: true };
-    await updateBuildState(tx, build.id, pending);
-    const [stored] = await tx.select().from(builds).where(eq(builds.id, build.id));
-    return { build: stored!, repo, jobs: created, created: true };
-  });
-  await pending.send(db);
-  return result;
-}
-
-/** A job an identical request can attach to. */
-interface Twin {
-  id: number;
-  state: string;
-  imageDigest: string | null;
-}
-
-/**
- * For each target of `input`, the job an identical request can attach to, as described at
- * `NewBuild.reuse`: a succeeded one first, else the newest queued or running one.
- */
-async function findTwins(
-  tx: Transaction,
-  repoId: number,
-  input: NewBuild,
-): Promise<Map<string, Twin>> {
-  const rows = await tx.execute<{
-    target: string;
-    id: string;
-    state: string;
-    image_digest: string | null;
-  }>(sql`
-    select distinct on (j.target) j.target, j.id, j.state, j.image_digest
-    from ${jobs} j join ${builds} b on b.id = j.build_id
-    where b.repo_id = ${repoId} and b.sha = ${input.sha} and b.recipe_digest = ${input.recipeDigest}
-      and j.target = any(${sql.param(input.jobs.map((job) => job.target))}::text[])
-      and j.reuse_of_job_id is null and j.cancel_requested_at is null
-      and (j.state in ('queued', 'running')
-           or (j.state = 'succeeded' and exists (
-                 select 1 from workers w
-                 where w.online
-                   and w.last_heartbeat_at > now() - make_interval(secs => 2 * w.heartbeat_seconds)
-                   and w.images ->> j.image = j.image_digest)))
-    order by j.target, j.state = 'succeeded' desc, j.id desc`);
-  return new Map(
-    rows.map((row) => [
-      row.target,
-      { id: Number(row.id), state: row.state, imageDigest: row.image_digest },
-    ]),
-  );
+  const priority = input.tag
+    ? JOB_PRIORITY.release
+    : input.pullNumber !== undefined
+      ? JOB_PRIORITY.pullRequest
+      : JOB_PRIORITY.manual;
+  const request = {
+    ...input,
+    priority,
+    reuse: input.reuse ?? true,
+    cancelSuperseded: input.cancelSuperseded ?? false,
+    jobs: input.jobs.map((job) => ({
+      ...job,
+      labels: job.labels ?? [],
+      maxInfraFailures: job.maxInfraFailures ?? DEFAULT_MAX_INFRA_FAILURES,
+    })),
+  };
+  // A named prepared statement (postgres.js, unlike drizzle's execute): parsed once per connection.
+  const [row] = await db.$client<
+    { stored: { created: boolean; build: RowJson; repo: RowJson; jobs: RowJson[] } }[]
+  >`select crossdock_create_build(${JSON.stringify(request)}::jsonb) as stored`;
+  const { created, build, repo, jobs: stored } = row!.stored;
+  return {
+    created,
+    build: fromRowJson(builds, build),
+    repo: fromRowJson(repos, repo),
+    jobs: stored.map((job) => fromRowJson(jobs, job)),
+  };
 }
 
 /** A build with its repository and jobs (ordered by target), or undefined. */

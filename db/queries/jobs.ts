@@ -1,7 +1,6 @@
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database, Transaction } from '../client';
-import { PendingNotifications } from '../notify';
-import { artifacts, builds, jobs, repos, type JobState } from '../schema';
+import { builds, jobs, repos, type JobState } from '../schema';
 import type { Build, Job } from './builds';
 import type { Repo } from './repos';
 import { fromRowJson, type RowJson } from './rows';
@@ -46,56 +45,26 @@ export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJ
 /**
  * Claims up to `limit` queued jobs `claimer` can run, first come first (highest priority, then
  * oldest), for `leaseSeconds`: state → running, attempt + 1; their builds become running. One
- * statement; concurrent claimers never get the same job (FOR UPDATE SKIP LOCKED;
- * docs/decisions/0001-postgres-queue.md). Returns the claimed jobs in claim order (maybe none).
+ * statement (crossdock_claim_jobs); concurrent claimers never get the same job (FOR UPDATE SKIP
+ * LOCKED; docs/decisions/0001-postgres-queue.md). Returns the claimed jobs in claim order (maybe
+ * none).
  */
 export async function claimJobs(
   db: Database,
   claimer: Claimer,
   limit: number,
 ): Promise<ClaimedJob[]> {
-  const rows = await db.execute<{ job: RowJson; build: RowJson; repo: RowJson }>(sql`
-    with candidate as (
-      select id from ${jobs}
-      where state = 'queued' and reuse_of_job_id is null
-        and (run_platform = any(${sql.param(claimer.platforms)}::text[])
-             or (toolchain = 'emulated'
-                 and run_platform = any(${sql.param(claimer.emulatedPlatforms ?? [])}::text[])))
-        and labels <@ ${sql.param(claimer.labels ?? [])}::text[]
-      -- The order of the index jobs_claimable, so no sort of the queue is needed.
-      order by priority desc nulls last, id
-      limit ${limit}
-      for update skip locked
-    ), claimed as (
-      update ${jobs} set
-        state = 'running', attempt = ${jobs}.attempt + 1, worker_id = ${claimer.workerId},
-        lease_expires_at = now() + make_interval(secs => ${claimer.leaseSeconds}),
-        started_at = now(), finished_at = null, exit_code = null, error = null
-      from candidate where ${jobs}.id = candidate.id
-      returning ${jobs}.*
-    ), build_started as (
-      update ${builds} set state = 'running', started_at = coalesce(${builds}.started_at, now())
-      where id in (select build_id from claimed) and state = 'queued'
-      returning *
-    )
-    select to_jsonb(claimed) as job,
-           case when started.id is null then to_jsonb(b) else to_jsonb(started) end as build,
-           to_jsonb(r) as repo
-    from claimed
-    join ${builds} b on b.id = claimed.build_id
-    left join build_started started on started.id = claimed.build_id
-    join ${repos} r on r.id = b.repo_id
-    order by claimed.priority desc, claimed.id`);
-  if (rows.length === 0) return [];
-  const claimed = rows.map((row) => ({
+  // A named prepared statement (postgres.js, unlike drizzle's execute): parsed and planned once
+  // per connection.
+  const rows = await db.$client<{ job: RowJson; build: RowJson; repo: RowJson }[]>`
+    select job, build, repo from crossdock_claim_jobs(
+      ${claimer.workerId}, ${claimer.platforms}::text[], ${claimer.emulatedPlatforms ?? []}::text[],
+      ${claimer.labels ?? []}::text[], ${claimer.leaseSeconds}, ${limit})`;
+  return rows.map((row) => ({
     job: fromRowJson(jobs, row.job),
     build: fromRowJson(builds, row.build),
     repo: fromRowJson(repos, row.repo),
   }));
-  const pending = new PendingNotifications();
-  for (const { build } of claimed) pending.build(build.id);
-  await pending.send(db);
-  return claimed;
 }
 
 /** A job with its build and repository (what a worker runs, what a log page shows); undefined for no such job. */
@@ -158,31 +127,29 @@ export async function nextLeaseExpiry(db: Database): Promise<Date | undefined> {
 /** What became of a job whose attempt ended without an outcome of its own. */
 export type RetryResult = 'queued' | 'failed' | 'canceled';
 
+/** How an attempt ended, as crossdock_end_attempt returns it. */
+interface EndedAttempt {
+  result: RetryResult;
+  job: RowJson;
+}
+
 /**
  * Ends every running attempt whose lease has expired (its worker is gone): each job is queued
  * again, or fails once it has lost `max_infra_failures` attempts, or is canceled if that was
- * asked. Returns the jobs with what became of them.
+ * asked. One statement. Returns the jobs with what became of them.
  */
 export async function requeueExpiredJobs(
   db: Database,
 ): Promise<{ job: Job; result: RetryResult }[]> {
-  const pending = new PendingNotifications();
-  const results = await db.transaction(async (tx) => {
-    const expired = await tx
-      .select()
-      .from(jobs)
-      .where(and(eq(jobs.state, 'running'), sql`${jobs.leaseExpiresAt} < now()`))
-      .for('update', { skipLocked: true });
-    const results: { job: Job; result: RetryResult }[] = [];
-    for (const job of expired) {
-      const reason = `worker ${job.workerId ?? '?'} stopped heartbeating (lease expired)`;
-      const settled = await endAttempt(tx, job, { reason, infrastructure: true }, pending);
-      results.push({ job: settled.job, result: settled.result });
-    }
-    return results;
-  });
-  await pending.send(db);
-  return results;
+  const rows = await db.execute<{ ended: EndedAttempt | null }>(sql`
+    select crossdock_end_attempt(id, attempt,
+             'worker ' || coalesce(worker_id, '?') || ' stopped heartbeating (lease expired)', true) as ended
+    from (select id, attempt, worker_id from ${jobs}
+          where state = 'running' and lease_expires_at < now()
+          order by id for update skip locked) as expired`);
+  return rows.flatMap(({ ended }) =>
+    ended ? [{ job: fromRowJson(jobs, ended.job), result: ended.result }] : [],
+  );
 }
 
 /**
@@ -197,49 +164,10 @@ export async function retryJob(
   fence: Fence,
   options: { reason: string; infrastructure: boolean },
 ): Promise<RetryResult | undefined> {
-  const pending = new PendingNotifications();
-  const result = await db.transaction(async (tx) => {
-    const [job] = await tx.select().from(jobs).where(fenced(fence)).for('update');
-    if (!job) return undefined;
-    return (await endAttempt(tx, job, options, pending)).result;
-  });
-  await pending.send(db);
-  return result;
-}
-
-async function endAttempt(
-  tx: Transaction,
-  job: Job,
-  options: { reason: string; infrastructure: boolean },
-  pending: PendingNotifications,
-): Promise<{ job: Job; result: RetryResult }> {
-  const failures = job.infraFailures + (options.infrastructure ? 1 : 0);
-  const result: RetryResult = job.cancelRequestedAt
-    ? 'canceled'
-    : failures >= job.maxInfraFailures
-      ? 'failed'
-      : 'queued';
-  const error =
-    result === 'failed'
-      ? `infrastructure failure on ${failures} attempts; the last: ${options.reason}`
-      : result === 'canceled'
-        ? `canceled by ${job.canceledBy ?? 'an operator'}`
-        : `attempt ${job.attempt} ended: ${options.reason}; queued again`;
-  const [updated] = await tx
-    .update(jobs)
-    .set({
-      state: result,
-      infraFailures: failures,
-      error,
-      leaseExpiresAt: null,
-      finishedAt: result === 'queued' ? null : sql`now()`,
-    })
-    .where(eq(jobs.id, job.id))
-    .returning();
-  if (result === 'queued') pending.jobs(job.runPlatform);
-  else await settleFollowers(tx, updated!, pending);
-  await updateBuildState(tx, job.buildId, pending);
-  return { job: updated!, result };
+  const [row] = await db.execute<{ ended: EndedAttempt | null }>(sql`
+    select crossdock_end_attempt(${fence.jobId}, ${fence.attempt}, ${options.reason},
+                                 ${options.infrastructure}) as ended`);
+  return row?.ended?.result;
 }
 
 /** Records the digest (image id, sha256:…) of the builder image a claimed attempt runs in. */
@@ -265,6 +193,9 @@ export interface JobOutcome {
   artifacts?: NewArtifact[];
 }
 
+/** The end of one attempt, as completeJobs records it. */
+export type Completion = Fence & JobOutcome;
+
 /**
  * Finishes attempt `fence` of a job: records its outcome and artifacts, settles the jobs attached
  * to it (identical requests) and updates the builds' states, in one transaction. Fenced: if the
@@ -278,109 +209,41 @@ export async function completeJob(
   fence: Fence,
   outcome: JobOutcome,
 ): Promise<boolean> {
-  const pending = new PendingNotifications();
-  const recorded = await db.transaction(async (tx) => {
-    const [job] = await tx
-      .update(jobs)
-      .set({
-        state: outcome.state,
-        exitCode: outcome.exitCode,
-        error:
-          outcome.state === 'canceled'
-            ? sql`'canceled by ' || coalesce(${jobs.canceledBy}, 'an operator')`
-            : outcome.error,
-        finishedAt: sql`now()`,
-        leaseExpiresAt: null,
-      })
-      .where(fenced(fence))
-      .returning();
-    if (!job) {
-      const [current] = await tx
-        .select({ state: jobs.state, attempt: jobs.attempt })
-        .from(jobs)
-        .where(eq(jobs.id, fence.jobId));
-      return current?.attempt === fence.attempt && current.state === outcome.state;
-    }
-    if (outcome.artifacts?.length) {
-      await tx
-        .insert(artifacts)
-        .values(outcome.artifacts.map((artifact) => ({ ...artifact, jobId: job.id })));
-    }
-    // One round trip locks the build (see updateBuildState) and tells whether jobs follow this one.
-    const [lock] = await tx.execute<{ followers: number }>(sql`
-      select (select count(*)::int from ${jobs}
-              where reuse_of_job_id = ${job.id} and state = 'queued') as followers
-      from ${builds} where id = ${job.buildId} for update`);
-    if (lock && lock.followers > 0) await settleFollowers(tx, job, pending);
-    await updateBuildState(tx, job.buildId, pending, { locked: true });
-    return true;
-  });
-  await pending.send(db);
-  return recorded;
+  const [recorded] = await completeJobs(db, [{ ...fence, ...outcome }]);
+  return recorded!;
 }
 
 /**
- * Cancels jobs `jobIds` on behalf of `by` (e.g. `slack:U123`): queued ones at once, running ones
- * by asking their workers (NOTIFY on the cancel channel, and the next heartbeat), which stop the
- * container (SIGTERM, then SIGKILL after the grace period) and record `canceled`. Jobs already
- * finished are left as they are. Returns how many were canceled and how many are stopping.
+ * Finishes several attempts as completeJob does, in one statement and one transaction
+ * (crossdock_complete_jobs): a worker running many short jobs records them together. Returns,
+ * in the order of `completions`, whether each was recorded. If the statement fails, none is.
  */
-export async function cancelJobs(
-  tx: Transaction,
-  jobIds: number[],
-  by: string,
-  pending: PendingNotifications,
-): Promise<{ canceled: number; stopping: number }> {
-  if (jobIds.length === 0) return { canceled: 0, stopping: 0 };
-  const canceled = await tx
-    .update(jobs)
-    .set({
-      state: 'canceled',
-      canceledBy: by,
-      error: `canceled by ${by}`,
-      finishedAt: sql`now()`,
-    })
-    .where(and(inArray(jobs.id, jobIds), eq(jobs.state, 'queued')))
-    .returning();
-  const stopping = await tx
-    .update(jobs)
-    .set({ cancelRequestedAt: sql`now()`, canceledBy: by })
-    .where(and(inArray(jobs.id, jobIds), eq(jobs.state, 'running'), isNull(jobs.cancelRequestedAt)))
-    .returning({ id: jobs.id, buildId: jobs.buildId });
-  for (const job of stopping) pending.cancel(job.id);
-  for (const job of canceled) await settleFollowers(tx, job, pending);
-  for (const buildId of new Set(canceled.map((job) => job.buildId)))
-    await updateBuildState(tx, buildId, pending);
-  return { canceled: canceled.length, stopping: stopping.length };
+export async function completeJobs(db: Database, completions: Completion[]): Promise<boolean[]> {
+  if (completions.length === 0) return [];
+  // A named prepared statement, as in claimJobs.
+  const [row] = await db.$client<{ recorded: boolean[] }[]>`
+    select crossdock_complete_jobs(${JSON.stringify(completions)}::jsonb) as recorded`;
+  return row!.recorded;
 }
 
-/** Cancels every unfinished job of a build; see cancelJobs. Returns undefined for no such build. */
+/**
+ * Cancels every unfinished job of a build on behalf of `by` (e.g. `slack:U123`): queued ones at
+ * once, running ones by asking their workers (NOTIFY on the cancel channel, and the next
+ * heartbeat), which stop the container (SIGTERM, then SIGKILL after the grace period) and record
+ * `canceled`. Jobs already finished are left as they are. Returns how many were canceled and how
+ * many are stopping, or undefined for no such build.
+ */
 export async function cancelBuild(
   db: Database,
   buildId: number,
   by: string,
 ): Promise<{ canceled: number; stopping: number } | undefined> {
-  const pending = new PendingNotifications();
-  const result = await db.transaction(async (tx) => {
-    const [build] = await tx
-      .select({ id: builds.id })
-      .from(builds)
-      .where(eq(builds.id, buildId))
-      .for('update');
-    if (!build) return undefined;
-    const open = await tx
-      .select({ id: jobs.id })
-      .from(jobs)
-      .where(and(eq(jobs.buildId, buildId), inArray(jobs.state, ['queued', 'running'])));
-    return cancelJobs(
-      tx,
-      open.map((job) => job.id),
-      by,
-      pending,
-    );
-  });
-  await pending.send(db);
-  return result;
+  const [row] = await db.execute<{ result: { canceled: number; stopping: number } | null }>(sql`
+    select crossdock_cancel_jobs(
+             array(select id from ${jobs} where build_id = ${buildId} and state in ('queued', 'running')),
+             ${by}) as result
+    where exists (select 1 from ${builds} where id = ${buildId})`);
+  return row?.result ?? undefined;
 }
 
 /** The state of a job, e.g. to stop waiting on it. */
@@ -413,93 +276,4 @@ export async function findStaleAttempts<T extends Fence & { workerId: string }>(
 
 function fenced(fence: Fence) {
   return and(eq(jobs.id, fence.jobId), eq(jobs.attempt, fence.attempt), eq(jobs.state, 'running'));
-}
-
-/**
- * After `job` reached a final state, settles the queued jobs attached to it: they take a
- * succeeded, failed or timed-out outcome with its artifacts; if it was canceled, they detach and
- * are queued to run on their own.
- */
-async function settleFollowers(
-  tx: Transaction,
-  job: Job,
-  pending: PendingNotifications,
-): Promise<void> {
-  if (job.state === 'canceled') {
-    const detached = await tx
-      .update(jobs)
-      .set({ reuseOfJobId: null })
-      .where(and(eq(jobs.reuseOfJobId, job.id), eq(jobs.state, 'queued')))
-      .returning({ runPlatform: jobs.runPlatform });
-    for (const row of detached) pending.jobs(row.runPlatform);
-    return;
-  }
-  const followers = await tx
-    .update(jobs)
-    .set({
-      state: job.state,
-      exitCode: job.exitCode,
-      imageDigest: job.imageDigest,
-      error: job.error,
-      startedAt: job.startedAt,
-      finishedAt: sql`now()`,
-    })
-    .where(and(eq(jobs.reuseOfJobId, job.id), eq(jobs.state, 'queued')))
-    .returning({ id: jobs.id, buildId: jobs.buildId });
-  if (followers.length === 0) return;
-  await copyArtifacts(
-    tx,
-    job.id,
-    followers.map((follower) => follower.id),
-  );
-  for (const buildId of new Set(followers.map((follower) => follower.buildId)))
-    await updateBuildState(tx, buildId, pending);
-}
-
-/** Gives jobs `toJobIds` artifact rows for the objects of job `fromJobId`'s artifacts. */
-export async function copyArtifacts(
-  tx: Transaction,
-  fromJobId: number,
-  toJobIds: number[],
-): Promise<void> {
-  if (toJobIds.length === 0) return;
-  await tx.execute(sql`
-    insert into ${artifacts} (job_id, name, object_key, size, sha256)
-    select target.id, a.name, a.object_key, a.size, a.sha256
-    from ${artifacts} a cross join unnest(${sql.param(toJobIds)}::bigint[]) as target(id)
-    where a.job_id = ${fromJobId}`);
-}
-
-/**
- * Sets a build's state from its jobs: running while any is unfinished, else the worst outcome;
- * a change is added to `pending`. Call it in the transaction that changed the jobs: it first
- * locks the build's row (unless the caller did: `locked`), so that two transactions finishing
- * jobs of one build at once take turns, and the second (its next statement reading anew under
- * READ COMMITTED) sees the first's job.
- */
-export async function updateBuildState(
-  tx: Queryable,
-  buildId: number,
-  pending: PendingNotifications,
-  options: { locked?: boolean } = {},
-): Promise<void> {
-  if (!options.locked)
-    await tx.execute(sql`select id from ${builds} where id = ${buildId} for update`);
-  const changed = await tx.execute<{ id: string }>(sql`
-    with summary as (
-      select case
-        when bool_or(state = 'running') or (bool_or(state = 'queued') and bool_or(state <> 'queued')) then 'running'
-        when bool_and(state = 'queued') then 'queued'
-        when bool_or(state = 'canceled') then 'canceled'
-        when bool_or(state in ('failed', 'timed_out')) then 'failed'
-        else 'succeeded' end as state
-      from ${jobs} where build_id = ${buildId}
-    )
-    update ${builds} set
-      state = summary.state,
-      finished_at = case when summary.state in ('queued', 'running') then null else now() end
-    from summary
-    where ${builds.id} = ${buildId} and ${builds.state} is distinct from summary.state
-    returning ${builds.id}`);
-  if (changed.length > 0) pending.build(buildId);
 }

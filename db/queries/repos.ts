@@ -8,21 +8,12 @@ export type NewRepo = Pick<Repo, 'owner' | 'name' | 'cloneUrl' | 'source'>;
 
 /**
  * Inserts or updates a repository by owner/name; returns the row. The row is written only when
- * something changed, so concurrent builds of one repository do not wait on its lock.
+ * something changed, so concurrent builds of one repository do not wait on its lock
+ * (crossdock_upsert_repo).
  */
-export async function upsertRepo(db: Pick<Database, 'execute'>, repo: NewRepo): Promise<Repo> {
+export async function upsertRepo(db: Database, repo: NewRepo): Promise<Repo> {
   const [row] = await db.execute<{ repo: RowJson }>(sql`
-    with written as (
-      insert into ${repos} (owner, name, clone_url, source)
-      values (${repo.owner}, ${repo.name}, ${repo.cloneUrl}, ${repo.source})
-      on conflict (owner, name) do update set clone_url = excluded.clone_url, source = excluded.source
-      where (${repos.cloneUrl}, ${repos.source}) is distinct from (excluded.clone_url, excluded.source)
-      returning *
-    )
-    select to_jsonb(written) as repo from written
-    union all
-    select to_jsonb(r) from ${repos} r where owner = ${repo.owner} and name = ${repo.name}
-      and not exists (select 1 from written)`);
+    select to_jsonb(crossdock_upsert_repo(${repo.owner}, ${repo.name}, ${repo.cloneUrl}, ${repo.source})) as repo`);
   return fromRowJson(repos, row!.repo);
 }
 

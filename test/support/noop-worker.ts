@@ -1,19 +1,20 @@
 /**
  * A worker process whose jobs do nothing: the real Dispatcher (claims, leases, heartbeats) with
- * a handler that records the job as succeeded and appends its id to NOOP_OUTPUT, one per line.
+ * a handler that records the job as succeeded (batched, as the Docker worker does) and appends its id to NOOP_OUTPUT, one per line.
  * For tests and benchmarks of the queue alone. Environment: DATABASE_URL, WORKER_ID,
  * WORKER_SLOTS, WORKER_HEARTBEAT_SECONDS, NOOP_OUTPUT. SIGTERM stops it.
  */
 import { appendFileSync } from 'node:fs';
 import { createLogger } from '../../core/logger';
 import { connect } from '../../db/client';
-import { completeJob } from '../../db/queries/jobs';
+import { CompletionBatcher } from '../../worker/completions';
 import { Dispatcher } from '../../worker/dispatcher';
 
 const env = process.env;
 const slots = Number(env.WORKER_SLOTS ?? 1);
 const db = connect(env.DATABASE_URL!, { max: slots + 3 });
 const log = createLogger({ name: 'noop-worker', level: 'warn' });
+const completions = new CompletionBatcher(db);
 const dispatcher = new Dispatcher(
   {
     worker: {
@@ -33,8 +34,7 @@ const dispatcher = new Dispatcher(
     db,
     log,
     handler: async ({ job }) => {
-      const recorded = await completeJob(
-        db,
+      const recorded = await completions.complete(
         { jobId: job.id, attempt: job.attempt },
         { state: 'succeeded', exitCode: 0 },
       );

@@ -1,0 +1,62 @@
+import type { Database } from '../db/client';
+import { completeJobs, type Completion, type Fence, type JobOutcome } from '../db/queries/jobs';
+
+interface Waiting {
+  completion: Completion;
+  resolve(recorded: boolean): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Records the outcomes of a worker's jobs, several in one statement when they come together, as
+ * a database's group commit does: an outcome goes at once when none is being recorded; those that
+ * arrive meanwhile go together (up to `maxBatch`) when that statement returns. So no outcome waits
+ * for a timer, and a worker with many short jobs makes one round trip and one commit for many.
+ */
+export class CompletionBatcher {
+  private waiting: Waiting[] = [];
+  private recording = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly maxBatch = 64,
+  ) {}
+
+  /**
+   * Records `outcome` for attempt `fence`, as completeJob does (db/queries/jobs.ts): resolves to
+   * false if the attempt no longer holds the job (the caller must delete what it uploaded), and
+   * rejects if the database could not be reached (the caller may call again: it is idempotent).
+   */
+  complete(fence: Fence, outcome: JobOutcome): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.waiting.push({ completion: { ...fence, ...outcome }, resolve, reject });
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.recording || this.waiting.length === 0) return;
+    this.recording = true;
+    const batch = this.waiting.splice(0, this.maxBatch);
+    try {
+      await this.record(batch);
+    } finally {
+      this.recording = false;
+      void this.flush();
+    }
+  }
+
+  private async record(batch: Waiting[]): Promise<void> {
+    try {
+      const recorded = await completeJobs(
+        this.db,
+        batch.map((waiting) => waiting.completion),
+      );
+      batch.forEach((waiting, index) => waiting.resolve(recorded[index]!));
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.reject(error);
+      // One bad outcome must not fail the others: each goes again on its own.
+      await Promise.all(batch.map((waiting) => this.record([waiting])));
+    }
+  }
+}
