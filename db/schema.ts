@@ -55,6 +55,11 @@ export const repos = pgTable(
   (table) => [uniqueIndex('repos_owner_name').on(table.owner, table.name)],
 );
 
+/** A build with a Slack message whose final state has not been reported (see listUnreportedBuilds). */
+export const UNREPORTED_BUILD = sql.raw(
+  `(reported_state is null or reported_state in ('queued', 'running')) and notify -> 'slack' ? 'ts'`,
+);
+
 export const builds = pgTable(
   'builds',
   {
@@ -85,9 +90,11 @@ export const builds = pgTable(
   (table) => [
     uniqueIndex('builds_request_key').on(table.requestKey),
     index('builds_repo_sha').on(table.repoId, table.sha),
+    // Builds with a Slack message whose final state is not reported yet. It must not name
+    // `state`: then a change of state (two per job) can be a HOT update, writing no index.
     index('builds_unreported')
       .on(table.id)
-      .where(sql`reported_state is distinct from state`),
+      .where(sql`${UNREPORTED_BUILD}`),
   ],
 );
 

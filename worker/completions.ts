@@ -15,11 +15,12 @@ interface Waiting {
  */
 export class CompletionBatcher {
   private waiting: Waiting[] = [];
-  private recording = false;
+  /** Statements in flight. */
+  private recording = 0;
 
   constructor(
     private readonly db: Database,
-    private readonly maxBatch = 64,
+    private readonly options: { maxBatch?: number; inFlight?: number } = {},
   ) {}
 
   /**
@@ -35,13 +36,13 @@ export class CompletionBatcher {
   }
 
   private async flush(): Promise<void> {
-    if (this.recording || this.waiting.length === 0) return;
-    this.recording = true;
-    const batch = this.waiting.splice(0, this.maxBatch);
+    if (this.recording >= (this.options.inFlight ?? 1) || this.waiting.length === 0) return;
+    this.recording += 1;
+    const batch = this.waiting.splice(0, this.options.maxBatch ?? 64);
     try {
       await this.record(batch);
     } finally {
-      this.recording = false;
+      this.recording -= 1;
       void this.flush();
     }
   }

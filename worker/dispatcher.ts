@@ -44,6 +44,12 @@ export interface DispatcherOptions {
   onHeartbeat?: () => Promise<void>;
 }
 
+/**
+ * Claims a worker runs at once. Two keep its slots busy while a claim is on its way: a claim
+ * takes a round trip, and with one at a time, slots that free up meanwhile wait for it.
+ */
+const CLAIMS_IN_FLIGHT = 2;
+
 /** A lease lasts this many heartbeat intervals: one late heartbeat does not lose a job. */
 export const LEASE_HEARTBEATS = 1.5;
 
@@ -77,9 +83,17 @@ export class Dispatcher {
   /** Date.now() of the last failed database call (0: none): see requeueExpired. */
   private databaseFailedAt = 0;
   private readonly unlisteners: (() => Promise<void>)[] = [];
-  /** Claims begun so far, and whether one is in flight: see `adopt`. */
+  /** Claims begun so far, those in flight, and the slots they asked for: see `adopt`. */
   private claimsBegun = 0;
-  private claiming = false;
+  private readonly claims = new Set<Promise<void>>();
+  private reservedSlots = 0;
+  /**
+   * The last claim found fewer jobs than it asked for: claim no more until something changes
+   * (a wake-up). `wakeups` counts wake-ups, so a claim that began before one does not set it.
+   */
+  private drained = false;
+  private wakeups = 0;
+  private stoppingNow = false;
 
   constructor(
     private readonly options: DispatcherOptions,
@@ -124,9 +138,14 @@ export class Dispatcher {
       'worker started',
     );
     while (!this.stopping) {
-      if (this.running.size < worker.slots && (await this.claimSome())) continue;
+      const free = worker.slots - this.running.size - this.reservedSlots;
+      if (free > 0 && !this.drained && this.claims.size < CLAIMS_IN_FLIGHT) {
+        this.claimSome(free);
+        continue;
+      }
       await this.waitForWork();
     }
+    await Promise.allSettled(this.claims);
     await Promise.allSettled([...this.running.values()].map((job) => job.done));
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.heartbeatRetry);
@@ -143,6 +162,7 @@ export class Dispatcher {
 
   /** Stops claiming and tells every running job to stop and go back to the queue. */
   stopNow(): void {
+    this.stoppingNow = true;
     this.stop();
     for (const jobId of this.running.keys()) this.abort(jobId, 'shutdown');
   }
@@ -152,8 +172,15 @@ export class Dispatcher {
     return this.running.size;
   }
 
-  /** Ends the idle wait now, or makes the next one return at once. */
+  /** Something changed (a job is queued or finished, or stop was asked): look for work again. */
   private wake(): void {
+    this.wakeups += 1;
+    this.drained = false;
+    this.resume();
+  }
+
+  /** Ends the idle wait now, or makes the next one return at once. */
+  private resume(): void {
     if (this.wakeWaiter) this.wakeWaiter();
     else this.wakePending = true;
   }
@@ -166,33 +193,42 @@ export class Dispatcher {
     }
   }
 
-  /** Claims and starts jobs for the free slots; false when none was claimable (or claiming failed). */
-  private async claimSome(): Promise<boolean> {
+  /**
+   * Claims up to `count` jobs and starts them, in the background: up to CLAIMS_IN_FLIGHT claims
+   * run at once, each for slots no other claim asked for. A claim that finds fewer jobs (or
+   * fails) marks the queue drained until the next wake-up.
+   */
+  private claimSome(count: number): void {
     const { worker } = this.options;
-    let claimed: ClaimedJob[];
+    const wakeupsBefore = this.wakeups;
     this.claimsBegun += 1;
-    this.claiming = true;
-    try {
-      claimed = await claimJobs(
-        this.deps.db,
-        {
-          workerId: worker.id,
-          platforms: worker.platforms,
-          emulatedPlatforms: worker.emulatedPlatforms,
-          labels: worker.labels,
-          leaseSeconds: this.leaseSeconds,
-        },
-        worker.slots - this.running.size,
-      );
-    } catch (error) {
-      this.databaseFailedAt = Date.now();
-      this.deps.log.warn({ err: error }, 'claiming jobs failed; trying again');
-      return false;
-    } finally {
-      this.claiming = false;
-    }
-    for (const job of claimed) this.start(job);
-    return claimed.length > 0;
+    this.reservedSlots += count;
+    const claim = claimJobs(
+      this.deps.db,
+      {
+        workerId: worker.id,
+        platforms: worker.platforms,
+        emulatedPlatforms: worker.emulatedPlatforms,
+        labels: worker.labels,
+        leaseSeconds: this.leaseSeconds,
+      },
+      count,
+    )
+      .catch((error: unknown) => {
+        this.databaseFailedAt = Date.now();
+        this.deps.log.warn({ err: error }, 'claiming jobs failed; trying again');
+        return [];
+      })
+      .then((claimed) => {
+        this.reservedSlots -= count;
+        for (const job of claimed) this.start(job);
+        if (claimed.length < count && this.wakeups === wakeupsBefore) this.drained = true;
+      })
+      .finally(() => {
+        this.claims.delete(claim);
+        this.resume();
+      });
+    this.claims.add(claim);
   }
 
   private start(claimed: ClaimedJob): void {
@@ -211,6 +247,8 @@ export class Dispatcher {
       claimedAt: Date.now(),
       done,
     });
+    // Claimed just as the worker was told to stop at once: hand it back too.
+    if (this.stoppingNow) this.abort(jobId, 'shutdown');
   }
 
   /**
@@ -219,14 +257,14 @@ export class Dispatcher {
    * in flight or began since `claimsBefore`, as its reply may still come.
    */
   private async adopt(held: HeldJob, claimsBefore: number): Promise<void> {
-    if (this.claiming || this.claimsBegun !== claimsBefore || this.stopping) return;
+    if (this.claims.size > 0 || this.claimsBegun !== claimsBefore || this.stopping) return;
     const claimed = await getJobWithBuild(this.deps.db, held.jobId);
     const mine =
       claimed?.job.state === 'running' &&
       claimed.job.workerId === this.options.worker.id &&
       claimed.job.attempt === held.attempt;
     if (!mine || this.running.has(held.jobId)) return;
-    if (this.claiming || this.claimsBegun !== claimsBefore) return;
+    if (this.claims.size > 0 || this.claimsBegun !== claimsBefore) return;
     this.deps.log.warn(
       { jobId: held.jobId, attempt: held.attempt },
       'running a job whose claim reply was lost',
@@ -253,7 +291,10 @@ export class Dispatcher {
       return;
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delayMs);
+      const timer = setTimeout(() => {
+        this.drained = false; // Poll: look again even if nothing said so.
+        resolve();
+      }, delayMs);
       this.wakeWaiter = () => {
         clearTimeout(timer);
         resolve();
@@ -317,7 +358,7 @@ export class Dispatcher {
     const { db, log } = this.deps;
     const { worker } = this.options;
     const startedAt = Date.now();
-    const claimsBefore = this.claiming ? -1 : this.claimsBegun;
+    const claimsBefore = this.claims.size > 0 ? -1 : this.claimsBegun;
     try {
       await heartbeatWorker(db, worker.id, await this.images());
       const held = await renewLeases(db, worker.id, this.leaseSeconds);

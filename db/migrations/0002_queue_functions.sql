@@ -2,14 +2,25 @@
 -- graphile-worker's add_job, get_job and complete_job are (docs/decisions/0003-queue-functions.md).
 -- db/queries/*.ts call them; nothing else writes job or build states.
 --
+-- Their statements run on generic plans, made once per connection: the statements are small
+-- lookups by id and by the queue's indexes, and making a custom plan for each call cost more than
+-- running it (a third of the database's CPU in the throughput benchmark).
+--
 -- Notifications (channels as in db/notify.ts CHANNELS) are sent in the transaction that makes
 -- the change, so they cannot be lost between a commit and a NOTIFY sent after it. PostgreSQL
 -- delivers them at commit, once per channel and payload.
 
+-- builds_unreported no longer names `state`, and builds leave room on their pages, so that the
+-- two changes of a build's state per job are HOT updates (no index written).
+DROP INDEX "builds_unreported";--> statement-breakpoint
+CREATE INDEX "builds_unreported" ON "builds" USING btree ("id") WHERE (reported_state is null or reported_state in ('queued', 'running')) and notify -> 'slack' ? 'ts';--> statement-breakpoint
+ALTER TABLE "builds" SET (fillfactor = 80);--> statement-breakpoint
+
 -- Inserts or updates repository owner/name; returns the row. Writes (and so locks the row) only
 -- when something changed, so concurrent builds of one repository do not queue on its lock.
 CREATE FUNCTION crossdock_upsert_repo(p_owner text, p_name text, p_clone_url text, p_source text)
-RETURNS repos LANGUAGE plpgsql AS $$
+RETURNS repos LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   repo repos;
 BEGIN
@@ -28,7 +39,8 @@ END $$;
 -- else the worst outcome. Locks the builds' rows first (in id order), so that two transactions
 -- finishing jobs of one build take turns and the second (its next statement reading anew under
 -- READ COMMITTED) sees the first's job. Notifies crossdock_builds of each build that changed.
-CREATE FUNCTION crossdock_update_build_states(p_build_ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION crossdock_update_build_states(p_build_ids bigint[]) RETURNS void LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   changed_ids bigint[];
 BEGIN
@@ -69,7 +81,8 @@ $$;
 -- After job `p_job_id` reached a final state, settles the queued jobs attached to it (identical
 -- requests): they take a succeeded, failed or timed-out outcome with its artifacts; if it was
 -- canceled, they detach and are queued to run on their own.
-CREATE FUNCTION crossdock_settle_followers(p_job_id bigint) RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION crossdock_settle_followers(p_job_id bigint) RETURNS void LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   leader jobs;
   follower_ids bigint[];
@@ -107,7 +120,8 @@ END $$;
 -- Cancels jobs `p_job_ids` on behalf of `p_by`: queued ones at once, running ones by asking their
 -- workers (crossdock_cancel, and the next heartbeat). Finished jobs are left as they are.
 -- Returns {"canceled": n, "stopping": n}.
-CREATE FUNCTION crossdock_cancel_jobs(p_job_ids bigint[], p_by text) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE FUNCTION crossdock_cancel_jobs(p_job_ids bigint[], p_by text) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   canceled_ids bigint[];
   canceled_builds bigint[];
@@ -146,7 +160,8 @@ END $$;
 -- Returns a jsonb array of booleans in input order: false when the attempt no longer holds the
 -- job (nothing was written for it: the caller must delete the objects it uploaded), true when it
 -- was recorded now or before (a repeated call after a lost reply).
-CREATE FUNCTION crossdock_complete_jobs(p_completions jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE FUNCTION crossdock_complete_jobs(p_completions jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   job_ids bigint[] := ARRAY(SELECT (value ->> 'jobId')::bigint FROM jsonb_array_elements(p_completions));
   done_ids bigint[];
@@ -203,7 +218,8 @@ END $$;
 -- that was asked. Returns {"result": "queued" | "failed" | "canceled", "job": row}, or NULL
 -- when that attempt no longer holds the job.
 CREATE FUNCTION crossdock_end_attempt(p_job_id bigint, p_attempt int, p_reason text, p_infrastructure boolean)
-RETURNS jsonb LANGUAGE plpgsql AS $$
+RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   job jobs;
   failures int;
@@ -253,7 +269,8 @@ END $$;
 -- older builds of the same pull request (or branch) at another commit are canceled. With a
 -- "requestKey" already used, stores nothing and returns that build.
 -- Returns {"created": boolean, "build": row, "repo": row, "jobs": [rows, by id]}.
-CREATE FUNCTION crossdock_create_build(p_input jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE FUNCTION crossdock_create_build(p_input jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   repo repos;
   build builds;
@@ -349,7 +366,8 @@ END $$;
 -- build and repository rows: {"job", "build", "repo"}.
 CREATE FUNCTION crossdock_claim_jobs(p_worker_id text, p_platforms text[], p_emulated text[],
                                      p_labels text[], p_lease_seconds double precision, p_limit int)
-RETURNS TABLE (job jsonb, build jsonb, repo jsonb) LANGUAGE plpgsql AS $$
+RETURNS TABLE (job jsonb, build jsonb, repo jsonb) LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   claimed jobs[];
   build_ids bigint[];

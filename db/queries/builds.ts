@@ -3,6 +3,7 @@ import type { Database } from '../client';
 import {
   DEFAULT_MAX_INFRA_FAILURES,
   JOB_PRIORITY,
+  UNREPORTED_BUILD,
   builds,
   jobs,
   repos,
@@ -136,12 +137,7 @@ export async function listUnreportedBuilds(db: Database, limit = 50): Promise<Bu
   return db
     .select()
     .from(builds)
-    .where(
-      and(
-        sql`${builds.reportedState} is distinct from ${builds.state}`,
-        isNotNull(sql`${builds.notify}->'slack'->'ts'`),
-      ),
-    )
+    .where(and(UNREPORTED_BUILD, sql`${builds.reportedState} is distinct from ${builds.state}`))
     .orderBy(asc(builds.id))
     .limit(limit);
 }
