@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import postgres from 'postgres';
 import { makeWorkerUtils, run, type WorkerEvents } from 'graphile-worker';
 import { createLogger } from '../core/logger';
+import { completeJobs } from '../db/queries/jobs';
 import { CompletionBatcher } from '../worker/completions';
 import { Dispatcher } from '../worker/dispatcher';
 import { databaseUrlFor, loadServiceEnv } from '../test/support/services';
@@ -83,7 +84,7 @@ class Tally {
 
 function dispatcher(url: string, id: string, slots: number, tally: Tally) {
   const db = openDatabase(url, slots + 3);
-  const completions = new CompletionBatcher(db);
+  const completions = new CompletionBatcher((batch) => completeJobs(db, batch));
   const instance = new Dispatcher(
     {
       worker: {

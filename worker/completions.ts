@@ -1,5 +1,4 @@
-import type { Database } from '../db/client';
-import { completeJobs, type Completion, type Fence, type JobOutcome } from '../db/queries/jobs';
+import type { Completion, Fence, JobOutcome } from '../db/queries/jobs';
 
 interface Waiting {
   completion: Completion;
@@ -10,17 +9,22 @@ interface Waiting {
 /**
  * Records the outcomes of a worker's jobs, several in one statement when they come together, as
  * a database's group commit does: an outcome goes at once when none is being recorded; those that
- * arrive meanwhile go together (up to `maxBatch`) when that statement returns. So no outcome waits
+ * arrive meanwhile go together (up to `maxBatch`) when that statement returns (a second statement
+ * in flight was measured slower: smaller batches, more statements). So no outcome waits
  * for a timer, and a worker with many short jobs makes one round trip and one commit for many.
  */
 export class CompletionBatcher {
   private waiting: Waiting[] = [];
-  /** Statements in flight. */
-  private recording = 0;
+  private recording = false;
 
+  /**
+   * @param record records a batch and says, in order, which were recorded: completeJobs
+   *   (db/queries/jobs.ts) bound to the worker's database.
+   * @param maxBatch the most outcomes in one statement.
+   */
   constructor(
-    private readonly db: Database,
-    private readonly options: { maxBatch?: number; inFlight?: number } = {},
+    private readonly record: (completions: Completion[]) => Promise<boolean[]>,
+    private readonly maxBatch = 64,
   ) {}
 
   /**
@@ -36,28 +40,25 @@ export class CompletionBatcher {
   }
 
   private async flush(): Promise<void> {
-    if (this.recording >= (this.options.inFlight ?? 1) || this.waiting.length === 0) return;
-    this.recording += 1;
-    const batch = this.waiting.splice(0, this.options.maxBatch ?? 64);
+    if (this.recording || this.waiting.length === 0) return;
+    this.recording = true;
+    const batch = this.waiting.splice(0, this.maxBatch);
     try {
-      await this.record(batch);
+      await this.send(batch);
     } finally {
-      this.recording -= 1;
+      this.recording = false;
       void this.flush();
     }
   }
 
-  private async record(batch: Waiting[]): Promise<void> {
+  private async send(batch: Waiting[]): Promise<void> {
     try {
-      const recorded = await completeJobs(
-        this.db,
-        batch.map((waiting) => waiting.completion),
-      );
+      const recorded = await this.record(batch.map((waiting) => waiting.completion));
       batch.forEach((waiting, index) => waiting.resolve(recorded[index]!));
     } catch (error) {
       if (batch.length === 1) return batch[0]!.reject(error);
       // One bad outcome must not fail the others: each goes again on its own.
-      await Promise.all(batch.map((waiting) => this.record([waiting])));
+      await Promise.all(batch.map((waiting) => this.send([waiting])));
     }
   }
 }

@@ -7,6 +7,7 @@ import { CrossdockError } from '../core/errors';
 import { artifactKey } from '../core/storage';
 import type { Database } from '../db/client';
 import {
+  completeJobs,
   findStaleAttempts,
   retryJob,
   setJobImageDigest,
@@ -74,7 +75,7 @@ export class Worker {
     private readonly deps: WorkerDeps,
   ) {
     this.sources = new SourceCache(join(options.workDir, 'git'));
-    this.completions = new CompletionBatcher(deps.db);
+    this.completions = new CompletionBatcher((batch) => completeJobs(deps.db, batch));
     this.dispatcher = new Dispatcher(
       {
         worker: { ...options.worker, version: WORKER_VERSION },

@@ -1,5 +1,5 @@
 -- The job state machine as SQL functions: each operation of the queue is one round trip, as
--- graphile-worker's add_job, get_job and complete_job are (docs/decisions/0003-queue-functions.md).
+-- graphile-worker's add_job, get_job and complete_job are (docs/decisions/0004-queue-functions-in-sql.md).
 -- db/queries/*.ts call them; nothing else writes job or build states.
 --
 -- Their statements run on generic plans, made once per connection: the statements are small

@@ -7,7 +7,9 @@ import { createBuild, getBuild, type NewBuild, type NewJob } from './builds';
 import {
   cancelBuild,
   claimJob,
+  claimJobs,
   completeJob,
+  completeJobs,
   findStaleAttempts,
   renewLeases,
   requeueExpiredJobs,
@@ -382,6 +384,40 @@ describe('the job queue', () => {
     const rows = await listArtifactsByJob(database.db, [fence.jobId]);
     expect(rows.get(fence.jobId)).toHaveLength(1);
     expect(await completeJob(database.db, fence, { state: 'failed' })).toBe(false);
+  });
+
+  it('records a batch of outcomes in one call, each fenced on its own, answered in input order', async () => {
+    const builds = [];
+    for (const name of ['batch-a', 'batch-b', 'batch-c'])
+      builds.push(await createBuild(database.db, request(name)));
+    const claimed = await claimJobs(database.db, amd64, 3);
+    expect(claimed).toHaveLength(3);
+    const [first, second, third] = claimed.map(({ job }) => ({
+      jobId: job.id,
+      attempt: job.attempt,
+    }));
+    // The second was recorded before (a lost reply); the third lost its lease and runs elsewhere.
+    await completeJob(database.db, second!, { state: 'failed', exitCode: 2, error: 'exit 2' });
+    await database.db.execute(
+      sql`update jobs set attempt = attempt + 1 where id = ${third!.jobId}`,
+    );
+    const recorded = await completeJobs(database.db, [
+      { ...third!, state: 'succeeded', exitCode: 0, artifacts: [artifact('late')] },
+      { ...first!, state: 'succeeded', exitCode: 0, artifacts: [artifact('a1'), artifact('a2')] },
+      { ...second!, state: 'failed', exitCode: 2, error: 'exit 2' },
+      { jobId: 999_999_999, attempt: 1, state: 'succeeded' },
+    ]);
+    expect(recorded).toEqual([false, true, true, false]);
+    const artifacts = await listArtifactsByJob(database.db, [first!.jobId, third!.jobId]);
+    expect(
+      artifacts
+        .get(first!.jobId)
+        ?.map((row) => row.name)
+        .sort(),
+    ).toEqual(['a1', 'a2']);
+    expect(artifacts.get(third!.jobId)).toBeUndefined();
+    const states = await Promise.all(builds.map(({ build }) => getBuild(database.db, build.id)));
+    expect(states.map((view) => view?.build.state)).toEqual(['succeeded', 'failed', 'running']);
   });
 
   it("names the containers of attempts that no longer hold their job, ignoring other fleets' workers", async () => {

@@ -7,6 +7,7 @@
 import { appendFileSync } from 'node:fs';
 import { createLogger } from '../../core/logger';
 import { connect } from '../../db/client';
+import { completeJobs } from '../../db/queries/jobs';
 import { CompletionBatcher } from '../../worker/completions';
 import { Dispatcher } from '../../worker/dispatcher';
 
@@ -14,7 +15,7 @@ const env = process.env;
 const slots = Number(env.WORKER_SLOTS ?? 1);
 const db = connect(env.DATABASE_URL!, { max: slots + 3 });
 const log = createLogger({ name: 'noop-worker', level: 'warn' });
-const completions = new CompletionBatcher(db);
+const completions = new CompletionBatcher((batch) => completeJobs(db, batch));
 const dispatcher = new Dispatcher(
   {
     worker: {

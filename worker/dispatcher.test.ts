@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../core/logger';
+import { createTestDatabase, type TestDatabase } from '../test/support/services';
+import { createBuild } from '../db/queries/builds';
+import { completeJobs } from '../db/queries/jobs';
+import { CompletionBatcher } from './completions';
+import { Dispatcher } from './dispatcher';
+
+const spec = { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 5 };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Dispatcher', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('runs every job once and never more at a time than its slots, with claims overlapping', async () => {
+    const jobs = 60;
+    const slots = 3;
+    for (let index = 0; index < jobs; index += 1)
+      await createBuild(database.db, {
+        repo: { owner: 'acme', name: 'slots', cloneUrl: '/tmp/none.git', source: 'git' },
+        sha: String(index).padStart(40, '0'),
+        ref: 'main',
+        trigger: 'cli',
+        requester: 'cli:test',
+        recipeDigest: 'r',
+        jobs: [
+          {
+            target: 'amd64',
+            platform: 'linux/amd64',
+            toolchain: 'native',
+            runPlatform: 'linux/amd64',
+            image: 'b:1',
+            spec,
+          },
+        ],
+      });
+    const completions = new CompletionBatcher((batch) => completeJobs(database.db, batch));
+    const ran: number[] = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    const dispatcher = new Dispatcher(
+      {
+        worker: {
+          id: 'w-slots',
+          host: 'h',
+          pid: 1,
+          version: 'test',
+          platforms: ['linux/amd64'],
+          emulatedPlatforms: [],
+          labels: [],
+          slots,
+          heartbeatSeconds: 30,
+        },
+        pollSeconds: 30,
+      },
+      {
+        db: database.db,
+        log: createLogger({ name: 'test', level: 'silent' }),
+        handler: async ({ job }) => {
+          running += 1;
+          mostAtOnce = Math.max(mostAtOnce, running);
+          ran.push(job.id);
+          // Uneven lengths, so that slots free up one by one while claims are on their way.
+          await sleep(job.id % 3);
+          running -= 1;
+          await completions.complete(
+            { jobId: job.id, attempt: job.attempt },
+            { state: 'succeeded' },
+          );
+        },
+      },
+    );
+    const run = dispatcher.run();
+    for (let waited = 0; ran.length < jobs && waited < 20_000; waited += 20) await sleep(20);
+    dispatcher.stop();
+    await run;
+    expect(ran).toHaveLength(jobs);
+    expect(new Set(ran).size).toBe(jobs);
+    expect(mostAtOnce).toBe(slots);
+    const [counts] = await database.db.$client<{ succeeded: number; once: number }[]>`
+      select count(*) filter (where state = 'succeeded')::int as succeeded,
+             count(*) filter (where attempt = 1)::int as once
+      from jobs`;
+    expect(counts).toEqual({ succeeded: jobs, once: jobs });
+  });
+});
