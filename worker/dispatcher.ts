@@ -5,6 +5,7 @@ import {
   claimJobs,
   getJobWithBuild,
   nextLeaseExpiry,
+  notifyBuildsChanged,
   renewLeases,
   requeueExpiredJobs,
   retryJob,
@@ -94,6 +95,9 @@ export class Dispatcher {
   private drained = false;
   private wakeups = 0;
   private stoppingNow = false;
+  /** Builds whose jobs were claimed and whose watchers are not told yet; one NOTIFY at a time. */
+  private readonly claimedBuilds = new Set<number>();
+  private notifying: Promise<void> | undefined;
 
   constructor(
     private readonly options: DispatcherOptions,
@@ -147,6 +151,7 @@ export class Dispatcher {
     }
     await Promise.allSettled(this.claims);
     await Promise.allSettled([...this.running.values()].map((job) => job.done));
+    await this.notifying;
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.heartbeatRetry);
     for (const unlisten of this.unlisteners) await unlisten().catch(() => {});
@@ -223,12 +228,33 @@ export class Dispatcher {
         this.reservedSlots -= count;
         for (const job of claimed) this.start(job);
         if (claimed.length < count && this.wakeups === wakeupsBefore) this.drained = true;
+        for (const { build } of claimed) this.claimedBuilds.add(build.id);
+        this.notifyClaimedBuilds();
       })
       .finally(() => {
         this.claims.delete(claim);
         this.resume();
       });
     this.claims.add(claim);
+  }
+
+  /**
+   * Tells the builds' watchers their jobs started, after the jobs have (see claimJobs): one
+   * statement at a time, with the builds claimed meanwhile in the next. A failure is logged; the
+   * watchers also poll.
+   */
+  private notifyClaimedBuilds(): void {
+    if (this.notifying || this.claimedBuilds.size === 0) return;
+    const buildIds = [...this.claimedBuilds];
+    this.claimedBuilds.clear();
+    this.notifying = notifyBuildsChanged(this.deps.db, buildIds)
+      .catch((error) =>
+        this.deps.log.warn({ err: error, buildIds }, 'notifying started builds failed'),
+      )
+      .finally(() => {
+        this.notifying = undefined;
+        this.notifyClaimedBuilds();
+      });
   }
 
   private start(claimed: ClaimedJob): void {

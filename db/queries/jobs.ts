@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database, Transaction } from '../client';
+import { CHANNELS } from '../notify';
 import { builds, jobs, repos, type JobState } from '../schema';
 import type { Build, Job } from './builds';
 import type { Repo } from './repos';
@@ -45,9 +46,11 @@ export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJ
 /**
  * Claims up to `limit` queued jobs `claimer` can run, first come first (highest priority, then
  * oldest, in the order of the index jobs_claimable so that no sort of the queue is needed), for
- * `leaseSeconds`: state → running, attempt + 1; their builds become running (notified at
- * commit). One statement; concurrent claimers never get the same job (FOR UPDATE SKIP LOCKED;
+ * `leaseSeconds`: state → running, attempt + 1; their builds become running. One statement;
+ * concurrent claimers never get the same job (FOR UPDATE SKIP LOCKED;
  * docs/decisions/0001-postgres-queue.md). Returns the claimed jobs in claim order (maybe none).
+ * It sends no NOTIFY: the caller tells the builds' watchers with notifyBuildsChanged once the jobs
+ * are on their way (in the claim's own transaction it delayed each job's start by about 0.15 ms).
  */
 export async function claimJobs(
   db: Database,
@@ -81,8 +84,7 @@ export async function claimJobs(
     )
     select to_jsonb(claimed) as job,
            case when started.id is null then to_jsonb(b) else to_jsonb(started) end as build,
-           to_jsonb(r) as repo,
-           case when started.id is not null then pg_notify('crossdock_builds', started.id::text) end
+           to_jsonb(r) as repo
     from claimed
     join builds b on b.id = claimed.build_id
     left join build_started started on started.id = claimed.build_id
@@ -93,6 +95,16 @@ export async function claimJobs(
     build: fromRowJson(builds, row.build),
     repo: fromRowJson(repos, row.repo),
   }));
+}
+
+/**
+ * Tells whoever watches builds `buildIds` (the bot, `crossdock build --wait`) that they or their
+ * jobs changed state: a NOTIFY on CHANNELS.builds for each, in one statement.
+ */
+export async function notifyBuildsChanged(db: Database, buildIds: number[]): Promise<void> {
+  if (buildIds.length === 0) return;
+  await db.$client`
+    select pg_notify(${CHANNELS.builds}, id::text) from unnest(${buildIds}::bigint[]) as id`;
 }
 
 /** A job with its build and repository (what a worker runs, what a log page shows); undefined for no such job. */
