@@ -45,7 +45,7 @@ const NAME = 'throughput';
 /** Jobs pre-queued for each run. */
 const JOBS = Number(process.env.BENCH_THROUGHPUT_JOBS ?? 2000);
 /** Runs of each configuration. */
-const RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 5);
 /** Jobs that run at once. */
 const CONCURRENCY = 8;
 /** Poll interval of every consumer, in seconds; NOTIFY and the claim loops do the work. */
