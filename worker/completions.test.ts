@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queueNoopBuilds } from '../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../test/support/services';
-import { createBuild, getBuild } from '../db/queries/builds';
+import { getBuild } from '../db/queries/builds';
 import { claimJobs, completeJobs, type Completion, type Fence } from '../db/queries/jobs';
 import { CompletionBatcher } from './completions';
-
-const spec = { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 5 };
 
 describe('CompletionBatcher', () => {
   let database: TestDatabase;
@@ -26,25 +25,7 @@ describe('CompletionBatcher', () => {
       batches.push(completions.length);
       return completeJobs(database.db, completions);
     });
-    for (let index = 0; index < count; index += 1)
-      await createBuild(database.db, {
-        repo: { owner: 'acme', name: 'batch', cloneUrl: '/tmp/none.git', source: 'git' },
-        sha: `${Date.now()}${index}`.padStart(40, '0'),
-        ref: 'main',
-        trigger: 'cli',
-        requester: 'cli:test',
-        recipeDigest: 'r',
-        jobs: [
-          {
-            target: 'amd64',
-            platform: 'linux/amd64',
-            toolchain: 'native',
-            runPlatform: 'linux/amd64',
-            image: 'b:1',
-            spec,
-          },
-        ],
-      });
+    await queueNoopBuilds(database.db, 'batch', count);
     const jobs = await claimJobs(
       database.db,
       { workerId: 'w', platforms: ['linux/amd64'], leaseSeconds: 30 },

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../core/logger';
+import { queueNoopBuilds } from '../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../test/support/services';
-import { createBuild } from '../db/queries/builds';
 import { completeJobs } from '../db/queries/jobs';
 import { CompletionBatcher } from './completions';
 import { Dispatcher } from './dispatcher';
 
-const spec = { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 5 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Dispatcher', () => {
@@ -21,25 +20,7 @@ describe('Dispatcher', () => {
   it('runs every job once and never more at a time than its slots, with claims overlapping', async () => {
     const jobs = 60;
     const slots = 3;
-    for (let index = 0; index < jobs; index += 1)
-      await createBuild(database.db, {
-        repo: { owner: 'acme', name: 'slots', cloneUrl: '/tmp/none.git', source: 'git' },
-        sha: String(index).padStart(40, '0'),
-        ref: 'main',
-        trigger: 'cli',
-        requester: 'cli:test',
-        recipeDigest: 'r',
-        jobs: [
-          {
-            target: 'amd64',
-            platform: 'linux/amd64',
-            toolchain: 'native',
-            runPlatform: 'linux/amd64',
-            image: 'b:1',
-            spec,
-          },
-        ],
-      });
+    await queueNoopBuilds(database.db, 'slots', jobs);
     const completions = new CompletionBatcher((batch) => completeJobs(database.db, batch));
     const ran: number[] = [];
     let running = 0;

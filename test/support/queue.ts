@@ -1,0 +1,28 @@
+import type { Database } from '../../db/client';
+import { createBuild } from '../../db/queries/builds';
+
+/**
+ * Queues `count` builds of repository acme/`repo`, each at its own commit with one no-op
+ * linux/amd64 job, as createBuild stores them. For tests of the queue alone.
+ */
+export async function queueNoopBuilds(db: Database, repo: string, count: number): Promise<void> {
+  for (let index = 0; index < count; index += 1)
+    await createBuild(db, {
+      repo: { owner: 'acme', name: repo, cloneUrl: '/tmp/none.git', source: 'git' },
+      sha: `${Date.now()}${index}`.padStart(40, '0'),
+      ref: 'main',
+      trigger: 'cli',
+      requester: 'cli:test',
+      recipeDigest: 'r',
+      jobs: [
+        {
+          target: 'amd64',
+          platform: 'linux/amd64',
+          toolchain: 'native',
+          runPlatform: 'linux/amd64',
+          image: 'builder:1',
+          spec: { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 5 },
+        },
+      ],
+    });
+}
