@@ -90,6 +90,13 @@ export const builds = pgTable(
   (table) => [
     uniqueIndex('builds_request_key').on(table.requestKey),
     index('builds_repo_sha').on(table.repoId, table.sha),
+    // A pull request's and a branch's builds: superseded builds, and their pages in the portal.
+    index('builds_repo_pull')
+      .on(table.repoId, table.pullNumber)
+      .where(sql`pull_number is not null`),
+    index('builds_repo_branch')
+      .on(table.repoId, table.branch)
+      .where(sql`pull_number is null and tag is null`),
     // Builds with a Slack message whose final state is not reported yet. It must not name
     // `state`: then a change of state (two per job) can be a HOT update, writing no index.
     index('builds_unreported')

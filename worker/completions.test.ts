@@ -3,7 +3,7 @@ import { queueNoopBuilds } from '../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../test/support/services';
 import { getBuild } from '../db/queries/builds';
 import { claimJobs, completeJobs, type Completion, type Fence } from '../db/queries/jobs';
-import { CompletionBatcher } from './completions';
+import { CompletionBatcher, CompletionTimeoutError } from './completions';
 
 describe('CompletionBatcher', () => {
   let database: TestDatabase;
@@ -78,5 +78,19 @@ describe('CompletionBatcher', () => {
     expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/artifacts_job_name/);
     // The first alone, the other three together (failed), then each of the three alone.
     expect(batches).toEqual([1, 3, 1, 1, 1]);
+  });
+
+  it('gives up on a statement that hangs, so that later outcomes are not held up behind it', async () => {
+    const [first, second] = await claimed(2);
+    let calls = 0;
+    const stuck = new CompletionBatcher(
+      (completions) =>
+        calls++ === 0 ? new Promise<boolean[]>(() => {}) : completeJobs(database.db, completions),
+      { timeoutMs: 50 },
+    );
+    await expect(stuck.complete(first!, { state: 'succeeded' })).rejects.toBeInstanceOf(
+      CompletionTimeoutError,
+    );
+    expect(await stuck.complete(second!, { state: 'succeeded' })).toBe(true);
   });
 });

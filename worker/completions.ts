@@ -6,6 +6,9 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
+/** A statement recording outcomes took longer than the batcher's timeout. */
+export class CompletionTimeoutError extends Error {}
+
 /**
  * Records the outcomes of a worker's jobs, several in one statement when they come together, as
  * a database's group commit does: an outcome goes at once when none is being recorded; those that
@@ -20,11 +23,14 @@ export class CompletionBatcher {
   /**
    * @param record records a batch and says, in order, which were recorded: completeJobs
    *   (db/queries/jobs.ts) bound to the worker's database.
-   * @param maxBatch the most outcomes in one statement.
+   * @param options.maxBatch the most outcomes in one statement.
+   * @param options.timeoutMs how long a statement may take before its outcomes are rejected (the
+   *   callers try again, on another connection if this one is stuck), so that one lost
+   *   connection does not hold up every later outcome.
    */
   constructor(
     private readonly record: (completions: Completion[]) => Promise<boolean[]>,
-    private readonly maxBatch = 64,
+    private readonly options: { maxBatch?: number; timeoutMs?: number } = {},
   ) {}
 
   /**
@@ -42,7 +48,7 @@ export class CompletionBatcher {
   private async flush(): Promise<void> {
     if (this.recording || this.waiting.length === 0) return;
     this.recording = true;
-    const batch = this.waiting.splice(0, this.maxBatch);
+    const batch = this.waiting.splice(0, this.options.maxBatch ?? 64);
     try {
       await this.send(batch);
     } finally {
@@ -52,13 +58,31 @@ export class CompletionBatcher {
   }
 
   private async send(batch: Waiting[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = this.options.timeoutMs ?? 60_000;
     try {
-      const recorded = await this.record(batch.map((waiting) => waiting.completion));
+      const recorded = await Promise.race([
+        this.record(batch.map((waiting) => waiting.completion)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new CompletionTimeoutError(`recording job outcomes took over ${timeoutMs} ms`),
+              ),
+            timeoutMs,
+          );
+        }),
+      ]);
       batch.forEach((waiting, index) => waiting.resolve(recorded[index]!));
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
+      if (batch.length === 1 || error instanceof CompletionTimeoutError) {
+        for (const waiting of batch) waiting.reject(error);
+        return;
+      }
       // One bad outcome must not fail the others: each goes again on its own.
       await Promise.all(batch.map((waiting) => this.send([waiting])));
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -158,8 +158,10 @@ export class Dispatcher {
     await Promise.allSettled([...this.running.values()].map((job) => job.done));
     clearTimeout(this.notifyTimer);
     this.notifyTimer = undefined;
-    this.notifyClaimedBuilds();
-    await this.notifying;
+    while (this.notifying || this.claimedBuilds.size > 0) {
+      this.notifyClaimedBuilds();
+      await this.notifying;
+    }
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.heartbeatRetry);
     for (const unlisten of this.unlisteners) await unlisten().catch(() => {});
@@ -283,7 +285,10 @@ export class Dispatcher {
       .catch((error) => this.deps.log.error({ err: error, jobId }, 'job handler threw'))
       .finally(() => {
         this.running.delete(jobId);
-        this.wake();
+        // A free slot: claim again, unless the last claim found the queue empty and no NOTIFY
+        // has come since (then there is nothing to claim, and a claim would only cost a round
+        // trip before the next job's).
+        this.resume();
       });
     this.running.set(jobId, {
       attempt: claimed.job.attempt,
@@ -308,7 +313,7 @@ export class Dispatcher {
       claimed.job.workerId === this.options.worker.id &&
       claimed.job.attempt === held.attempt;
     if (!mine || this.running.has(held.jobId)) return;
-    if (this.claims.size > 0 || this.claimsBegun !== claimsBefore) return;
+    if (this.claims.size > 0 || this.claimsBegun !== claimsBefore || this.stopping) return;
     this.deps.log.warn(
       { jobId: held.jobId, attempt: held.attempt },
       'running a job whose claim reply was lost',

@@ -69,7 +69,7 @@ export async function claimJobs(
         and labels <@ ${claimer.labels ?? []}::text[]
       order by priority desc nulls last, id
       limit ${limit}
-      for update skip locked
+      for no key update skip locked
     ), claimed as (
       update jobs set
         state = 'running', attempt = jobs.attempt + 1, worker_id = ${claimer.workerId},
@@ -186,7 +186,7 @@ export async function requeueExpiredJobs(
              'worker ' || coalesce(worker_id, '?') || ' stopped heartbeating (lease expired)', true) as ended
     from (select id, attempt, worker_id from ${jobs}
           where state = 'running' and lease_expires_at < now()
-          order by id for update skip locked) as expired`);
+          order by id for no key update skip locked) as expired`);
   return rows.flatMap(({ ended }) =>
     ended ? [{ job: fromRowJson(jobs, ended.job), result: ended.result }] : [],
   );

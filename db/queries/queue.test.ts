@@ -420,6 +420,46 @@ describe('the job queue', () => {
     expect(states.map((view) => view?.build.state)).toEqual(['succeeded', 'failed', 'running']);
   });
 
+  it('takes concurrent completions, followers and cancels without deadlocks', async () => {
+    // Build O has jobs x and z; build R has y and a follower of x. One worker completes x (which
+    // settles R's follower), another completes z and y together, and an operator cancels R.
+    // Each side locks both builds: only a common lock order keeps them from deadlocking.
+    for (let round = 0; round < 15; round += 1) {
+      const sha = `d${round}`.padStart(40, '0');
+      const o = await createBuild(
+        database.db,
+        request(`lock-o-${round}`, { sha, jobs: [job('x'), job('z')] }),
+      );
+      const r = await createBuild(
+        database.db,
+        request(`lock-o-${round}`, {
+          sha,
+          ref: 'pr-1',
+          branch: undefined,
+          pullNumber: 1,
+          jobs: [job('x'), job('y')],
+        }),
+      );
+      expect(r.jobs.find((each) => each.target === 'x')?.reuseOfJobId).toBeTruthy();
+      const claimed = await claimJobs(database.db, amd64, 3);
+      const fence = (target: string, buildId: number) => {
+        const { job: found } = claimed.find(
+          (c) => c.job.target === target && c.job.buildId === buildId,
+        )!;
+        return { jobId: found.id, attempt: found.attempt };
+      };
+      const results = await Promise.allSettled([
+        completeJobs(database.db, [{ ...fence('x', o.build.id), state: 'succeeded' }]),
+        completeJobs(database.db, [
+          { ...fence('y', r.build.id), state: 'succeeded' },
+          { ...fence('z', o.build.id), state: 'succeeded' },
+        ]),
+        cancelBuild(database.db, r.build.id, 'test'),
+      ]);
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    }
+  });
+
   it("names the containers of attempts that no longer hold their job, ignoring other fleets' workers", async () => {
     await createBuild(database.db, request('stale'));
     const claimed = await claimJob(database.db, { ...amd64, workerId: 'w-stale', leaseSeconds: 0 });
