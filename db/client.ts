@@ -5,8 +5,6 @@ import postgres from 'postgres';
 import * as schema from './schema';
 
 export type Database = PostgresJsDatabase<typeof schema> & { $client: postgres.Sql };
-/** An open transaction of `db.transaction(…)`; queries that must share one take it. */
-export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
 
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 /** Arbitrary key of the advisory lock that serialises migrations of concurrent starts. */

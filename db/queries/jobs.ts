@@ -1,13 +1,10 @@
 import { and, eq, sql } from 'drizzle-orm';
-import type { Database, Transaction } from '../client';
+import type { Database } from '../client';
 import { CHANNELS } from '../notify';
 import { builds, jobs, repos, type JobState } from '../schema';
 import type { Build, Job } from './builds';
 import type { Repo } from './repos';
 import { fromRowJson, type RowJson } from './rows';
-
-/** A database handle or an open transaction: the queries below run in either. */
-export type Queryable = Database | Transaction;
 
 /** A job a worker has claimed, with what it needs to run it. `job.attempt` fences its writes. */
 export interface ClaimedJob {
