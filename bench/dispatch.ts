@@ -16,12 +16,12 @@
 // The results also split each latency: the enqueue call itself (`enqueueMs`, until its commit
 // returned) and the rest (`afterEnqueueMs`: NOTIFY delivery, the claim, the handler call).
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import { makeWorkerUtils, run, type WorkerEvents } from 'graphile-worker';
 import { createLogger } from '../core/logger';
 import { completeJob } from '../db/queries/jobs';
 import { Dispatcher } from '../worker/dispatcher';
 import {
+  benchWorker,
   createBenchDatabase,
   deferred,
   enqueueNoopBuild,
@@ -93,17 +93,7 @@ async function startCrossdock(url: string, probe: Probe): Promise<System> {
   const consumer = openDatabase(url, 4);
   const dispatcher = new Dispatcher(
     {
-      worker: {
-        id: `bench-dispatch-${process.pid}`,
-        host: hostname(),
-        pid: process.pid,
-        version: 'bench',
-        platforms: ['linux/amd64'],
-        emulatedPlatforms: [],
-        labels: [],
-        slots: 1,
-        heartbeatSeconds: 5,
-      },
+      worker: benchWorker(`bench-dispatch-${process.pid}`, 1),
       pollSeconds: POLL_SECONDS,
     },
     {

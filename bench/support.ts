@@ -5,12 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpus, loadavg, totalmem, release } from 'node:os';
+import { cpus, hostname, loadavg, totalmem, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { Logger as GraphileLogger } from 'graphile-worker';
 import { createBuild, type NewJob } from '../db/queries/builds';
 import type { NewRepo } from '../db/queries/repos';
+import type { WorkerRegistration } from '../db/queries/workers';
 import { connect, migrateDatabase, type Database } from '../db/client';
 import {
   removeContainersOf,
@@ -18,6 +19,7 @@ import {
   stopProcess,
   type WorkerProcess,
 } from '../test/support/processes';
+import { workerRegistration } from '../test/support/queue';
 import { databaseUrlFor, loadServiceEnv } from '../test/support/services';
 
 export { sleep };
@@ -105,6 +107,11 @@ export function benchJob(
       timeoutMinutes: 30,
     },
   };
+}
+
+/** A linux/amd64 worker of `slots` slots on this host for a benchmark's Dispatcher (heartbeat 5 s). */
+export function benchWorker(id: string, slots: number): WorkerRegistration {
+  return workerRegistration(id, { host: hostname(), version: 'bench', slots, heartbeatSeconds: 5 });
 }
 
 /**

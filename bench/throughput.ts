@@ -18,7 +18,6 @@
 // jobs per second; the runs rotate the order of the systems and each is run RUNS times; the
 // median counts.
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import postgres from 'postgres';
 import { makeWorkerUtils, run, type WorkerEvents } from 'graphile-worker';
 import { createLogger } from '../core/logger';
@@ -27,6 +26,7 @@ import { CompletionBatcher } from '../worker/completions';
 import { Dispatcher } from '../worker/dispatcher';
 import { databaseUrlFor, loadServiceEnv } from '../test/support/services';
 import {
+  benchWorker,
   createBenchDatabase,
   enqueueNoopBuild,
   median,
@@ -87,17 +87,7 @@ function dispatcher(url: string, id: string, slots: number, tally: Tally) {
   const completions = new CompletionBatcher((batch) => completeJobs(db, batch));
   const instance = new Dispatcher(
     {
-      worker: {
-        id,
-        host: hostname(),
-        pid: process.pid,
-        version: 'bench',
-        platforms: ['linux/amd64'],
-        emulatedPlatforms: [],
-        labels: [],
-        slots,
-        heartbeatSeconds: 5,
-      },
+      worker: benchWorker(id, slots),
       pollSeconds: POLL_SECONDS,
     },
     {

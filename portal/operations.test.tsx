@@ -12,6 +12,7 @@ import {
   type TestBucket,
   type TestDatabase,
 } from '../test/support/services';
+import { workerRegistration } from '../test/support/queue';
 import { createPortalApp } from './app';
 import { attemptSummary } from './build-details';
 import { workerState } from '../db/queries/workers';
@@ -54,19 +55,8 @@ const build = (jobs: NewJob[], overrides: Partial<NewBuild> = {}): NewBuild => (
   ...overrides,
 });
 
-const worker = (id: string, overrides: Partial<WorkerRegistration> = {}): WorkerRegistration => ({
-  id,
-  host: `${id}.example`,
-  pid: 4242,
-  version: '0.1.0',
-  platforms: ['linux/amd64'],
-  emulatedPlatforms: [],
-  labels: [],
-  slots: 1,
-  heartbeatSeconds: 60,
-  images: {},
-  ...overrides,
-});
+const worker = (id: string, overrides: Partial<WorkerRegistration> = {}): WorkerRegistration =>
+  workerRegistration(id, { host: `${id}.example`, pid: 4242, version: '0.1.0', ...overrides });
 
 /** The table row of `id` (e.g. `job-12`, `worker-a`) in a page, up to its end. */
 function row(html: string, id: string): string {

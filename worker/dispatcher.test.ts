@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../core/logger';
-import { queueNoopBuilds } from '../test/support/queue';
+import { queueNoopBuilds, workerRegistration } from '../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../test/support/services';
 import { completeJobs } from '../db/queries/jobs';
 import { CompletionBatcher } from './completions';
@@ -27,17 +27,7 @@ describe('Dispatcher', () => {
     let mostAtOnce = 0;
     const dispatcher = new Dispatcher(
       {
-        worker: {
-          id: 'w-slots',
-          host: 'h',
-          pid: 1,
-          version: 'test',
-          platforms: ['linux/amd64'],
-          emulatedPlatforms: [],
-          labels: [],
-          slots,
-          heartbeatSeconds: 30,
-        },
+        worker: workerRegistration('w-slots', { slots, heartbeatSeconds: 30 }),
         pollSeconds: 30,
       },
       {

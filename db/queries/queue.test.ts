@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { workerRegistration } from '../../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
 import { CHANNELS } from '../notify';
 import { listArtifactsByJob } from './artifacts';
@@ -17,13 +18,7 @@ import {
   setJobImageDigest,
   type Claimer,
 } from './jobs';
-import {
-  explainQueuedJobs,
-  listWorkers,
-  queueDepth,
-  registerWorker,
-  type WorkerRegistration,
-} from './workers';
+import { explainQueuedJobs, listWorkers, queueDepth, registerWorker } from './workers';
 
 const spec = { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 5 };
 const job = (target: string, overrides: Partial<NewJob> = {}): NewJob => ({
@@ -46,21 +41,6 @@ const request = (repo: string, overrides: Partial<NewBuild> = {}): NewBuild => (
   requester: 'cli:test',
   recipeDigest: 'r'.repeat(64),
   jobs: [job('amd64')],
-  ...overrides,
-});
-/** A worker row for registerWorker; `overrides` set what a test cares about. */
-const workerRow = (
-  overrides: Partial<WorkerRegistration> & { id: string },
-): WorkerRegistration => ({
-  host: 'h',
-  pid: 1,
-  version: 'test',
-  platforms: ['linux/amd64'],
-  emulatedPlatforms: [],
-  labels: [],
-  slots: 1,
-  heartbeatSeconds: 60,
-  images: {},
   ...overrides,
 });
 const amd64: Claimer = { workerId: 'w-amd64', platforms: ['linux/amd64'], leaseSeconds: 30 };
@@ -163,7 +143,7 @@ describe('the job queue', () => {
 
     await registerWorker(
       database.db,
-      workerRow({ id: 'w-riscv', platforms: ['linux/riscv64'], slots: 2 }),
+      workerRegistration('w-riscv', { platforms: ['linux/riscv64'], slots: 2 }),
     );
     const after = await explainQueuedJobs(database.db, jobs);
     expect(after.get(jobs[0]!.id)).toBe(
@@ -346,7 +326,7 @@ describe('the job queue', () => {
       exitCode: 0,
       artifacts: [artifact('reuse.bin')],
     });
-    const worker = workerRow({ id: 'w-images' });
+    const worker = workerRegistration('w-images');
     await registerWorker(database.db, { ...worker, images: { 'builder:1': 'sha256:new' } });
     const rebuilt = await createBuild(database.db, request('reuse', { sha }));
     expect(rebuilt.jobs[0]).toMatchObject({ state: 'queued', reuseOfJobId: null });
@@ -463,7 +443,7 @@ describe('the job queue', () => {
   it("names the containers of attempts that no longer hold their job, ignoring other fleets' workers", async () => {
     await createBuild(database.db, request('stale'));
     const claimed = await claimJob(database.db, { ...amd64, workerId: 'w-stale', leaseSeconds: 0 });
-    await registerWorker(database.db, workerRow({ id: 'w-stale', heartbeatSeconds: 1 }));
+    await registerWorker(database.db, workerRegistration('w-stale', { heartbeatSeconds: 1 }));
     const attempt = { jobId: claimed!.job.id, attempt: 1, workerId: 'w-stale' };
     const foreign = { jobId: claimed!.job.id, attempt: 1, workerId: 'not-in-this-fleet' };
     expect(await findStaleAttempts(database.db, [attempt, foreign])).toEqual([]);

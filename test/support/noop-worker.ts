@@ -10,6 +10,7 @@ import { connect } from '../../db/client';
 import { completeJobs } from '../../db/queries/jobs';
 import { CompletionBatcher } from '../../worker/completions';
 import { Dispatcher } from '../../worker/dispatcher';
+import { workerRegistration } from './queue';
 
 const env = process.env;
 const slots = Number(env.WORKER_SLOTS ?? 1);
@@ -18,17 +19,12 @@ const log = createLogger({ name: 'noop-worker', level: 'warn' });
 const completions = new CompletionBatcher((batch) => completeJobs(db, batch));
 const dispatcher = new Dispatcher(
   {
-    worker: {
-      id: env.WORKER_ID!,
+    worker: workerRegistration(env.WORKER_ID!, {
       host: 'noop',
-      pid: process.pid,
       version: 'noop',
-      platforms: ['linux/amd64'],
-      emulatedPlatforms: [],
-      labels: [],
       slots,
       heartbeatSeconds: Number(env.WORKER_HEARTBEAT_SECONDS ?? 5),
-    },
+    }),
     pollSeconds: 1,
   },
   {

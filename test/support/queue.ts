@@ -1,5 +1,30 @@
 import type { Database } from '../../db/client';
 import { createBuild } from '../../db/queries/builds';
+import type { WorkerRegistration } from '../../db/queries/workers';
+
+/**
+ * A worker as registerWorker and the Dispatcher take it: one slot serving linux/amd64 natively,
+ * no labels or images, a heartbeat every 60 s; `overrides` set what a test or benchmark cares
+ * about.
+ */
+export function workerRegistration(
+  id: string,
+  overrides: Partial<WorkerRegistration> = {},
+): WorkerRegistration {
+  return {
+    id,
+    host: 'test-host',
+    pid: process.pid,
+    version: 'test',
+    platforms: ['linux/amd64'],
+    emulatedPlatforms: [],
+    labels: [],
+    slots: 1,
+    heartbeatSeconds: 60,
+    images: {},
+    ...overrides,
+  };
+}
 
 /**
  * Queues `count` builds of repository acme/`repo`, each at its own commit with one no-op
