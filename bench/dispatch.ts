@@ -26,6 +26,7 @@ import {
   deferred,
   enqueueNoopBuild,
   openDatabase,
+  openWorkerDatabase,
   progress,
   round,
   silentGraphileLogger,
@@ -90,7 +91,7 @@ class Probe {
 /** A Dispatcher with one slot whose handler records the job as succeeded at once. */
 async function startCrossdock(url: string, probe: Probe): Promise<System> {
   const producer = openDatabase(url, 2);
-  const consumer = openDatabase(url, 4);
+  const consumer = openWorkerDatabase(url, 1);
   const dispatcher = new Dispatcher(
     {
       worker: benchWorker(`bench-dispatch-${process.pid}`, 1),

@@ -53,8 +53,16 @@ export interface BenchDatabase {
  */
 export async function createBenchDatabase(): Promise<BenchDatabase> {
   const env = loadServiceEnv();
-  const name = `crossdock_bench_${randomBytes(6).toString('hex')}`;
+  const name = `crossdock_bench_${process.pid}_${randomBytes(6).toString('hex')}`;
   const admin = postgres(env.databaseUrl, { max: 1, onnotice: () => {} });
+  // Databases of benchmark processes that were killed (their pid is gone): a run's seed and its
+  // copies are large, and nothing else removes them.
+  const benchDatabases = await admin<{ datname: string }[]>`
+    select datname from pg_database where datname ~ '^crossdock_bench_'`;
+  for (const { datname } of benchDatabases) {
+    const pid = Number(/^crossdock_bench_(\d+)_/.exec(datname)?.[1]);
+    if (!processAlive(pid)) await admin.unsafe(`drop database if exists ${datname} with (force)`);
+  }
   await admin.unsafe(`create database ${name}`);
   await admin.end();
   const url = databaseUrlFor(env.databaseUrl, name);
@@ -69,9 +77,25 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   };
 }
 
+/** Whether process `pid` of this machine is running (false for NaN, as for a name without one). */
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** A pool of at most `max` connections to `url` (Crossdock's own `connect`). */
 export function openDatabase(url: string, max: number): Database {
   return connect(url, { max });
+}
+
+/** The pool of a worker with `slots` slots, opened as worker/main.ts opens it. */
+export function openWorkerDatabase(url: string, slots: number): Database {
+  return connect(url, { max: slots + 3, genericPlans: true });
 }
 
 /** A repository row every benchmark build belongs to; jobs never fetch it unless a worker runs them. */

@@ -31,6 +31,7 @@ import {
   enqueueNoopBuild,
   median,
   openDatabase,
+  openWorkerDatabase,
   progress,
   round,
   silentGraphileLogger,
@@ -83,7 +84,7 @@ class Tally {
 }
 
 function dispatcher(url: string, id: string, slots: number, tally: Tally) {
-  const db = openDatabase(url, slots + 3);
+  const db = openWorkerDatabase(url, slots);
   const completions = new CompletionBatcher((batch) => completeJobs(db, batch));
   const instance = new Dispatcher(
     {
@@ -219,7 +220,8 @@ async function main(): Promise<void> {
     progress(NAME, `seeding ${JOBS} Crossdock builds and ${JOBS} graphile-worker jobs`);
     await seed(seedDatabase.url);
     const results: RunResult[] = [];
-    const names = Object.keys(CONFIGS);
+    // BENCH_THROUGHPUT_CONFIGS=crossdock-1x8 runs one system alone (e.g. to profile it).
+    const names = process.env.BENCH_THROUGHPUT_CONFIGS?.split(',') ?? Object.keys(CONFIGS);
     for (let round_ = 0; round_ < RUNS; round_ += 1) {
       const order = names.map((_, index) => names[(index + round_) % names.length]!);
       for (const config of order) {
@@ -244,6 +246,10 @@ async function main(): Promise<void> {
     }
     const medianOf = (config: string) =>
       round(median(results.filter((r) => r.config === config).map((r) => r.jobsPerSecond)), 1);
+    if (process.env.BENCH_THROUGHPUT_CONFIGS) {
+      for (const config of names) progress(NAME, `${config}: median ${medianOf(config)} jobs/s`);
+      return; // a partial run is no result to write
+    }
     const ours = medianOf('crossdock-1x8');
     const eightProcesses = medianOf('crossdock-8x1');
     const theirs = medianOf('graphile-worker');

@@ -12,7 +12,7 @@ const log = createLogger({ name: 'worker', level: config.logLevel }).child({
   workerId: config.workerId,
 });
 await migrateDatabase(config.databaseUrl);
-const db = connect(config.databaseUrl, { max: config.slots + 3 });
+const db = connect(config.databaseUrl, { max: config.slots + 3, genericPlans: true });
 const storage = createStorageClient(config.storage);
 await ensureBucket(storage, config.storage.bucket);
 const worker = new Worker(

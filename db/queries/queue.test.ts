@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { workerRegistration } from '../../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
+import { connect } from '../client';
 import { CHANNELS } from '../notify';
 import { listArtifactsByJob } from './artifacts';
 import { createBuild, getBuild, type NewBuild, type NewJob } from './builds';
@@ -98,6 +99,23 @@ describe('the job queue', () => {
       manual.build.id,
       laterManual.build.id,
     ]);
+  });
+
+  it("plans a worker's claim once per connection, not at every claim", async () => {
+    // A worker's pool (genericPlans). Without it PostgreSQL plans the claim for its parameters
+    // at least the first five times, and for as long as the generic plan looks dearer.
+    const pool = connect(database.url, { max: 1, genericPlans: true });
+    try {
+      for (let index = 0; index < 8; index += 1) await createBuild(database.db, request('plans'));
+      for (let index = 0; index < 8; index += 1) expect(await claimJob(pool, amd64)).toBeDefined();
+      const plans = await pool.$client<{ generic: number; custom: number }[]>`
+        select generic_plans::int as generic, custom_plans::int as custom
+        from pg_prepared_statements
+        where statement like '%skip locked%' and statement not like '%pg_prepared_statements%'`;
+      expect(plans).toEqual([{ generic: 8, custom: 0 }]);
+    } finally {
+      await pool.$client.end();
+    }
   });
 
   it('routes by platform, emulation and labels', async () => {

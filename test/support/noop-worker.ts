@@ -14,7 +14,7 @@ import { workerRegistration } from './queue';
 
 const env = process.env;
 const slots = Number(env.WORKER_SLOTS ?? 1);
-const db = connect(env.DATABASE_URL!, { max: slots + 3 });
+const db = connect(env.DATABASE_URL!, { max: slots + 3, genericPlans: true });
 const log = createLogger({ name: 'noop-worker', level: 'warn' });
 const completions = new CompletionBatcher((batch) => completeJobs(db, batch));
 const dispatcher = new Dispatcher(
