@@ -60,4 +60,56 @@ describe('Dispatcher', () => {
       from jobs`;
     expect(counts).toEqual({ succeeded: jobs, once: jobs });
   });
+
+  it('claims for a released slot while the outcome is recorded, up to twice its slots, and waits for those jobs at stop', async () => {
+    const slots = 2;
+    await queueNoopBuilds(database.db, 'released', 6);
+    // Every job releases its slot at once, then waits to record its outcome until `recordAll`.
+    let recordAll!: () => void;
+    const recording = new Promise<void>((resolve) => (recordAll = resolve));
+    const completions = new CompletionBatcher((batch) => completeJobs(database.db, batch));
+    const started: number[] = [];
+    const recorded: number[] = [];
+    const dispatcher = new Dispatcher(
+      {
+        worker: workerRegistration('w-released', { slots, heartbeatSeconds: 30 }),
+        pollSeconds: 30,
+      },
+      {
+        db: database.db,
+        log: createLogger({ name: 'test', level: 'silent' }),
+        handler: async ({ job }, _signal, releaseSlot) => {
+          started.push(job.id);
+          releaseSlot();
+          releaseSlot(); // twice is once
+          await recording;
+          await completions.complete(
+            { jobId: job.id, attempt: job.attempt },
+            { state: 'succeeded' },
+          );
+          recorded.push(job.id);
+        },
+      },
+    );
+    const run = dispatcher.run();
+    for (let waited = 0; started.length < 2 * slots && waited < 10_000; waited += 20)
+      await sleep(20);
+    await sleep(300); // time for a wrong extra claim
+    // Released slots were claimed again, but no more jobs wait for their outcome than slots.
+    expect(started).toHaveLength(2 * slots);
+    dispatcher.stop();
+    let stopped = false;
+    void run.then(() => (stopped = true));
+    await sleep(100);
+    expect(stopped).toBe(false); // run() waits for the outcomes being recorded
+    recordAll();
+    await run;
+    expect(recorded.sort()).toEqual(started.sort());
+    const [counts] = await database.db.$client<{ succeeded: number; queued: number }[]>`
+      select count(*) filter (where jobs.state = 'succeeded')::int as succeeded,
+             count(*) filter (where jobs.state = 'queued')::int as queued
+      from jobs join builds on builds.id = jobs.build_id
+      join repos on repos.id = builds.repo_id where repos.name = 'released'`;
+    expect(counts).toEqual({ succeeded: 2 * slots, queued: 6 - 2 * slots });
+  });
 });

@@ -31,8 +31,19 @@ export type StopReason =
 /**
  * Runs one claimed job to its end and records its outcome (fenced by `claimed.job.attempt`).
  * `signal` aborts with a StopReason. Must not throw.
+ *
+ * `releaseSlot` says the job no longer needs its slot: its container is gone and its artifacts
+ * are stored, and only its log and outcome remain to be written to the database. The Dispatcher
+ * then claims another job for the slot while the outcome is recorded (a slot is a container's
+ * share of the machine; a database write uses none of it), so that short jobs do not wait for
+ * each other's round trips. The job still counts as running (its lease is renewed, and `run()`
+ * waits for it) until the handler returns. Calling it more than once does nothing.
  */
-export type JobHandler = (claimed: ClaimedJob, signal: AbortSignal) => Promise<void>;
+export type JobHandler = (
+  claimed: ClaimedJob,
+  signal: AbortSignal,
+  releaseSlot: () => void,
+) => Promise<void>;
 
 export interface DispatcherOptions {
   /** The worker as registered; `slots` jobs run at once; it heartbeats every `heartbeatSeconds`. */
@@ -91,6 +102,8 @@ export class Dispatcher {
   private claimsBegun = 0;
   private readonly claims = new Set<Promise<void>>();
   private reservedSlots = 0;
+  /** Running jobs that released their slot (their outcome is being recorded): see JobHandler. */
+  private releasedSlots = 0;
   /**
    * The last claim found fewer jobs than it asked for: claim no more until something changes
    * (a wake-up). `wakeups` counts wake-ups, so a claim that began before one does not set it.
@@ -147,7 +160,7 @@ export class Dispatcher {
       'worker started',
     );
     while (!this.stopping) {
-      const free = worker.slots - this.running.size - this.reservedSlots;
+      const free = this.freeSlots();
       if (free > 0 && !this.drained && this.claims.size < CLAIMS_IN_FLIGHT) {
         this.claimSome(free);
         continue;
@@ -182,9 +195,15 @@ export class Dispatcher {
     for (const jobId of this.running.keys()) this.abort(jobId, 'shutdown');
   }
 
-  /** How many jobs run now. */
-  get runningCount(): number {
-    return this.running.size;
+  /**
+   * Slots no job holds and no claim asked for. Jobs that released their slot do not count, but
+   * at most `slots` of them at once: if recording outcomes falls behind (a slow database), the
+   * worker stops claiming rather than run ever more jobs whose outcomes wait.
+   */
+  private freeSlots(): number {
+    const { slots } = this.options.worker;
+    const holding = this.running.size - this.releasedSlots;
+    return Math.min(slots - holding, 2 * slots - this.running.size) - this.reservedSlots;
   }
 
   /** Something changed (a job is queued or finished, or stop was asked): look for work again. */
@@ -280,11 +299,19 @@ export class Dispatcher {
   private start(claimed: ClaimedJob): void {
     const jobId = claimed.job.id;
     const controller = new AbortController();
+    let released = false;
+    const releaseSlot = () => {
+      if (released) return;
+      released = true;
+      this.releasedSlots += 1;
+      this.resume();
+    };
     const done = this.deps
-      .handler(claimed, controller.signal)
+      .handler(claimed, controller.signal, releaseSlot)
       .catch((error) => this.deps.log.error({ err: error, jobId }, 'job handler threw'))
       .finally(() => {
         this.running.delete(jobId);
+        if (released) this.releasedSlots -= 1;
         // A free slot: claim again, unless the last claim found the queue empty and no NOTIFY
         // has come since (then there is nothing to claim, and a claim would only cost a round
         // trip before the next job's).

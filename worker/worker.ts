@@ -83,7 +83,11 @@ export class Worker {
         images: () => deps.runner.images(),
         onHeartbeat: () => this.removeStaleAttempts(),
       },
-      { db: deps.db, log: deps.log, handler: (claimed, signal) => this.runJob(claimed, signal) },
+      {
+        db: deps.db,
+        log: deps.log,
+        handler: (claimed, signal, releaseSlot) => this.runJob(claimed, signal, releaseSlot),
+      },
     );
   }
 
@@ -142,7 +146,11 @@ export class Worker {
    * `canceled`; an infrastructure failure (source, Docker, object storage) hands it back to the
    * queue, which retries it up to the job's limit; a lost lease records nothing.
    */
-  private async runJob(claimed: ClaimedJob, stopSignal: AbortSignal): Promise<void> {
+  private async runJob(
+    claimed: ClaimedJob,
+    stopSignal: AbortSignal,
+    releaseSlot: () => void,
+  ): Promise<void> {
     const { db, runner, storage } = this.deps;
     const { job, build, repo } = claimed;
     const fence = { jobId: job.id, attempt: job.attempt };
@@ -299,6 +307,8 @@ export class Worker {
       outcome = undefined;
     }
     if (stop) uploaded = await this.discard(uploaded, log);
+    // The container and the run directory are gone: what is left is database writes.
+    releaseSlot();
     await this.record(fence, output, log, { outcome, retry, uploaded });
   }
 

@@ -30,7 +30,8 @@ const dispatcher = new Dispatcher(
   {
     db,
     log,
-    handler: async ({ job }) => {
+    handler: async ({ job }, _signal, releaseSlot) => {
+      releaseSlot(); // as the Docker worker does once its container is gone
       const recorded = await completions.complete(
         { jobId: job.id, attempt: job.attempt },
         { state: 'succeeded', exitCode: 0 },
