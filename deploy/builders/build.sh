@@ -1,44 +1,156 @@
 #!/usr/bin/env bash
-# Builds a builder image from Debian packages with no image registry: debootstrap a rootfs with
-# the packages listed in deploy/builders/<name>/packages.txt, then `docker import` it.
+# Builds Crossdock's builder images from Debian packages, with no image registry: debootstrap a
+# rootfs of the builder's architecture (a foreign one runs its second stage through QEMU user
+# emulation), then `docker load` it as a one-layer image whose config names that architecture
+# (`docker import` would label every image amd64).
 #
-# Usage: deploy/builders/build.sh NAME [--force]
-# The image is tagged crossdock/builder-<distro>:<suite> (for debian-bookworm:
-# crossdock/builder-debian:bookworm) and labelled io.crossdock.recipe-digest with the sha256 of
-# its recipe (this script and packages.txt); a run whose recipe digest matches the existing
-# image's label does nothing.
+# Usage:
+#   deploy/builders/build.sh NAME... [--force] [--max-age HOURS]   build these builders
+#   deploy/builders/build.sh --all [--force] [--max-age HOURS]     build every builder
+#   deploy/builders/build.sh --list                                list the builder images
+#
+# A builder is a directory deploy/builders/NAME with builder.conf (image=, suite=, arch= as a
+# Debian architecture), packages.txt (Debian packages, one a line) and optionally rootfs/ (files
+# copied over the installed system, e.g. CMake toolchain and Meson cross files). Its recipe
+# digest is the sha256 of this script and every file of the builder; the image is labelled with it
+# (io.crossdock.recipe-digest) and also tagged IMAGE-<first 12 hex digits>, so an image is
+# versioned by its recipe's content. A build whose recipe digest matches the existing image's
+# does nothing, unless --force, or unless --max-age and the image is older than HOURS (a
+# scheduled refresh picks up Debian's updates: deploy/builders/crossdock-builders.timer).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source deploy/lib.sh
 
-name="${1:?usage: deploy/builders/build.sh NAME [--force]}"
-force="${2:-}"
-recipe_dir="deploy/builders/$name"
-[[ -f $recipe_dir/packages.txt ]] || die "no builder recipe at $recipe_dir/packages.txt"
-distro="${name%%-*}" suite="${name#*-}"
-image="crossdock/builder-$distro:$suite"
+builders_dir=deploy/builders
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-digest=$(cat deploy/builders/build.sh "$recipe_dir/packages.txt" | sha256sum | cut -c1-64)
-current=$(docker image inspect -f '{{ index .Config.Labels "io.crossdock.recipe-digest" }}' "$image" 2>/dev/null || true)
-if [[ $current == "$digest" && $force != --force ]]; then
-  say "builder image $image: ok (recipe ${digest:0:12})"
-  exit 0
-fi
+usage() { die "usage: $builders_dir/build.sh NAME...|--all [--force] [--max-age HOURS] | --list"; }
 
-packages=$(grep -v '^\s*#' "$recipe_dir/packages.txt" | xargs | tr ' ' ',')
-work=$(mktemp -d /var/tmp/crossdock-rootfs.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-say "builder image $image: debootstrap $suite with $packages (about 2 minutes)"
-debootstrap --variant=minbase --include="$packages" "$suite" "$work/rootfs" "$mirror" \
-  >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
-rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
-tar -C "$work/rootfs" -c . | docker import \
-  --change "LABEL io.crossdock.recipe-digest=$digest" \
-  --change "LABEL io.crossdock.builder=$name" \
-  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  --change 'ENV LANG=C.UTF-8' \
-  --change 'WORKDIR /src' \
-  - "$image" >/dev/null
-docker tag "$image" "$image-${digest:0:12}"
-say "builder image $image: built (recipe ${digest:0:12})"
+# oci_architecture DEBIAN_ARCH: "architecture variant" of the OCI image config.
+oci_architecture() {
+  case "$1" in
+    amd64) echo "amd64 " ;;
+    arm64) echo "arm64 v8" ;;
+    armhf) echo "arm v7" ;;
+    riscv64) echo "riscv64 " ;;
+    *) die "builder arch $1 is not one of amd64, arm64, armhf, riscv64" ;;
+  esac
+}
+
+# read_conf NAME: sets image, suite, arch from deploy/builders/NAME/builder.conf.
+read_conf() {
+  local dir="$builders_dir/$1"
+  [[ -f $dir/builder.conf && -f $dir/packages.txt ]] ||
+    die "no builder $1: expected $dir/builder.conf and $dir/packages.txt"
+  image="" suite="" arch=""
+  # shellcheck disable=SC1090
+  source "$dir/builder.conf"
+  [[ -n $image && -n $suite && -n $arch ]] || die "$dir/builder.conf must set image=, suite= and arch="
+}
+
+# recipe_digest DIR: sha256 of this script and of DIR's files, names and contents.
+recipe_digest() {
+  {
+    cat "$builders_dir/build.sh"
+    (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  } | sha256sum | cut -c1-64
+}
+
+list() {
+  printf '%-44s %-9s %-14s %-20s %s\n' IMAGE PLATFORM RECIPE CREATED 'IMAGE ID'
+  local name
+  for dir in "$builders_dir"/*/; do
+    name=$(basename "$dir")
+    read_conf "$name"
+    local info
+    if info=$(docker image inspect -f '{{.Os}}/{{.Architecture}} {{ index .Config.Labels "io.crossdock.recipe-digest" }} {{.Created}} {{.Id}}' "$image" 2>/dev/null); then
+      read -r platform recipe created id <<<"$info"
+      printf '%-44s %-9s %-14s %-20s %s\n' "$image" "$platform" "${recipe:0:12}" "${created:0:19}" "$id"
+    else
+      printf '%-44s %-9s %-14s %-20s %s\n' "$image" "-" "-" "-" "not built ($builders_dir/build.sh $name)"
+    fi
+  done
+}
+
+# build NAME FORCE MAX_AGE_HOURS
+build() {
+  local name="$1" force="$2" max_age="$3"
+  read_conf "$name"
+  local dir="$builders_dir/$name"
+  local digest
+  digest=$(recipe_digest "$dir")
+  local current created
+  current=$(docker image inspect -f '{{ index .Config.Labels "io.crossdock.recipe-digest" }}' "$image" 2>/dev/null || true)
+  if [[ $current == "$digest" && $force != true ]]; then
+    created=$(docker image inspect -f '{{.Created}}' "$image")
+    local age_hours=$((($(date +%s) - $(date -d "$created" +%s)) / 3600))
+    if [[ -z $max_age ]] || ((age_hours < max_age)); then
+      say "builder image $image: ok (recipe ${digest:0:12}, ${age_hours} h old)"
+      return 0
+    fi
+    say "builder image $image: ${age_hours} h old, refreshing"
+  fi
+
+  local packages work
+  packages=$(grep -v '^\s*#' "$dir/packages.txt" | xargs | tr ' ' ',')
+  work=$(mktemp -d /var/tmp/crossdock-rootfs.XXXXXX)
+  work_dirs+=("$work")
+  local started=$SECONDS
+  say "builder image $image: debootstrap $suite for $arch with $packages (minutes; foreign architectures run under QEMU)"
+  # Downloaded packages are kept for the next build of this suite and architecture.
+  local cache="$CROSSDOCK_STATE_DIR/cache/debootstrap/$suite-$arch"
+  mkdir -p "$cache"
+  debootstrap --variant=minbase --arch="$arch" --include="$packages" --cache-dir="$cache" \
+    "$suite" "$work/rootfs" "$mirror" \
+    >"$work/debootstrap.log" 2>&1 || {
+    tail -20 "$work/debootstrap.log" >&2
+    die "debootstrap of $name failed"
+  }
+  rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
+  mkdir -p "$work/rootfs/src" "$work/rootfs/out"
+  if [[ -d $dir/rootfs ]]; then cp -a --no-preserve=ownership "$dir/rootfs/." "$work/rootfs/"; fi
+
+  # A docker-archive (the `docker save` format): the rootfs as one layer, a config that names
+  # the architecture, and a manifest with the tags.
+  mkdir "$work/image"
+  tar --numeric-owner -C "$work/rootfs" -cf "$work/image/layer.tar" .
+  local diff_id oci_arch oci_variant now config_id
+  diff_id=$(sha256sum "$work/image/layer.tar" | cut -c1-64)
+  read -r oci_arch oci_variant <<<"$(oci_architecture "$arch")"
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  cat >"$work/image/config.json" <<JSON
+{"architecture":"$oci_arch",${oci_variant:+"variant":"$oci_variant",}"os":"linux","created":"$now",
+ "config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],
+   "WorkingDir":"/src",
+   "Labels":{"io.crossdock.builder":"$name","io.crossdock.recipe-digest":"$digest","io.crossdock.suite":"$suite"}},
+ "rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},
+ "history":[{"created":"$now","created_by":"deploy/builders/build.sh $name (debootstrap $suite $arch)"}]}
+JSON
+  config_id=$(sha256sum "$work/image/config.json" | cut -c1-64)
+  mv "$work/image/config.json" "$work/image/$config_id.json"
+  printf '[{"Config":"%s.json","RepoTags":["%s","%s-%s"],"Layers":["layer.tar"]}]\n' \
+    "$config_id" "$image" "$image" "${digest:0:12}" >"$work/image/manifest.json"
+  tar -C "$work/image" -c . | docker load >/dev/null
+  say "builder image $image: built in $((SECONDS - started)) s (recipe ${digest:0:12}, $(docker image inspect -f '{{.Os}}/{{.Architecture}} {{.Id}}' "$image"))"
+}
+
+work_dirs=()
+trap 'rm -rf "${work_dirs[@]}"' EXIT
+
+names=() force=false max_age="" all=false
+while (($# > 0)); do
+  case "$1" in
+    --list) list; exit 0 ;;
+    --all) all=true ;;
+    --force) force=true ;;
+    --max-age) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--max-age takes a number of hours"; max_age="$2"; shift ;;
+    -*) usage ;;
+    *) names+=("$1") ;;
+  esac
+  shift
+done
+if [[ $all == true ]]; then
+  for dir in "$builders_dir"/*/; do names+=("$(basename "$dir")"); done
+fi
+((${#names[@]} > 0)) || usage
+for name in "${names[@]}"; do build "$name" "$force" "$max_age"; done

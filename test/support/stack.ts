@@ -35,9 +35,9 @@ import { spawnWorker, stopProcess, storageEnvOf } from './processes';
 /**
  * The whole stack for end-to-end tests: a fresh database and bucket, fakes of GitHub (over real
  * git repositories) and of Slack's Web API, the portal and the bot in this process, and one
- * worker process. `close()` stops everything and removes what it made.
+ * worker process (with `workerSlots` slots, 1 by default). `close()` stops everything and removes what it made.
  */
-export async function startStack() {
+export async function startStack(options: { workerSlots?: number } = {}) {
   const database = await createTestDatabase();
   const bucket = await createTestBucket();
   const workDir = mkdtempSync(join(tmpdir(), 'crossdock-e2e-'));
@@ -90,6 +90,7 @@ export async function startStack() {
     WORKER_HEARTBEAT_SECONDS: '2',
     WORKER_POLL_SECONDS: '1',
     WORKER_WORK_DIR: join(workDir, 'worker'),
+    WORKER_SLOTS: String(options.workerSlots ?? 1),
   });
 
   return {

@@ -4,8 +4,8 @@
 #   refs/heads/main         GNU hello as Debian ships it, plus .crossdock.yml; tagged v2.10
 #   refs/heads/greeting     one commit on top (the head of pull request 123)
 #   refs/pull/123/head      the same commit, as GitHub names a pull request's head
-# Prints "main=<sha> pr123=<sha>". The source package is downloaded once into
-# $CROSSDOCK_STATE_DIR/cache/sources (needs the deb-src entry deploy/setup.sh adds).
+# Prints "main=<sha> pr123=<sha>". The source package is downloaded once (extract_source_package
+# in deploy/lib.sh).
 #
 # Usage: deploy/examples/hello/make-repo.sh DEST [RECIPE]
 set -euo pipefail
@@ -13,17 +13,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/../../lib.sh"
 dest="${1:?usage: make-repo.sh DEST [RECIPE]}"
 recipe="${2:-$here/crossdock.yml}"
-cache="$CROSSDOCK_STATE_DIR/cache/sources/hello"
-
-if ! compgen -G "$cache/hello_*.dsc" >/dev/null; then
-  mkdir -p "$cache"
-  (cd "$cache" && apt-get source --download-only -qq hello >/dev/null 2>&1) ||
-    (apt-get update -qq && cd "$cache" && apt-get source --download-only -qq hello >/dev/null) ||
-    die "apt-get source hello failed: run deploy/setup.sh first (it adds the deb-src entry)"
-fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-dpkg-source --no-check -x "$(compgen -G "$cache/hello_*.dsc" | head -1)" "$work/hello" >/dev/null 2>&1
+extract_source_package hello "$work/hello"
 cp "$recipe" "$work/hello/.crossdock.yml"
 export GIT_AUTHOR_NAME=Crossdock GIT_AUTHOR_EMAIL=crossdock@localhost
 export GIT_COMMITTER_NAME=Crossdock GIT_COMMITTER_EMAIL=crossdock@localhost
