@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { formatRef, parseCommand, type RepoName } from '../core/command';
 import { CrossdockError } from '../core/errors';
-import { RECIPE_FILE, parseRecipe, runPlatform } from '../core/recipe';
+import { RECIPE_FILE, parseRecipe, runPlatform, type Recipe } from '../core/recipe';
 import { closestMatch } from '../core/suggest';
 import type { Database } from '../db/client';
-import { createBuild, type BuildWithJobs } from '../db/queries/builds';
+import { createBuild, type BuildWithJobs, type NewJob } from '../db/queries/builds';
 import type { BuildNotify, Trigger } from '../db/schema';
 import type { SourceDirectory } from './sources/directory';
 import { repoLabel } from './sources/source-host';
@@ -93,24 +93,30 @@ export async function requestBuild(
     notify: request.notify,
     reuse: !command.force,
     cancelSuperseded: recipe.cancelSuperseded,
-    jobs: targets.map((name) => {
-      const target = recipe.targets[name]!;
-      return {
-        target: name,
-        platform: target.platform,
-        toolchain: target.toolchain,
-        runPlatform: runPlatform(target),
-        image: target.image,
-        labels: target.labels,
-        spec: {
-          script: target.script,
-          artifacts: target.artifacts,
-          env: target.env,
-          network: target.network,
-          timeoutMinutes: target.timeout_minutes,
-          secrets: target.secrets,
-        },
-      };
-    }),
+    jobs: jobsForTargets(recipe, targets),
+  });
+}
+
+/** The jobs of targets `names` of `recipe` (each must be one of its targets), in that order. */
+export function jobsForTargets(recipe: Recipe, names: string[]): NewJob[] {
+  return names.map((name) => {
+    const target = recipe.targets[name];
+    if (!target) throw new Error(`no target ${name} in the recipe`);
+    return {
+      target: name,
+      platform: target.platform,
+      toolchain: target.toolchain,
+      runPlatform: runPlatform(target),
+      image: target.image,
+      labels: target.labels,
+      spec: {
+        script: target.script,
+        artifacts: target.artifacts,
+        env: target.env,
+        network: target.network,
+        timeoutMinutes: target.timeout_minutes,
+        secrets: target.secrets,
+      },
+    };
   });
 }

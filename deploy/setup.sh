@@ -146,6 +146,6 @@ else
 fi
 
 # --- Builder images -----------------------------------------------------------------------------
-bash deploy/builders/build.sh debian-bookworm
+bash deploy/builders/build.sh --all
 
 say "ready. Configuration: $CROSSDOCK_ENV_FILE"

@@ -1,0 +1,162 @@
+// Benchmark 5: the same arm64 build cross-compiled against emulated, in one run.
+//
+// GNU hello from Debian's source package, with deploy/examples/hello/crossdock.yml: target
+// `arm64` (toolchain cross: aarch64-linux-gnu-gcc in the amd64 builder image) and target
+// `arm64-emulated` (toolchain emulated: the native toolchain of the linux/arm64 builder image,
+// every process run through QEMU user emulation). Both run `./configure && make && make install`
+// and leave the same files in /out.
+//
+// A real worker process (worker/main.ts, 1 slot, linux/amd64 native and linux/arm64 emulated)
+// runs builds of one job each, alternating the two targets, with `reuse: false` so that each is
+// built. Time of one sample = the job's finished_at − started_at in the database, in seconds
+// (claim → fetch → container → script → upload → recorded). Medians count. Expect emulated ÷
+// cross ≥ 5 (cross-compiling is 5–10 × faster than emulation).
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { jobsForTargets } from '../bot/request-build';
+import { parseRecipe } from '../core/recipe';
+import { createBuild, getBuild } from '../db/queries/builds';
+import { createTestBucket } from '../test/support/services';
+import {
+  createBenchDatabase,
+  cpuBusyPercent,
+  median,
+  openDatabase,
+  progress,
+  removeContainersOf,
+  round,
+  spawnWorker,
+  stopProcess,
+  summarize,
+  waitUntil,
+  writeResult,
+  type WorkerProcess,
+} from './support';
+
+const NAME = 'cross-vs-emulated';
+const ROOT = new URL('../', import.meta.url).pathname;
+const run = promisify(execFile);
+/** Builds of each target. */
+const SAMPLES = Number(process.env.BENCH_CROSS_SAMPLES ?? 2);
+/** Target: emulated at least this many times slower than cross. */
+const TARGET_RATIO = 5;
+const TARGETS = { cross: 'arm64', emulated: 'arm64-emulated' } as const;
+
+async function main(): Promise<void> {
+  const cpuBusyBeforePercent = await cpuBusyPercent();
+  const database = await createBenchDatabase();
+  const bucket = await createTestBucket();
+  const dir = mkdtempSync(join(tmpdir(), 'crossdock-bench-'));
+  const db = openDatabase(database.url, 2);
+  let worker: WorkerProcess | undefined;
+  try {
+    const cloneUrl = join(dir, 'hello.git');
+    const made = await run('bash', [
+      join(ROOT, 'deploy/examples/make-source-repo.sh'),
+      'hello',
+      cloneUrl,
+    ]);
+    const sha = /sha=([0-9a-f]{40})/.exec(made.stdout)![1]!;
+    const recipeText = readFileSync(join(ROOT, 'deploy/examples/hello/crossdock.yml'), 'utf8');
+    const recipe = parseRecipe(recipeText);
+    worker = spawnWorker({
+      DATABASE_URL: database.url,
+      S3_ENDPOINT: bucket.storage.endpoint,
+      S3_ACCESS_KEY: bucket.storage.accessKey,
+      S3_SECRET_KEY: bucket.storage.secretKey,
+      S3_BUCKET: bucket.storage.bucket,
+      WORKER_WORK_DIR: join(dir, 'work'),
+      WORKER_HEARTBEAT_SECONDS: '5',
+      WORKER_POLL_SECONDS: '1',
+      WORKER_PLATFORMS: 'linux/amd64',
+      WORKER_EMULATED_PLATFORMS: 'linux/arm64',
+      LOG_LEVEL: 'warn',
+    });
+
+    /** Builds `target` once; returns the job's run time in seconds. */
+    const sample = async (target: string) => {
+      const { build, jobs } = await createBuild(db, {
+        repo: { owner: 'bench', name: 'hello', cloneUrl, source: 'git' },
+        sha,
+        ref: 'main',
+        branch: 'main',
+        trigger: 'api',
+        requester: 'bench',
+        recipeDigest: recipe.digest,
+        reuse: false,
+        jobs: jobsForTargets(recipe, [target]),
+      });
+      const done = await waitUntil(
+        `build ${build.id} (${target})`,
+        async () => {
+          const state = (await getBuild(db, build.id))?.build.state;
+          return state === 'queued' || state === 'running' ? undefined : state;
+        },
+        1_800_000,
+        1000,
+      );
+      if (done !== 'succeeded') throw new Error(`${target} ended ${done}: ${worker?.output()}`);
+      const [row] = await db.$client<{ seconds: number }[]>`
+        select extract(epoch from finished_at - started_at)::float8 as seconds
+        from jobs where id = ${jobs[0]!.id}`;
+      return Number(row!.seconds);
+    };
+
+    const times: Record<keyof typeof TARGETS, number[]> = { cross: [], emulated: [] };
+    for (let i = 0; i < SAMPLES; i += 1) {
+      const order =
+        i % 2 === 0 ? (['cross', 'emulated'] as const) : (['emulated', 'cross'] as const);
+      for (const mode of order) {
+        const seconds = await sample(TARGETS[mode]);
+        times[mode].push(seconds);
+        progress(
+          NAME,
+          `${mode} (${TARGETS[mode]}) sample ${i + 1}/${SAMPLES}: ${round(seconds, 1)} s`,
+        );
+      }
+    }
+    const cross = round(median(times.cross), 1);
+    const emulated = round(median(times.emulated), 1);
+    const ratio = round(emulated / cross, 1);
+    await writeResult(
+      NAME,
+      {
+        description:
+          'GNU hello for linux/arm64, cross-compiled vs emulated (QEMU user), job run time in seconds (claim → recorded), medians',
+        parameters: {
+          samples: SAMPLES,
+          project: 'GNU hello (Debian source package hello), ./configure && make && make install',
+          cross: `target ${TARGETS.cross}: crossdock/builder-debian:bookworm, aarch64-linux-gnu-gcc`,
+          emulated: `target ${TARGETS.emulated}: crossdock/builder-debian:bookworm-arm64 through qemu-aarch64 (binfmt_misc)`,
+          worker: 'worker/main.ts, 1 slot, linux/amd64 native, linux/arm64 emulated',
+        },
+        crossdock: {
+          crossSeconds: summarize(times.cross),
+          emulatedSeconds: summarize(times.emulated),
+        },
+        ratio,
+        verdicts: [
+          {
+            target: `emulated ${emulated} s ≥ ${TARGET_RATIO} × cross ${cross} s (ratio ${ratio})`,
+            pass: ratio >= TARGET_RATIO,
+          },
+        ],
+      },
+      { cpuBusyBeforePercent },
+    );
+  } finally {
+    if (worker) {
+      await stopProcess(worker);
+      removeContainersOf([worker.workerId]);
+    }
+    await db.$client.end();
+    await database.drop();
+    await bucket.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
