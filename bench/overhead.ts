@@ -21,6 +21,7 @@ import postgres from 'postgres';
 import { CHANNELS } from '../db/notify';
 import { createBuild, getBuild } from '../db/queries/builds';
 import { createTestBucket } from '../test/support/services';
+import { BUILD_CAPABILITIES } from '../worker/runner';
 import {
   benchJob,
   createBenchDatabase,
@@ -66,6 +67,9 @@ async function bareDockerRun(): Promise<number> {
     'no-new-privileges',
     '--pids-limit',
     '4096',
+    '--cap-drop',
+    'ALL',
+    ...BUILD_CAPABILITIES.flatMap((capability) => ['--cap-add', capability]),
     BUILDER_IMAGE,
     'bash',
     '--noprofile',
@@ -187,7 +191,7 @@ async function main(): Promise<void> {
           crossdock:
             'worker/main.ts as a process, slots 1, heartbeat 5 s, poll 2 s; done = build NOTIFY with state succeeded',
           baseline:
-            'docker run --rm --init --network none --security-opt no-new-privileges --pids-limit 4096 IMAGE bash --noprofile --norc -eo pipefail -c SCRIPT',
+            'docker run --rm --init --network none --security-opt no-new-privileges --pids-limit 4096 --cap-drop ALL --cap-add (BUILD_CAPABILITIES) IMAGE bash --noprofile --norc -eo pipefail -c SCRIPT',
         },
         crossdock: {
           medianMs: oursMs,

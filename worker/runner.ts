@@ -58,6 +58,22 @@ export interface RunHandle {
 }
 
 /**
+ * The capabilities a build keeps (capabilities(7)); Docker's default set loses MKNOD, NET_RAW,
+ * NET_BIND_SERVICE, SYS_CHROOT, SETPCAP, SETFCAP and AUDIT_WRITE. What is left lets a script
+ * running as root own, chmod and write its files (`make install`, tar), switch users and signal
+ * its own processes.
+ */
+export const BUILD_CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+] as const;
+
+/**
  * The Docker Engine runner, over the Engine API (v1.41 on Debian 12's docker.io) via dockerode.
  * The daemon must run on the same host as the worker: /src and /out are bind mounts of the
  * worker's directories (docs/decisions/0003-run-directories-by-bind-mount.md).
@@ -119,6 +135,8 @@ export class DockerRunner implements Runner {
         Init: true,
         NetworkMode: spec.network ? 'bridge' : 'none',
         SecurityOpt: ['no-new-privileges'],
+        CapDrop: ['ALL'],
+        CapAdd: [...BUILD_CAPABILITIES],
         PidsLimit: 4096,
         Privileged: false,
         // Mounts, not Binds: a missing source is an error here, never created by the daemon.

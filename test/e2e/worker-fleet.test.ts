@@ -235,6 +235,7 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
         artifacts: ['*.txt', 'config/**'],
       },
       fifo: { script: 'mkfifo /out/pipe', artifacts: ['pipe'] },
+      // Builds may not make devices (no CAP_MKNOD): artifacts.test.ts covers a device in /out.
       device: { script: 'mknod /out/disk b 8 0', artifacts: ['**'] },
       failing: { script: 'echo partial > /out/partial.txt\nexit 3', artifacts: ['*.txt'] },
       'no-match': { script: 'ln -s /etc/passwd /out/ignored\ntouch /out/other', artifacts: ['a'] },
@@ -250,8 +251,7 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
       'outside-dir':
         'artifact config is a symbolic link (to /etc); only regular files under /out are collected: copy the file itself there',
       fifo: 'artifact pipe is a named pipe (fifo); only regular files under /out are collected: copy the file itself there',
-      device:
-        'artifact disk is a block device; only regular files under /out are collected: copy the file itself there',
+      device: 'script exited with 1',
       failing: 'script exited with 3',
       'no-match':
         'no file in /out matches the target\'s artifacts ["a"]; write the files to /out or fix the globs',
@@ -265,6 +265,34 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
     ).toEqual([]);
     expect(await fleet.bucket.keys('artifacts/')).toEqual(objectsBefore);
     expect(fleet.leftoverRunDirectories()).toEqual([]);
+  });
+
+  it('runs builds unprivileged: no new privileges, few capabilities, a pids limit, no network', async () => {
+    fleet.spawnWorker();
+    const { build, jobs } = await fleet.queue({
+      probe: {
+        script: [
+          "grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status",
+          // cgroup v2, or v1's pids controller
+          'echo "pids.max $(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)"',
+          'echo "interfaces $(ls /sys/class/net | xargs)"',
+          'mknod /tmp/disk b 8 0 2>/dev/null || echo "mknod refused"',
+        ].join('\n'),
+      },
+    });
+    await fleet.waitForBuild(
+      build.id,
+      'the probe to succeed',
+      (b) => b.build.state === 'succeeded',
+    );
+    const log = await logOf(jobs[0]!.id);
+    // CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, FSETID 4, KILL 5, SETGID 6, SETUID 7 (capability.h).
+    expect(log).toMatch(/CapEff:\s+00000000000000fb/);
+    expect(log).toMatch(/CapBnd:\s+00000000000000fb/);
+    expect(log).toMatch(/NoNewPrivs:\s+1/);
+    expect(log).toContain('pids.max 4096');
+    expect(log).toContain('interfaces lo\n');
+    expect(log).toContain('mknod refused');
   });
 
   it('retries a Docker daemon failure as an infrastructure failure, up to the limit', async () => {
