@@ -118,8 +118,10 @@ build() {
   diff_id=$(sha256sum "$work/image/layer.tar" | cut -c1-64)
   read -r oci_arch oci_variant <<<"$(oci_architecture "$arch")"
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local variant_field=""
+  if [[ -n $oci_variant ]]; then variant_field="\"variant\":\"$oci_variant\","; fi
   cat >"$work/image/config.json" <<JSON
-{"architecture":"$oci_arch",${oci_variant:+"variant":"$oci_variant",}"os":"linux","created":"$now",
+{"architecture":"$oci_arch",$variant_field"os":"linux","created":"$now",
  "config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],
    "WorkingDir":"/src",
    "Labels":{"io.crossdock.builder":"$name","io.crossdock.recipe-digest":"$digest","io.crossdock.suite":"$suite"}},
