@@ -1,14 +1,9 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listArtifactsForJobs } from '../../db/queries/artifacts';
 import { builds, jobs, repos } from '../../db/schema';
 import { makeHelloRepo, startStack } from '../support/stack';
-
-const run = promisify(execFile);
-const ROOT = new URL('../../', import.meta.url).pathname;
 
 /**
  * The quick start's path as a story: a plain git repository (no GitHub) is registered with the
@@ -18,18 +13,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 describe('the crossdock CLI with a plain git repository', () => {
   let stack: Awaited<ReturnType<typeof startStack>>;
   let shas: { main: string; pr123: string };
-  const cli = (args: string[]) =>
-    run(process.execPath, ['--import', 'tsx', join(ROOT, 'bot/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        DATABASE_URL: stack.databaseUrl,
-        PORTAL_URL: stack.portalUrl,
-        GIT_CACHE_DIR: join(stack.gitRoot, '..', 'cli-git'),
-        USER: 'bob',
-      },
-    });
+  const cli = (args: string[]) => stack.cli(args);
 
   beforeAll(async () => {
     stack = await startStack();

@@ -34,19 +34,7 @@ function elfMachine(bytes: Buffer): number {
 describe('cross-builds of Debian source packages', () => {
   let stack: Awaited<ReturnType<typeof startStack>>;
   let scratch: string;
-  const cli = (args: string[]) =>
-    run(process.execPath, ['--import', 'tsx', join(ROOT, 'bot/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        DATABASE_URL: stack.databaseUrl,
-        PORTAL_URL: stack.portalUrl,
-        GIT_CACHE_DIR: join(scratch, 'cli-git'),
-        USER: 'matrix',
-      },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+  const cli = (args: string[]) => stack.cli(args, 'matrix');
 
   /** Builds every target of deploy/examples/PACKAGE at main; returns its binaries by target. */
   async function buildAll(pkg: string) {
@@ -104,6 +92,30 @@ describe('cross-builds of Debian source packages', () => {
   afterAll(async () => {
     await stack?.close();
     rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('has its builder images listed with platform, recipe digest and id; the arm64 one is arm64 inside', async () => {
+    const { stdout } = await run('bash', [join(ROOT, 'deploy/builders/build.sh'), '--list']);
+    const rows = stdout.trim().split('\n').slice(1);
+    const row = (image: string) => rows.find((line) => line.startsWith(`${image} `))?.split(/\s+/);
+    expect(row('crossdock/builder-debian:bookworm')).toEqual([
+      'crossdock/builder-debian:bookworm',
+      'linux/amd64',
+      expect.stringMatching(/^[0-9a-f]{12}$/),
+      expect.any(String),
+      expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    ]);
+    expect(row(ARM64_IMAGE)?.[1]).toBe('linux/arm64');
+    const uname = await run('docker', [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      ARM64_IMAGE,
+      'uname',
+      '-m',
+    ]);
+    expect(uname.stdout).toBe('aarch64\n');
   });
 
   it('builds GNU hello (autotools) natively, cross-compiled and emulated', async () => {

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { startFakeSlackApi } from '../fakes/slack-api';
 import { createTestBucket, createTestDatabase } from './services';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+const run = promisify(execFile);
 export const SIGNING_SECRET = 'test-signing-secret-1f2e3d';
 export const GITHUB_TOKEN = 'ghs_testtoken';
 export const CHANNEL = 'C0BUILDS';
@@ -103,6 +105,24 @@ export async function startStack(options: { workerSlots?: number } = {}) {
     portalUrl,
     slackUrl: `${bot.url}/slack/events`,
     worker,
+    /**
+     * Runs the `crossdock` CLI (bot/cli/main.ts) against this stack as user `user`; resolves to
+     * its output, rejects if it exits non-zero.
+     */
+    cli(args: string[], user = 'bob') {
+      return run(process.execPath, ['--import', 'tsx', join(ROOT, 'bot/cli/main.ts'), ...args], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          DATABASE_URL: database.url,
+          PORTAL_URL: portalUrl,
+          GIT_CACHE_DIR: join(workDir, 'cli-git'),
+          USER: user,
+        },
+        maxBuffer: 16 * 1024 * 1024,
+      });
+    },
     async close() {
       await stopProcess(worker);
       await bot.close();
