@@ -22,7 +22,7 @@ function errorOf(text: string): string {
 describe('parseRecipe', () => {
   it('reads the GNU hello example with defaults filled in', () => {
     const recipe = parseRecipe(example);
-    expect(Object.keys(recipe.targets)).toEqual(['amd64', 'arm64']);
+    expect(Object.keys(recipe.targets)).toEqual(['amd64', 'arm64', 'arm64-emulated']);
     expect(recipe.targets.arm64).toMatchObject({
       platform: 'linux/arm64',
       toolchain: 'cross',
@@ -33,6 +33,11 @@ describe('parseRecipe', () => {
     });
     expect(runPlatform(recipe.targets.arm64!)).toBe('linux/amd64');
     expect(runPlatform(recipe.targets.amd64!)).toBe('linux/amd64');
+    expect(recipe.targets['arm64-emulated']).toMatchObject({
+      toolchain: 'emulated',
+      image: 'crossdock/builder-debian:bookworm-arm64',
+    });
+    expect(runPlatform(recipe.targets['arm64-emulated']!)).toBe('linux/arm64');
     expect(recipe.digest).toMatch(/^[0-9a-f]{64}$/);
   });
 
