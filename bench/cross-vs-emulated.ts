@@ -62,19 +62,14 @@ async function main(): Promise<void> {
     const sha = /sha=([0-9a-f]{40})/.exec(made.stdout)![1]!;
     const recipeText = readFileSync(join(ROOT, 'deploy/examples/hello/crossdock.yml'), 'utf8');
     const recipe = parseRecipe(recipeText);
-    worker = spawnWorker({
-      DATABASE_URL: database.url,
-      S3_ENDPOINT: bucket.storage.endpoint,
-      S3_ACCESS_KEY: bucket.storage.accessKey,
-      S3_SECRET_KEY: bucket.storage.secretKey,
-      S3_BUCKET: bucket.storage.bucket,
-      WORKER_WORK_DIR: join(dir, 'work'),
-      WORKER_HEARTBEAT_SECONDS: '5',
-      WORKER_POLL_SECONDS: '1',
-      WORKER_PLATFORMS: 'linux/amd64',
-      WORKER_EMULATED_PLATFORMS: 'linux/arm64',
-      LOG_LEVEL: 'warn',
-    });
+    worker = spawnWorker(
+      { databaseUrl: database.url, storage: bucket.storage, workDir: join(dir, 'work') },
+      {
+        WORKER_HEARTBEAT_SECONDS: '5',
+        WORKER_POLL_SECONDS: '1',
+        WORKER_EMULATED_PLATFORMS: 'linux/arm64',
+      },
+    );
 
     /** Builds `target` once; returns the job's run time in seconds. */
     const sample = async (target: string) => {

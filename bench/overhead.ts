@@ -102,19 +102,10 @@ async function main(): Promise<void> {
         if (state && state !== 'queued' && state !== 'running') resolve(state);
       });
     });
-    worker = spawnWorker({
-      DATABASE_URL: database.url,
-      S3_ENDPOINT: bucket.storage.endpoint,
-      S3_ACCESS_KEY: bucket.storage.accessKey,
-      S3_SECRET_KEY: bucket.storage.secretKey,
-      S3_BUCKET: bucket.storage.bucket,
-      WORKER_WORK_DIR: join(dir, 'work'),
-      WORKER_HEARTBEAT_SECONDS: '5',
-      WORKER_POLL_SECONDS: '2',
-      WORKER_PLATFORMS: 'linux/amd64',
-      WORKER_EMULATED_PLATFORMS: '',
-      LOG_LEVEL: 'warn',
-    });
+    worker = spawnWorker(
+      { databaseUrl: database.url, storage: bucket.storage, workDir: join(dir, 'work') },
+      { WORKER_HEARTBEAT_SECONDS: '5' },
+    );
     const workerId = worker.workerId;
     await waitUntil('the worker registered', async () => {
       const [row] = await db.$client`select 1 from workers where id = ${workerId} and online`;

@@ -51,19 +51,10 @@ async function main(): Promise<void> {
   const db = openDatabase(database.url, 2);
   const workers: WorkerProcess[] = [];
   const start = () => {
-    const worker = spawnWorker({
-      DATABASE_URL: database.url,
-      S3_ENDPOINT: bucket.storage.endpoint,
-      S3_ACCESS_KEY: bucket.storage.accessKey,
-      S3_SECRET_KEY: bucket.storage.secretKey,
-      S3_BUCKET: bucket.storage.bucket,
-      WORKER_WORK_DIR: join(dir, 'work'),
-      WORKER_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
-      WORKER_POLL_SECONDS: '2',
-      WORKER_PLATFORMS: 'linux/amd64',
-      WORKER_EMULATED_PLATFORMS: '',
-      WORKER_STOP_GRACE_SECONDS: '0',
-    });
+    const worker = spawnWorker(
+      { databaseUrl: database.url, storage: bucket.storage, workDir: join(dir, 'work') },
+      { WORKER_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS), WORKER_STOP_GRACE_SECONDS: '0' },
+    );
     workers.push(worker);
     return worker;
   };

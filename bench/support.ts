@@ -13,10 +13,12 @@ import { createBuild, type NewJob } from '../db/queries/builds';
 import type { NewRepo } from '../db/queries/repos';
 import type { WorkerRegistration } from '../db/queries/workers';
 import { connect, migrateDatabase, type Database } from '../db/client';
+import type { StorageOptions } from '../core/storage';
 import {
   removeContainersOf,
   spawnWorker as spawnTestWorker,
   stopProcess,
+  storageEnvOf,
   type WorkerProcess,
 } from '../test/support/processes';
 import { workerRegistration } from '../test/support/queue';
@@ -340,11 +342,27 @@ export function progress(name: string, message: string): void {
   console.log(`[bench ${name}] ${message}`);
 }
 
-/** A worker process (worker/main.ts) the benchmark started, with what it printed. */
-
-/** A worker process for benchmarks: worker/main.ts as `bench-worker-<hex>`, logging at warn. */
-export function spawnWorker(env: Record<string, string>): WorkerProcess {
-  return spawnTestWorker(env, { idPrefix: 'bench-worker', logLevel: 'warn' });
+/**
+ * A worker process for benchmarks: worker/main.ts as `bench-worker-<hex>`, logging at warn, on
+ * `databaseUrl` and the bucket `storage`, with its work directory `workDir`; by default native
+ * linux/amd64 only, no emulation, poll 2 s. `env` adds or overrides WORKER_* settings.
+ */
+export function spawnWorker(
+  target: { databaseUrl: string; storage: StorageOptions; workDir: string },
+  env: Record<string, string> = {},
+): WorkerProcess {
+  return spawnTestWorker(
+    {
+      DATABASE_URL: target.databaseUrl,
+      ...storageEnvOf(target.storage),
+      WORKER_WORK_DIR: target.workDir,
+      WORKER_PLATFORMS: 'linux/amd64',
+      WORKER_EMULATED_PLATFORMS: '',
+      WORKER_POLL_SECONDS: '2',
+      ...env,
+    },
+    { idPrefix: 'bench-worker', logLevel: 'warn' },
+  );
 }
 
 export { removeContainersOf, stopProcess, type WorkerProcess };
