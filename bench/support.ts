@@ -121,8 +121,7 @@ export function benchJob(
   return {
     target: 'amd64',
     platform: 'linux/amd64',
-    toolchain: 'native',
-    runPlatform: 'linux/amd64',
+    toolchains: ['native'],
     image: BUILDER_IMAGE,
     maxInfraFailures: options.maxInfraFailures,
     spec: {

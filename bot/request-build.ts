@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { formatRef, parseCommand, type RepoName } from '../core/command';
 import { CrossdockError } from '../core/errors';
-import { RECIPE_FILE, parseRecipe, runPlatform, type Recipe } from '../core/recipe';
+import { RECIPE_FILE, parseRecipe, type Recipe } from '../core/recipe';
 import { closestMatch } from '../core/suggest';
 import type { Database } from '../db/client';
 import { createBuild, type BuildWithJobs, type NewJob } from '../db/queries/builds';
@@ -89,6 +89,7 @@ export async function requestBuild(
     trigger: request.trigger,
     requester: request.requester,
     recipeDigest: recipe.digest,
+    trusted: resolved.trusted,
     requestKey,
     notify: request.notify,
     reuse: !command.force,
@@ -105,17 +106,19 @@ export function jobsForTargets(recipe: Recipe, names: string[]): NewJob[] {
     return {
       target: name,
       platform: target.platform,
-      toolchain: target.toolchain,
-      runPlatform: runPlatform(target),
-      image: target.image,
+      toolchains: target.toolchains,
       labels: target.labels,
       spec: {
         script: target.script,
+        images: target.images,
+        ...(target.dockerfile ? { dockerfile: target.dockerfile } : {}),
         artifacts: target.artifacts,
         env: target.env,
         network: target.network,
-        timeoutMinutes: target.timeout_minutes,
+        timeoutMinutes: target.timeoutMinutes,
         secrets: target.secrets,
+        resources: target.resources,
+        caches: target.caches,
       },
     };
   });

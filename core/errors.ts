@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'source-unavailable'
   | 'artifact-invalid'
   | 'secret-missing'
+  | 'secret-refused'
   | 'infrastructure'
   | 'internal';
 
@@ -29,6 +30,7 @@ const USER_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'not-found',
   'artifact-invalid',
   'secret-missing',
+  'secret-refused',
 ]);
 
 /** An error with a code; `message` is written for the person who made the request. */

@@ -14,20 +14,71 @@ const platform = z
   .string()
   .regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be an OCI platform such as linux/arm64');
 
-export const TOOLCHAIN_MODES = ['cross', 'emulated', 'native'] as const;
+export const TOOLCHAIN_MODES = ['native', 'cross', 'emulated'] as const;
+/**
+ * How a target's container runs: `native` in an image of the target platform on a worker of that
+ * platform; `cross` in an amd64 image with a cross toolchain on an amd64 worker; `emulated` in an
+ * image of the target platform under QEMU user emulation. TOOLCHAIN_MODES is also the routing
+ * policy's order of preference (docs/recipe.md, "Routing").
+ */
 export type ToolchainMode = (typeof TOOLCHAIN_MODES)[number];
 
 /** The platform cross toolchains run on: every cross target runs on an amd64 worker. */
 export const CROSS_HOST_PLATFORM = 'linux/amd64';
 
+/** Caches a recipe names by kind, each a volume mounted at its path with variables pointing there. */
+export const CACHE_KINDS = {
+  ccache: { path: '/cache/ccache', env: { CCACHE_DIR: '/cache/ccache' } },
+  go: { path: '/cache/go', env: { GOCACHE: '/cache/go/build', GOMODCACHE: '/cache/go/mod' } },
+  cargo: { path: '/cache/cargo', env: { CARGO_HOME: '/cache/cargo' } },
+} as const;
+export type CacheKind = keyof typeof CACHE_KINDS;
+
+const toolchainMode = z.enum(TOOLCHAIN_MODES);
+const imageName = z.string().min(1, 'must name a builder image');
+const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid variable name');
+
+/** A memory size in bytes: a number of MiB, or Docker's notation `512m`, `4g`, `4GiB`. */
+const memory = z.union([
+  z.number().int().min(6, 'must be at least 6 (MiB)'),
+  z.string().regex(/^\d+(\.\d+)?\s*[kmg](i?b)?$/i, 'must be a size such as 512m, 4g or 4GiB'),
+]);
+
 const target = z
   .object({
-    platform,
-    toolchain: z.enum(TOOLCHAIN_MODES).default('native'),
-    image: z.string().min(1, 'must name a builder image'),
-    script: z.string().min(1, 'must be a shell script'),
-    artifacts: z.array(z.string().min(1)).default([]),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+    platform: platform.describe('OCI platform of the output, e.g. linux/arm64'),
+    toolchain: z
+      .union([toolchainMode, z.array(toolchainMode).min(1, 'must allow at least one mode')])
+      .default('native')
+      .describe(
+        'How the target may be built: one mode, or the modes allowed; the routing policy prefers native, then cross, then emulated',
+      ),
+    image: z
+      .union([imageName, z.partialRecord(toolchainMode, imageName)])
+      .optional()
+      .describe('The builder image, or one per toolchain mode (e.g. {cross: …, emulated: …})'),
+    script: z
+      .string()
+      .min(1, 'must be a shell script')
+      .optional()
+      .describe('Run by bash -eo pipefail in /src; results go to /out'),
+    dockerfile: z
+      .union([
+        z.string().min(1),
+        z
+          .object({
+            file: z.string().min(1).default('Dockerfile'),
+            context: z.string().min(1).default('.'),
+            target: z.string().min(1).optional(),
+          })
+          .strict(),
+      ])
+      .optional()
+      .describe(
+        "Instead of image and script: build this Dockerfile for the platform and collect the final stage's /out",
+      ),
+    artifacts: z.array(z.string().min(1)).default([]).describe('Globs under /out to collect'),
+    env: z.record(variableName, z.string()).default({}),
     network: z.boolean().default(false),
     /** Minutes before the job is stopped and ends `timed_out`; fractions allowed (0.5 = 30 s). */
     timeout_minutes: z
@@ -40,11 +91,101 @@ const target = z
       .array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'is not a valid label'))
       .default([]),
     /** Names of secrets configured on workers, given to the script as environment variables. */
-    secrets: z
-      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid variable name'))
-      .default([]),
+    secrets: z.array(variableName).default([]),
+    resources: z
+      .object({
+        cpus: z.number().min(0.01).max(1024).optional().describe('CPUs, fractions allowed'),
+        memory: memory.optional().describe('Memory limit (no swap beyond it)'),
+      })
+      .strict()
+      .default({}),
+    caches: z
+      .array(
+        z.union([
+          z.enum(Object.keys(CACHE_KINDS) as [CacheKind, ...CacheKind[]]),
+          z
+            .string()
+            .regex(/^\/[A-Za-z0-9._/-]+$/, 'must be ccache, go, cargo or an absolute path')
+            .refine((path) => !/(^|\/)\.\.?(\/|$)/.test(path) && !/^\/(src|out)(\/|$)/.test(path), {
+              message: 'must not contain . or .. nor be under /src or /out',
+            }),
+        ]),
+      )
+      .default([])
+      .describe('Directories kept between builds of this repository and target'),
   })
-  .strict();
+  .strict()
+  .superRefine((target, context) => {
+    const toolchains = [target.toolchain].flat();
+    const issue = (path: (string | number)[], message: string) =>
+      context.addIssue({ code: 'custom', path, message });
+    if (target.dockerfile !== undefined) {
+      for (const field of ['image', 'script', 'secrets', 'caches'] as const)
+        if (target[field] !== undefined && [target[field]].flat().length > 0)
+          issue(
+            [field],
+            `a dockerfile target takes no ${field}${field === 'secrets' ? ' (build arguments would keep them in the image history)' : field === 'caches' ? ' (the classic builder has no cache mounts)' : ''}; drop it or drop dockerfile`,
+          );
+      if (toolchains.includes('cross'))
+        issue(
+          ['toolchain'],
+          'a dockerfile target builds in images of its platform: use native or emulated',
+        );
+      return;
+    }
+    if (target.script === undefined) issue(['script'], 'is required (or give a dockerfile)');
+    if (target.image === undefined) issue(['image'], 'is required (or give a dockerfile)');
+    else if (typeof target.image !== 'string') {
+      const images = target.image;
+      for (const mode of toolchains) {
+        const image = imageFor(images, mode);
+        if (!image) issue(['image'], `names no image for toolchain ${mode}`);
+      }
+    }
+  });
+
+/** The image of a toolchain mode in a per-mode map; native and emulated can stand in for each other (both are images of the target platform). */
+function imageFor(
+  images: Partial<Record<ToolchainMode, string>>,
+  mode: ToolchainMode,
+): string | undefined {
+  if (mode === 'cross') return images.cross;
+  return mode === 'native'
+    ? (images.native ?? images.emulated)
+    : (images.emulated ?? images.native);
+}
+
+/** A target as the recipe file has it (JSON Schema: docs/crossdock.schema.json). */
+export type TargetInput = z.input<typeof target>;
+
+/** A Dockerfile build: the file and context are paths in the repository. */
+export interface DockerfileBuild {
+  file: string;
+  context: string;
+  /** The stage to build; the last one when unset. */
+  target?: string;
+}
+
+/** A validated target, normalised. */
+export interface Target {
+  platform: string;
+  /** The modes it may run in, in the routing policy's order (TOOLCHAIN_MODES). */
+  toolchains: ToolchainMode[];
+  /** The builder image of each mode it may run in; native and emulated entries are both set when either is allowed. */
+  images: Partial<Record<ToolchainMode, string>>;
+  /** Empty for a Dockerfile target. */
+  script: string;
+  dockerfile?: DockerfileBuild;
+  artifacts: string[];
+  env: Record<string, string>;
+  network: boolean;
+  timeoutMinutes: number;
+  labels: string[];
+  secrets: string[];
+  resources: { cpus?: number; memoryBytes?: number };
+  /** Cache kinds and absolute paths. */
+  caches: string[];
+}
 
 const recipeSchema = z
   .object({
@@ -64,7 +205,18 @@ const recipeSchema = z
     path: ['targets'],
   });
 
-export type Target = z.infer<typeof target>;
+/**
+ * The recipe's JSON Schema (draft 2020-12), for editors (yaml-language-server's `$schema`
+ * comment, VS Code's yaml.schemas); published as docs/crossdock.schema.json by `npm run schema`.
+ */
+export function recipeJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(recipeSchema, { io: 'input', unrepresentable: 'any' }),
+    $id: 'https://crossdock.local/schemas/crossdock.schema.json',
+    title: 'Crossdock recipe (.crossdock.yml)',
+  };
+}
+
 export interface Recipe {
   targets: Record<string, Target>;
   cancelSuperseded: boolean;
@@ -72,9 +224,57 @@ export interface Recipe {
   digest: string;
 }
 
-/** The platform a target's container runs on: the build host's for cross toolchains. */
-export function runPlatform(target: Target): string {
-  return target.toolchain === 'cross' ? CROSS_HOST_PLATFORM : target.platform;
+/** The platform a target's container runs on in `mode`: the build host's for cross toolchains. */
+export function runPlatform(platform: string, mode: ToolchainMode): string {
+  return mode === 'cross' ? CROSS_HOST_PLATFORM : platform;
+}
+
+const MEMORY_UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Bytes of a recipe memory size: a number is MiB; `4g`, `4GiB` and `4GB` are 4 × 1024³ (as Docker reads them). */
+export function memoryBytes(size: number | string): number {
+  if (typeof size === 'number') return size * MEMORY_UNITS.m!;
+  const [, amount, unit] = /^(\d+(?:\.\d+)?)\s*([kmg])/i.exec(size)!;
+  return Math.round(Number(amount) * MEMORY_UNITS[unit!.toLowerCase()]!);
+}
+
+function normalise(input: z.output<typeof target>): Target {
+  const allowed = [input.toolchain].flat();
+  const toolchains = TOOLCHAIN_MODES.filter((mode) => allowed.includes(mode));
+  const images: Partial<Record<ToolchainMode, string>> = {};
+  if (input.image !== undefined)
+    for (const mode of TOOLCHAIN_MODES) {
+      const image = typeof input.image === 'string' ? input.image : imageFor(input.image, mode);
+      const usable =
+        mode === 'cross' ? toolchains.includes('cross') : toolchains.some((m) => m !== 'cross');
+      if (image && usable) images[mode] = image;
+    }
+  const dockerfile =
+    input.dockerfile === undefined
+      ? undefined
+      : typeof input.dockerfile === 'string'
+        ? { file: input.dockerfile, context: '.' }
+        : input.dockerfile;
+  return {
+    platform: input.platform,
+    toolchains,
+    images,
+    script: input.script ?? '',
+    ...(dockerfile ? { dockerfile } : {}),
+    artifacts: input.artifacts,
+    env: input.env,
+    network: input.network,
+    timeoutMinutes: input.timeout_minutes,
+    labels: input.labels,
+    secrets: input.secrets,
+    resources: {
+      ...(input.resources.cpus !== undefined ? { cpus: input.resources.cpus } : {}),
+      ...(input.resources.memory !== undefined
+        ? { memoryBytes: memoryBytes(input.resources.memory) }
+        : {}),
+    },
+    caches: [...new Set(input.caches)],
+  };
 }
 
 /**
@@ -119,7 +319,9 @@ export function parseRecipe(text: string, file = RECIPE_FILE): Recipe {
   }
   const digest = createHash('sha256').update(text).digest('hex');
   return {
-    targets: result.data.targets,
+    targets: Object.fromEntries(
+      Object.entries(result.data.targets).map(([name, input]) => [name, normalise(input)]),
+    ),
     cancelSuperseded: result.data.cancel_superseded,
     digest,
   };

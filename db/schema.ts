@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { TOOLCHAIN_MODES, type DockerfileBuild, type ToolchainMode } from '../core/recipe';
 import {
   bigint,
   bigserial,
@@ -77,6 +78,12 @@ export const builds = pgTable(
     requester: text('requester').notNull(),
     state: text('state', { enum: BUILD_STATES }).notNull().default('queued'),
     recipeDigest: text('recipe_digest').notNull(),
+    /**
+     * Whether the code built is trusted: false for a pull request from a fork (or a request by
+     * someone outside the team). Untrusted builds get no secrets and their own cache volumes, and
+     * a trusted build never reuses their outcome.
+     */
+    trusted: boolean('trusted').notNull().default(true),
     /** Identifies a request so that a replay attaches to the same build (unique when set). */
     requestKey: text('request_key'),
     /** Where the requester is told of progress, e.g. {"slack":{"channel":"C1","ts":"1.2"}}. */
@@ -122,9 +129,17 @@ export const jobs = pgTable(
     target: text('target').notNull(),
     /** The target's OCI platform, e.g. linux/arm64. */
     platform: text('platform').notNull(),
-    toolchain: text('toolchain', { enum: ['cross', 'emulated', 'native'] }).notNull(),
-    /** The platform of the worker that may run it: linux/amd64 for cross toolchains. */
+    /**
+     * The toolchain modes the recipe allows, in the routing policy's order (native, cross,
+     * emulated); the claim picks the first the claiming worker can run, unless a free live worker
+     * could run an earlier one (crossdock_toolchain_for, docs/recipe.md "Routing").
+     */
+    toolchains: text('toolchains', { enum: TOOLCHAIN_MODES }).array().notNull(),
+    /** The mode it runs or ran in: set by each claim; while queued, the best one it allows. */
+    toolchain: text('toolchain', { enum: TOOLCHAIN_MODES }).notNull(),
+    /** The platform of its container in `toolchain` mode: linux/amd64 for cross toolchains. */
     runPlatform: text('run_platform').notNull(),
+    /** The builder image of `toolchain` mode (spec.images has every allowed mode's). */
     image: text('image').notNull(),
     /** The target as read from the recipe (script, env, artifact globs, network, timeout). */
     spec: jsonb('spec').$type<JobSpec>().notNull(),
@@ -183,7 +198,15 @@ export const jobs = pgTable(
 export const JOB_PRIORITY = { release: 30, pullRequest: 20, manual: 10 } as const;
 
 export interface JobSpec {
+  /** Empty for a Dockerfile build. */
   script: string;
+  /** The builder image of each allowed toolchain mode. */
+  images: Partial<Record<ToolchainMode, string>>;
+  dockerfile?: DockerfileBuild;
+  /** CPUs and memory (bytes) the container may use; the worker's defaults when unset. */
+  resources?: { cpus?: number; memoryBytes?: number };
+  /** Cache kinds (CACHE_KINDS) and absolute paths kept in volumes between builds. */
+  caches?: string[];
   artifacts: string[];
   env: Record<string, string>;
   network: boolean;

@@ -38,16 +38,14 @@ const buildRequest = (overrides: Partial<NewBuild>): NewBuild => ({
     {
       target: 'amd64',
       platform: 'linux/amd64',
-      toolchain: 'native',
-      runPlatform: 'linux/amd64',
+      toolchains: ['native'],
       image: 'crossdock/builder-debian:bookworm',
       spec: { script: 'make', artifacts: ['**'], env: {}, network: false, timeoutMinutes: 30 },
     },
     {
       target: 'arm64',
       platform: 'linux/arm64',
-      toolchain: 'cross',
-      runPlatform: 'linux/amd64',
+      toolchains: ['cross'],
       image: 'crossdock/builder-debian:bookworm',
       spec: { script: 'make', artifacts: ['**'], env: {}, network: false, timeoutMinutes: 30 },
     },

@@ -35,8 +35,7 @@ const path = (url: string) => url.slice(BASE.length);
 const job = (target: string, runPlatform: string, extra: Partial<NewJob> = {}): NewJob => ({
   target,
   platform: runPlatform,
-  toolchain: 'native',
-  runPlatform,
+  toolchains: ['native'],
   image: IMAGE,
   spec: { script: 'make', artifacts: ['**'], env: {}, network: false, timeoutMinutes: 30 },
   ...extra,
@@ -126,7 +125,7 @@ describe('portal for operators', () => {
       build([
         job('amd64', 'linux/amd64'),
         job('riscv64', 'linux/riscv64'),
-        job('arm64', 'linux/arm64', { toolchain: 'emulated' }),
+        job('arm64', 'linux/arm64', { toolchains: ['emulated'] }),
       ]),
     );
     ids.mainBuild = main.build.id;
@@ -310,7 +309,6 @@ describe('portal for operators', () => {
       expect(await response.json()).toEqual({
         queue: [
           {
-            runPlatform: 'linux/amd64',
             queued: 0,
             running: 3,
             workers: 1,
@@ -318,7 +316,6 @@ describe('portal for operators', () => {
             unserved: false,
           },
           {
-            runPlatform: 'linux/arm64',
             queued: 1,
             running: 0,
             workers: 1,
@@ -326,7 +323,6 @@ describe('portal for operators', () => {
             unserved: false,
           },
           {
-            runPlatform: 'linux/riscv64',
             queued: 1,
             running: 0,
             workers: 0,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { z } from 'zod';
 import {
   databaseEnv,
@@ -9,6 +9,7 @@ import {
   storageEnv,
   storageOptions,
 } from '../core/config';
+import { memoryBytes } from '../core/recipe';
 import type { StorageOptions } from '../core/storage';
 import type { RetryPolicy } from './artifacts';
 import { emulatedPlatforms, hostPlatform } from './platforms';
@@ -49,6 +50,13 @@ const schema = z.object({
   WORKER_UPLOAD_RETRY_DELAY_MS: z.coerce.number().int().min(1).default(1000),
   /** KEY=value lines: secrets jobs may ask for by name (recipe `secrets:`); masked in logs. */
   WORKER_SECRETS_FILE: z.string().optional(),
+  /** CPUs a job's container may use when its recipe sets none; default: all of the host's. */
+  WORKER_JOB_CPUS: z.coerce.number().min(0.01).optional(),
+  /** Memory a job's container may use when its recipe sets none (`4g`, `512m`); default: the host's memory over WORKER_SLOTS. */
+  WORKER_JOB_MEMORY: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*[kmg](i?b)?$/i, 'must be a size such as 512m or 4g')
+    .optional(),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
   ...logLevelEnv,
 });
@@ -69,6 +77,11 @@ export interface WorkerConfig {
   stopGraceSeconds: number;
   uploadRetry: RetryPolicy;
   secrets: Record<string, string>;
+  /** Container limits: defaults for jobs whose recipe sets none, and the host's capacity. */
+  limits: {
+    default: { cpus: number; memoryBytes: number };
+    max: { cpus: number; memoryBytes: number };
+  };
   dockerSocket: string;
   logLevel: string;
 }
@@ -98,6 +111,18 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     stopGraceSeconds: c.WORKER_STOP_GRACE_SECONDS,
     uploadRetry: { retries: c.WORKER_UPLOAD_RETRIES, minDelayMs: c.WORKER_UPLOAD_RETRY_DELAY_MS },
     secrets: c.WORKER_SECRETS_FILE ? readEnvFile(c.WORKER_SECRETS_FILE) : {},
+    limits: {
+      default: {
+        cpus: Math.min(c.WORKER_JOB_CPUS ?? availableParallelism(), availableParallelism()),
+        memoryBytes: Math.min(
+          c.WORKER_JOB_MEMORY
+            ? memoryBytes(c.WORKER_JOB_MEMORY)
+            : Math.floor(totalmem() / c.WORKER_SLOTS),
+          totalmem(),
+        ),
+      },
+      max: { cpus: availableParallelism(), memoryBytes: totalmem() },
+    },
     dockerSocket: c.DOCKER_SOCKET,
     logLevel: c.LOG_LEVEL,
   };

@@ -32,6 +32,7 @@ const worker = new Worker(
     bucket: config.storage.bucket,
     uploadRetry: config.uploadRetry,
     secrets: config.secrets,
+    limits: config.limits,
   },
   {
     db,

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { CrossdockError } from '../core/errors';
+import type { CacheMount } from './caches';
 
 /** What a build container runs. */
 export interface RunSpec {
@@ -17,6 +18,10 @@ export interface RunSpec {
    * run). The caller owns them: it fills `src` before `run` and removes both after `destroy`.
    */
   mounts: { src: string; out: string };
+  /** Named volumes kept between builds, created on first use (worker/caches.ts). */
+  caches: CacheMount[];
+  /** Limits: CPUs (fractions allowed) and memory in bytes (no swap beyond it); none when unset. */
+  resources: { cpus?: number; memoryBytes?: number };
 }
 
 export interface RunResult {
@@ -143,7 +148,21 @@ export class DockerRunner implements Runner {
         Mounts: [
           { Type: 'bind', Source: spec.mounts.src, Target: '/src' },
           { Type: 'bind', Source: spec.mounts.out, Target: '/out' },
+          ...spec.caches.map((cache) => ({
+            Type: 'volume' as const,
+            Source: cache.volume,
+            Target: cache.path,
+            VolumeOptions: {
+              NoCopy: false,
+              Labels: { 'io.crossdock': 'true', ...cache.labels },
+              DriverConfig: { Name: 'local', Options: {} },
+            },
+          })),
         ],
+        ...(spec.resources.cpus ? { NanoCpus: Math.round(spec.resources.cpus * 1e9) } : {}),
+        ...(spec.resources.memoryBytes
+          ? { Memory: spec.resources.memoryBytes, MemorySwap: spec.resources.memoryBytes }
+          : {}),
       },
     });
     return { id: container.id };

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from 'minio';
 import pRetry from 'p-retry';
@@ -22,8 +22,10 @@ import {
   stageArtifacts,
   uploadArtifacts,
   type RetryPolicy,
+  type StagedArtifact,
   type UploadedArtifact,
 } from './artifacts';
+import { cacheMounts } from './caches';
 import { CompletionBatcher } from './completions';
 import { Dispatcher, type StopReason } from './dispatcher';
 import { LogWriter } from './log-writer';
@@ -33,6 +35,14 @@ import {
   removeRunDirectory,
   type RunDirectory,
 } from './run-directory';
+import {
+  CHECKSUMS_FILE,
+  PROVENANCE_FILE,
+  RESERVED_ARTIFACT_NAMES,
+  checksumsFile,
+  provenanceStatement,
+  type RunFacts,
+} from './provenance';
 import type { RunHandle, Runner } from './runner';
 import { SourceCache } from './source';
 
@@ -46,8 +56,16 @@ export interface WorkerOptions {
   bucket: string;
   /** How artifact uploads are retried before the attempt counts as an infrastructure failure. */
   uploadRetry: RetryPolicy;
-  /** Secret values by name: given to jobs that ask for them, masked in every job's log. */
+  /** Secret values by name: given to trusted jobs that ask for them, masked in every job's log. */
   secrets: Record<string, string>;
+  /**
+   * Container limits: `default` for jobs whose recipe sets none, `max` (the host's CPUs and
+   * memory) caps what a recipe asks for. CPUs may be fractions; memory is in bytes.
+   */
+  limits: {
+    default: { cpus?: number; memoryBytes?: number };
+    max: { cpus: number; memoryBytes: number };
+  };
 }
 
 export interface WorkerDeps {
@@ -181,12 +199,19 @@ export class Worker {
     let checkout: Promise<void> | undefined;
     let uploaded: UploadedArtifact[] = [];
     let outcome: JobOutcome | undefined;
+    let imageDigest: string | undefined;
+    let startedOn: Date | undefined;
     let retry: { reason: string; infrastructure: boolean } | undefined;
     log.info({ target: job.target, image: job.image }, 'job started');
     try {
       output.note(
         `worker ${this.options.worker.id}: ${repo.owner}/${repo.name}@${build.sha}, target ${job.target} (${job.platform}, ${job.toolchain}), attempt ${job.attempt}`,
       );
+      if (requested.length > 0 && !build.trusted)
+        throw new CrossdockError(
+          'secret-refused',
+          `target ${job.target} asks for secret(s) ${requested.join(', ')}, but build ${build.id} is of untrusted code (${build.pullNumber !== null ? `pull request #${build.pullNumber} from a fork` : 'a commit no branch or tag of the repository contains'}); secrets go only into trusted builds. Build it from a branch of the repository, or drop the secrets from targets that pull requests build`,
+        );
       const missing = requested.filter((name) => this.options.secrets[name] === undefined);
       if (missing.length > 0) {
         throw new CrossdockError(
@@ -202,18 +227,30 @@ export class Worker {
       // creation; the container starts once they are there.
       checkout = this.sources.checkout(repo.cloneUrl, build.sha, directory.src);
       checkout.catch(() => {}); // Awaited below, and before the directory is removed.
-      const imageDigest = await runner.imageDigest(job.image);
-      await whileDatabaseRecovers(() => setJobImageDigest(db, fence, imageDigest));
+      imageDigest = await runner.imageDigest(job.image);
+      const digest = imageDigest;
+      await whileDatabaseRecovers(() => setJobImageDigest(db, fence, digest));
       output.note(`builder image ${job.image} (${imageDigest})`);
+      const resources = this.resourcesOf(claimed, (message) => output.note(message));
+      const caches = cacheMounts({
+        repository: `${repo.owner}/${repo.name}`,
+        target: job.target,
+        trusted: build.trusted,
+        caches: job.spec.caches ?? [],
+      });
+      for (const cache of caches) output.note(`cache ${cache.path}: volume ${cache.volume}`);
       if (!interrupted()) {
         handle = await runner.create({
           image: job.image,
           script: job.spec.script,
           env: {
             ...job.spec.env,
+            ...Object.assign({}, ...caches.map((cache) => cache.env)),
             ...Object.fromEntries(requested.map((name) => [name, this.options.secrets[name]!])),
             ...buildEnvironment(claimed),
           },
+          caches,
+          resources,
           network: job.spec.network,
           labels: {
             'io.crossdock.job': String(job.id),
@@ -224,9 +261,11 @@ export class Worker {
         });
         await checkout;
       }
+      startedOn = new Date();
       const result = handle
         ? await runner.run(handle, (chunk) => output.write(chunk), signal)
         : undefined;
+      const finishedOn = new Date();
       // The container has exited: it is removed while /out is read and uploaded on the host.
       if (handle) void removeContainer(handle);
       // An interrupted run is settled below, once the container is gone.
@@ -239,7 +278,20 @@ export class Worker {
           error: `script exited with ${finished.exitCode}`,
         };
       } else if (finished) {
-        const staged = await stageArtifacts({ outDir: directory.out, globs: job.spec.artifacts });
+        const built = await stageArtifacts({ outDir: directory.out, globs: job.spec.artifacts });
+        const staged = [
+          ...built,
+          ...(await this.attest(claimed, directory, built, {
+            imageDigest: imageDigest!,
+            worker: {
+              id: this.options.worker.id,
+              host: this.options.worker.host,
+              version: WORKER_VERSION,
+            },
+            startedOn: startedOn!,
+            finishedOn,
+          })),
+        ];
         output.note(
           `uploading ${staged.length} artifact(s), ${staged.reduce((sum, file) => sum + file.size, 0)} bytes`,
         );
@@ -271,7 +323,11 @@ export class Worker {
       const code = error instanceof CrossdockError ? error.code : undefined;
       // An error caused by being stopped is settled below by the interruption.
       if (interrupted()) log.debug({ err: error }, 'interrupted job errored');
-      else if (code === 'artifact-invalid' || code === 'secret-missing') {
+      else if (
+        code === 'artifact-invalid' ||
+        code === 'secret-missing' ||
+        code === 'secret-refused'
+      ) {
         output.note(`error: ${message}`);
         log.info({ err: error, code }, 'job failed');
         outcome = { state: 'failed', error: message };
@@ -310,6 +366,52 @@ export class Worker {
     // The container and the run directory are gone: what is left is database writes.
     releaseSlot();
     await this.record(fence, output, log, { outcome, retry, uploaded });
+  }
+
+  /**
+   * The container limits of a job: the recipe's `resources`, else the worker's defaults, capped
+   * at the host's CPUs and memory (`note` says when a request was capped).
+   */
+  private resourcesOf(
+    { job }: ClaimedJob,
+    note: (message: string) => void,
+  ): { cpus?: number; memoryBytes?: number } {
+    const { default: defaults, max } = this.options.limits;
+    const asked = { ...defaults, ...job.spec.resources };
+    const cpus = asked.cpus === undefined ? undefined : Math.min(asked.cpus, max.cpus);
+    const memoryBytes =
+      asked.memoryBytes === undefined ? undefined : Math.min(asked.memoryBytes, max.memoryBytes);
+    if (cpus !== asked.cpus || memoryBytes !== asked.memoryBytes)
+      note(
+        `resources capped at this worker's ${max.cpus} CPUs and ${Math.floor(max.memoryBytes / 2 ** 20)} MiB`,
+      );
+    return { cpus, memoryBytes };
+  }
+
+  /**
+   * Writes the job's SHA256SUMS and provenance (worker/provenance.ts) next to the run's /out and
+   * stages them. Throws `artifact-invalid` when the build's own artifacts use those names.
+   */
+  private async attest(
+    claimed: ClaimedJob,
+    directory: RunDirectory,
+    built: StagedArtifact[],
+    facts: RunFacts,
+  ): Promise<StagedArtifact[]> {
+    const clash = built.find((artifact) => RESERVED_ARTIFACT_NAMES.includes(artifact.name));
+    if (clash)
+      throw new CrossdockError(
+        'artifact-invalid',
+        `artifact ${clash.name}: the name is Crossdock's (it adds ${RESERVED_ARTIFACT_NAMES.join(' and ')} to every job); rename yours or leave it out of the artifact globs`,
+      );
+    const dir = join(directory.path, 'attest');
+    await mkdir(dir);
+    await writeFile(join(dir, CHECKSUMS_FILE), checksumsFile(built));
+    await writeFile(
+      join(dir, PROVENANCE_FILE),
+      `${JSON.stringify(provenanceStatement(claimed, built, facts), null, 2)}\n`,
+    );
+    return stageArtifacts({ outDir: dir, globs: [...RESERVED_ARTIFACT_NAMES] });
   }
 
   /** Persists the log and the attempt's end (outcome, or a retry); discards artifacts if fenced. */
@@ -372,9 +474,23 @@ function whileDatabaseRecovers<T>(write: () => Promise<T>): Promise<T> {
   return pRetry(write, { retries: 6, minTimeout: 250, factor: 2, maxTimeout: 8000 });
 }
 
+/** OCI platform → GNU triplet, as Debian's multiarch names them (wiki.debian.org/Multiarch/Tuples). */
+const GNU_TRIPLETS: Record<string, string> = {
+  'linux/amd64': 'x86_64-linux-gnu',
+  'linux/arm64': 'aarch64-linux-gnu',
+  'linux/arm64/v8': 'aarch64-linux-gnu',
+  'linux/arm/v7': 'arm-linux-gnueabihf',
+  'linux/riscv64': 'riscv64-linux-gnu',
+  'linux/386': 'i686-linux-gnu',
+  'linux/ppc64le': 'powerpc64le-linux-gnu',
+  'linux/s390x': 's390x-linux-gnu',
+};
+
 /**
  * The variables every build script sees, as CI services provide them (GitHub Actions' GITHUB_*,
- * Buildkite's BUILDKITE_*): CI=true and CROSSDOCK_* naming the build, job, attempt and commit.
+ * Buildkite's BUILDKITE_*): CI=true and CROSSDOCK_* naming the build, job, attempt and commit,
+ * the toolchain mode the job runs in, and the GNU triplet of its platform when Debian has one
+ * (for `./configure --host=$CROSSDOCK_TRIPLET`, right in every mode).
  */
 export function buildEnvironment({ job, build, repo }: ClaimedJob): Record<string, string> {
   const optional = (name: string, value: string | number | null) =>
@@ -390,6 +506,8 @@ export function buildEnvironment({ job, build, repo }: ClaimedJob): Record<strin
     CROSSDOCK_ATTEMPT: String(job.attempt),
     CROSSDOCK_TARGET: job.target,
     CROSSDOCK_PLATFORM: job.platform,
+    CROSSDOCK_TOOLCHAIN: job.toolchain,
+    ...optional('CROSSDOCK_TRIPLET', GNU_TRIPLETS[job.platform] ?? null),
     ...optional('CROSSDOCK_PULL_NUMBER', build.pullNumber),
     ...optional('CROSSDOCK_BRANCH', build.branch),
     ...optional('CROSSDOCK_TAG', build.tag),

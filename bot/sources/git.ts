@@ -40,13 +40,14 @@ export class GitSource implements SourceHost {
           'unknown-ref',
           `Pull request #${ref.number} does not exist in ${repoLabel(repo)}.`,
         );
-      return { sha, pullNumber: ref.number };
+      // A pull request of the repository's own has its head branch here too; a fork's does not.
+      return { sha, pullNumber: ref.number, trusted: await containedInRefs(mirror, sha, true) };
     }
     if (ref.kind === 'name') {
       const branch = await lookup(`refs/heads/${ref.name}`);
-      if (branch) return { sha: branch, branch: ref.name };
+      if (branch) return { sha: branch, branch: ref.name, trusted: true };
       const tag = await lookup(`refs/tags/${ref.name}`);
-      if (tag) return { sha: tag, tag: ref.name };
+      if (tag) return { sha: tag, tag: ref.name, trusted: true };
     }
     const text = ref.kind === 'sha' ? ref.sha : ref.kind === 'name' ? ref.name : '';
     const sha = /^[0-9a-f]{7,40}$/.test(text) ? await lookup(text) : undefined;
@@ -55,7 +56,7 @@ export class GitSource implements SourceHost {
         'unknown-ref',
         `\`${text}\` is not a branch, tag or commit of ${repoLabel(repo)}.`,
       );
-    return { sha };
+    return { sha, trusted: await containedInRefs(mirror, sha, false) };
   }
 
   async readFile(repo: RepoName, sha: string, path: string): Promise<string | undefined> {
@@ -118,4 +119,18 @@ export class GitSource implements SourceHost {
     }
     return dir;
   }
+}
+
+/**
+ * Whether a branch of the mirror (or a tag, unless `headsOnly`) points at `sha` (`headsOnly`,
+ * a pull request's own branch) or contains it.
+ */
+async function containedInRefs(mirror: string, sha: string, headsOnly: boolean): Promise<boolean> {
+  const refs = headsOnly ? ['refs/heads'] : ['refs/heads', 'refs/tags'];
+  const how = headsOnly ? `--points-at=${sha}` : `--contains=${sha}`;
+  const found = await git(
+    ['for-each-ref', '--count=1', how, '--format=%(refname)', ...refs],
+    mirror,
+  );
+  return found.trim() !== '';
 }

@@ -39,13 +39,20 @@ export class GitHubSource implements SourceHost {
             'unknown-ref',
             `Pull request #${ref.number} does not exist in ${repoLabel(repo)}.`,
           );
-        return { sha: pull.data.head.sha, pullNumber: ref.number, branch: pull.data.head.ref };
+        // A fork's head repository differs from the base's (null when the fork was deleted).
+        const own = pull.data.head.repo?.full_name === pull.data.base.repo.full_name;
+        return {
+          sha: pull.data.head.sha,
+          pullNumber: ref.number,
+          branch: pull.data.head.ref,
+          trusted: own,
+        };
       }
       if (ref.kind === 'name') {
         const branch = await this.orUndefined(
           this.octokit.rest.repos.getBranch({ ...base, branch: ref.name }),
         );
-        if (branch) return { sha: branch.data.commit.sha, branch: ref.name };
+        if (branch) return { sha: branch.data.commit.sha, branch: ref.name, trusted: true };
         const tag = await this.orUndefined(
           this.octokit.rest.git.getRef({ ...base, ref: `tags/${ref.name}` }),
         );
@@ -54,7 +61,7 @@ export class GitHubSource implements SourceHost {
           if (tag.data.object.type === 'tag') {
             sha = (await this.octokit.rest.git.getTag({ ...base, tag_sha: sha })).data.object.sha;
           }
-          return { sha, tag: ref.name };
+          return { sha, tag: ref.name, trusted: true };
         }
         if (!/^[0-9a-f]{7,40}$/.test(ref.name)) {
           throw new CrossdockError(
@@ -72,7 +79,15 @@ export class GitHubSource implements SourceHost {
           'unknown-ref',
           `No commit \`${commitRef}\` in ${repoLabel(repo)}.`,
         );
-      return { sha: commit.data.sha };
+      // GitHub serves a fork's commits from the parent too: a bare sha is trusted only if the
+      // default branch contains it (compare: the branch is ahead of it, or identical).
+      const repository = await this.octokit.rest.repos.get(base);
+      const comparison = await this.octokit.rest.repos.compareCommitsWithBasehead({
+        ...base,
+        basehead: `${commit.data.sha}...${repository.data.default_branch}`,
+      });
+      const trusted = ['ahead', 'identical'].includes(comparison.data.status);
+      return { sha: commit.data.sha, trusted };
     });
   }
 

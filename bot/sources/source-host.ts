@@ -7,6 +7,12 @@ export interface ResolvedRef {
   pullNumber?: number;
   branch?: string;
   tag?: string;
+  /**
+   * Whether the commit is the repository's own: false for a pull request whose head branch is not
+   * in the repository (a fork's), and for a bare sha no branch or tag of the repository contains.
+   * Builds of untrusted commits get no secrets and their own caches (builds.trusted).
+   */
+  trusted: boolean;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { runPlatform, type ToolchainMode } from '../../core/recipe';
 import type { Database } from '../client';
 import {
   DEFAULT_MAX_INFRA_FAILURES,
@@ -19,11 +20,13 @@ export type Job = typeof jobs.$inferSelect;
 
 export interface NewJob {
   target: string;
+  /** The target's OCI platform. */
   platform: string;
-  toolchain: 'cross' | 'emulated' | 'native';
-  runPlatform: string;
-  image: string;
-  spec: JobSpec;
+  /** The toolchain modes allowed, in the routing policy's order (default [native]). */
+  toolchains?: ToolchainMode[];
+  /** The builder image of every mode; `spec.images` overrides it per mode. */
+  image?: string;
+  spec: Omit<JobSpec, 'images'> & { images?: JobSpec['images'] };
   /** Labels the worker must carry. */
   labels?: string[];
   /** Infrastructure failures after which the job fails instead of running again (default DEFAULT_MAX_INFRA_FAILURES). */
@@ -42,6 +45,8 @@ export interface NewBuild {
   recipeDigest: string;
   requestKey?: string;
   notify?: BuildNotify;
+  /** Whether the code is trusted (default true); see builds.trusted. */
+  trusted?: boolean;
   jobs: NewJob[];
   /**
    * Attach each job to an identical one (same repository, sha, recipe digest and target) that
@@ -68,7 +73,8 @@ export interface BuildWithJobs {
  * gives its outcome and artifacts at once, one queued or running gives them when it finishes.
  * With `cancelSuperseded`, older builds' jobs of the same targets on the same pull request or
  * branch are canceled (as cancelBuild does). With a `requestKey` already used, stores nothing and
- * returns that build (`created: false`). Throws if `jobs` is empty.
+ * returns that build (`created: false`). Throws if `jobs` is empty or a job names no image for
+ * a mode it allows.
  */
 export async function createBuild(
   db: Database,
@@ -85,11 +91,27 @@ export async function createBuild(
     priority,
     reuse: input.reuse ?? true,
     cancelSuperseded: input.cancelSuperseded ?? false,
-    jobs: input.jobs.map((job) => ({
-      ...job,
-      labels: job.labels ?? [],
-      maxInfraFailures: job.maxInfraFailures ?? DEFAULT_MAX_INFRA_FAILURES,
-    })),
+    jobs: input.jobs.map((job) => {
+      const toolchains = job.toolchains ?? ['native'];
+      const images = Object.fromEntries(
+        toolchains.map((mode) => [mode, job.spec.images?.[mode] ?? job.image]),
+      );
+      // While queued it shows the first mode it allows; the claim records the one it runs in.
+      const toolchain = toolchains[0]!;
+      const image = images[toolchain];
+      if (!image || Object.values(images).includes(undefined))
+        throw new Error(`createBuild: job ${job.target} names no image for a mode it allows`);
+      return {
+        ...job,
+        toolchains,
+        toolchain,
+        runPlatform: runPlatform(job.platform, toolchain),
+        image,
+        spec: { ...job.spec, images: { ...job.spec.images, ...images } },
+        labels: job.labels ?? [],
+        maxInfraFailures: job.maxInfraFailures ?? DEFAULT_MAX_INFRA_FAILURES,
+      };
+    }),
   };
   // A named prepared statement (postgres.js, unlike drizzle's execute): parsed once per connection.
   const [row] = await db.$client<

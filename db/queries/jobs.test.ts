@@ -16,16 +16,14 @@ const request = (overrides: Partial<NewBuild> = {}): NewBuild => ({
     {
       target: 'amd64',
       platform: 'linux/amd64',
-      toolchain: 'native',
-      runPlatform: 'linux/amd64',
+      toolchains: ['native'],
       image: 'i',
       spec,
     },
     {
       target: 'arm64',
       platform: 'linux/arm64',
-      toolchain: 'emulated',
-      runPlatform: 'linux/arm64',
+      toolchains: ['emulated'],
       image: 'i',
       spec,
     },

@@ -24,7 +24,7 @@ export interface Claimer {
   workerId: string;
   /** OCI platforms it runs natively. */
   platforms: string[];
-  /** OCI platforms it runs by emulation; only `toolchain: emulated` jobs are matched on these. */
+  /** OCI platforms it runs by emulation; only jobs allowing `emulated` are matched on these. */
   emulatedPlatforms?: string[];
   /** The worker's labels: a job is matched when it requires none that are missing. */
   labels?: string[];
@@ -43,7 +43,10 @@ export async function claimJob(db: Database, claimer: Claimer): Promise<ClaimedJ
 /**
  * Claims up to `limit` queued jobs `claimer` can run, first come first (highest priority, then
  * oldest, in the order of the index jobs_claimable so that no sort of the queue is needed), for
- * `leaseSeconds`: state → running, attempt + 1; their builds become running. One statement;
+ * `leaseSeconds`: state → running, attempt + 1; their builds become running. Each is claimed in
+ * the first toolchain mode of the routing policy that it allows and the claimer can run (native,
+ * cross, emulated: crossdock_toolchain_for), and left alone while a free live worker could run it
+ * in an earlier mode; the claim records the mode, its run platform and image (spec.images). One statement;
  * concurrent claimers never get the same job (FOR UPDATE SKIP LOCKED;
  * docs/decisions/0001-postgres-queue.md). Returns the claimed jobs in claim order (maybe none).
  * It sends no NOTIFY: the caller tells the builds' watchers with notifyBuildsChanged once the jobs
@@ -59,17 +62,27 @@ export async function claimJobs(
   // about 0.1 ms sooner (docs/decisions/0004-queue-functions-in-sql.md).
   const rows = await db.$client<{ job: RowJson; build: RowJson; repo: RowJson }[]>`
     with candidate as (
-      select id from jobs
-      where state = 'queued' and reuse_of_job_id is null
-        and (run_platform = any(${claimer.platforms}::text[])
-             or (toolchain = 'emulated' and run_platform = any(${claimer.emulatedPlatforms ?? []}::text[])))
+      select jobs.id, matched.mode
+      from jobs, lateral (
+        select crossdock_toolchain_for(toolchains, platform, ${claimer.platforms}::text[],
+                                       ${claimer.emulatedPlatforms ?? []}::text[]) as mode
+      ) matched
+      where state = 'queued' and reuse_of_job_id is null and matched.mode is not null
         and labels <@ ${claimer.labels ?? []}::text[]
+        -- The best mode the job allows needs no look at other workers; a later one does.
+        and (matched.mode = crossdock_toolchain_for(toolchains, platform,
+                                                    array[platform, 'linux/amd64'], array[platform])
+             or not crossdock_better_worker_free(toolchains, platform, labels, matched.mode,
+                                                 ${claimer.workerId}))
       order by priority desc nulls last, id
       limit ${limit}
-      for no key update skip locked
+      for no key update of jobs skip locked
     ), claimed as (
       update jobs set
         state = 'running', attempt = jobs.attempt + 1, worker_id = ${claimer.workerId},
+        toolchain = candidate.mode,
+        run_platform = case when candidate.mode = 'cross' then 'linux/amd64' else jobs.platform end,
+        image = coalesce(jobs.spec -> 'images' ->> candidate.mode, jobs.image),
         lease_expires_at = now() + make_interval(secs => ${claimer.leaseSeconds}),
         started_at = now(), finished_at = null, exit_code = null, error = null
       from candidate where jobs.id = candidate.id

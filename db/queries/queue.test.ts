@@ -25,8 +25,7 @@ const spec = { script: 'true', artifacts: [], env: {}, network: false, timeoutMi
 const job = (target: string, overrides: Partial<NewJob> = {}): NewJob => ({
   target,
   platform: 'linux/amd64',
-  toolchain: 'native',
-  runPlatform: 'linux/amd64',
+  toolchains: ['native'],
   image: 'builder:1',
   spec,
   ...overrides,
@@ -123,11 +122,10 @@ describe('the job queue', () => {
       database.db,
       request('routing', {
         jobs: [
-          job('arm64-native', { platform: 'linux/arm64', runPlatform: 'linux/arm64' }),
+          job('arm64-native', { platform: 'linux/arm64' }),
           job('arm64-emulated', {
             platform: 'linux/arm64',
-            runPlatform: 'linux/arm64',
-            toolchain: 'emulated',
+            toolchains: ['emulated'],
           }),
           job('kvm', { labels: ['kvm'] }),
         ],
@@ -149,10 +147,7 @@ describe('the job queue', () => {
     const { jobs } = await createBuild(
       database.db,
       request('reasons', {
-        jobs: [
-          job('riscv64', { platform: 'linux/riscv64', runPlatform: 'linux/riscv64' }),
-          job('gpu', { labels: ['gpu'] }),
-        ],
+        jobs: [job('riscv64', { platform: 'linux/riscv64' }), job('gpu', { labels: ['gpu'] })],
       }),
     );
     const before = await explainQueuedJobs(database.db, jobs);
@@ -233,7 +228,7 @@ describe('the job queue', () => {
   it('cancels queued jobs at once and asks the workers of running ones to stop them', async () => {
     const { build, jobs } = await createBuild(
       database.db,
-      request('cancel', { jobs: [job('amd64'), job('other', { runPlatform: 'linux/s390x' })] }),
+      request('cancel', { jobs: [job('amd64'), job('other', { platform: 'linux/s390x' })] }),
     );
     const running = await claimJob(database.db, amd64);
     expect(running?.build.id).toBe(build.id);

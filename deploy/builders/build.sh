@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Builds Crossdock's builder images from Debian packages, with no image registry: debootstrap a
-# rootfs of the builder's architecture (a foreign one runs its second stage through QEMU user
-# emulation), then `docker load` it as a one-layer image whose config names that architecture
-# (`docker import` would label every image amd64).
+# Builds Crossdock's builder images from Debian packages, with no image registry, when their
+# recipe changed or they are too old; make-image.sh does the making (debootstrap, then `docker
+# load` of a one-layer image whose config names the architecture).
 #
 # Usage:
 #   deploy/builders/build.sh NAME... [--force] [--max-age HOURS]   build these builders
@@ -12,7 +11,7 @@
 # A builder is a directory deploy/builders/NAME with builder.conf (image=, suite=, arch= as a
 # Debian architecture), packages.txt (Debian packages, one a line) and optionally rootfs/ (files
 # copied over the installed system, e.g. CMake toolchain and Meson cross files). Its recipe
-# digest is the sha256 of this script and every file of the builder; the image is labelled with it
+# digest is the sha256 of make-image.sh and every file of the builder; the image is labelled with it
 # (io.crossdock.recipe-digest) and also tagged IMAGE-<first 12 hex digits>, so an image is
 # versioned by its recipe's content. A build whose recipe digest matches the existing image's
 # does nothing, unless --force, or unless --max-age and the image is older than HOURS (a
@@ -22,20 +21,8 @@ cd "$(dirname "$0")/../.."
 source deploy/lib.sh
 
 builders_dir=deploy/builders
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 usage() { die "usage: $builders_dir/build.sh NAME...|--all [--force] [--max-age HOURS] | --list"; }
-
-# oci_architecture DEBIAN_ARCH: "architecture variant" of the OCI image config.
-oci_architecture() {
-  case "$1" in
-    amd64) echo "amd64 " ;;
-    arm64) echo "arm64 v8" ;;
-    armhf) echo "arm v7" ;;
-    riscv64) echo "riscv64 " ;;
-    *) die "builder arch $1 is not one of amd64, arm64, armhf, riscv64" ;;
-  esac
-}
 
 # read_conf NAME: sets image, suite, arch from deploy/builders/NAME/builder.conf.
 read_conf() {
@@ -48,16 +35,16 @@ read_conf() {
   [[ -n $image && -n $suite && -n $arch ]] || die "$dir/builder.conf must set image=, suite= and arch="
 }
 
-# recipe_digest DIR: sha256 of this script and of DIR's files, names and contents.
+# recipe_digest DIR: sha256 of make-image.sh and of DIR's files, names and contents.
 recipe_digest() {
   {
-    cat "$builders_dir/build.sh"
+    cat "$builders_dir/make-image.sh"
     (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -c1-64
 }
 
 list() {
-  printf '%-44s %-9s %-14s %-20s %s\n' IMAGE PLATFORM RECIPE CREATED 'IMAGE ID'
+  printf '%-44s %-12s %-14s %-20s %s\n' IMAGE PLATFORM RECIPE CREATED 'IMAGE ID'
   local name
   for dir in "$builders_dir"/*/; do
     name=$(basename "$dir")
@@ -65,9 +52,9 @@ list() {
     local info
     if info=$(docker image inspect -f '{{.Os}}/{{.Architecture}} {{ index .Config.Labels "io.crossdock.recipe-digest" }} {{.Created}} {{.Id}}' "$image" 2>/dev/null); then
       read -r platform recipe created id <<<"$info"
-      printf '%-44s %-9s %-14s %-20s %s\n' "$image" "$platform" "${recipe:0:12}" "${created:0:19}" "$id"
+      printf '%-44s %-12s %-14s %-20s %s\n' "$image" "$platform" "${recipe:0:12}" "${created:0:19}" "$id"
     else
-      printf '%-44s %-9s %-14s %-20s %s\n' "$image" "-" "-" "-" "not built ($builders_dir/build.sh $name)"
+      printf '%-44s %-12s %-14s %-20s %s\n' "$image" "-" "-" "-" "not built ($builders_dir/build.sh $name)"
     fi
   done
 }
@@ -91,53 +78,10 @@ build() {
     say "builder image $image: ${age_hours} h old, refreshing"
   fi
 
-  local packages work
-  packages=$(grep -v '^\s*#' "$dir/packages.txt" | xargs | tr ' ' ',')
-  work=$(mktemp -d /var/tmp/crossdock-rootfs.XXXXXX)
-  work_dirs+=("$work")
   local started=$SECONDS
-  say "builder image $image: debootstrap $suite for $arch with $packages (minutes; foreign architectures run under QEMU)"
-  # Downloaded packages are kept for the next build of this suite and architecture.
-  local cache="$CROSSDOCK_STATE_DIR/cache/debootstrap/$suite-$arch"
-  mkdir -p "$cache"
-  debootstrap --variant=minbase --arch="$arch" --include="$packages" --cache-dir="$cache" \
-    "$suite" "$work/rootfs" "$mirror" \
-    >"$work/debootstrap.log" 2>&1 || {
-    tail -20 "$work/debootstrap.log" >&2
-    die "debootstrap of $name failed"
-  }
-  rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
-  mkdir -p "$work/rootfs/src" "$work/rootfs/out"
-  if [[ -d $dir/rootfs ]]; then cp -a --no-preserve=ownership "$dir/rootfs/." "$work/rootfs/"; fi
-
-  # A docker-archive (the `docker save` format): the rootfs as one layer, a config that names
-  # the architecture, and a manifest with the tags.
-  mkdir "$work/image"
-  tar --numeric-owner -C "$work/rootfs" -cf "$work/image/layer.tar" .
-  local diff_id oci_arch oci_variant now config_id
-  diff_id=$(sha256sum "$work/image/layer.tar" | cut -c1-64)
-  read -r oci_arch oci_variant <<<"$(oci_architecture "$arch")"
-  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  local variant_field=""
-  if [[ -n $oci_variant ]]; then variant_field="\"variant\":\"$oci_variant\","; fi
-  cat >"$work/image/config.json" <<JSON
-{"architecture":"$oci_arch",$variant_field"os":"linux","created":"$now",
- "config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],
-   "WorkingDir":"/src",
-   "Labels":{"io.crossdock.builder":"$name","io.crossdock.recipe-digest":"$digest","io.crossdock.suite":"$suite"}},
- "rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},
- "history":[{"created":"$now","created_by":"deploy/builders/build.sh $name (debootstrap $suite $arch)"}]}
-JSON
-  config_id=$(sha256sum "$work/image/config.json" | cut -c1-64)
-  mv "$work/image/config.json" "$work/image/$config_id.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s","%s-%s"],"Layers":["layer.tar"]}]\n' \
-    "$config_id" "$image" "$image" "${digest:0:12}" >"$work/image/manifest.json"
-  tar -C "$work/image" -c . | docker load >/dev/null
+  bash "$builders_dir/make-image.sh" "$name" "$digest"
   say "builder image $image: built in $((SECONDS - started)) s (recipe ${digest:0:12}, $(docker image inspect -f '{{.Os}}/{{.Architecture}} {{.Id}}' "$image"))"
 }
-
-work_dirs=()
-trap 'rm -rf "${work_dirs[@]}"' EXIT
 
 names=() force=false max_age="" all=false
 while (($# > 0)); do

@@ -41,8 +41,7 @@ describe('the queue under load', () => {
         jobs: Array.from({ length: 10 }, (_, index): NewJob => ({
           target: `t${index}`,
           platform: 'linux/amd64',
-          toolchain: 'native',
-          runPlatform: 'linux/amd64',
+          toolchains: ['native'],
           image: 'none',
           spec,
         })),

@@ -141,7 +141,7 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
     const amd64 = fleet.spawnWorker();
     await waitForWorker(amd64.workerId);
     const { build, jobs } = await fleet.queue({
-      riscv64: { script: 'echo "on $CROSSDOCK_PLATFORM"', runPlatform: 'linux/riscv64' },
+      riscv64: { script: 'echo "on $CROSSDOCK_PLATFORM"', platform: 'linux/riscv64' },
     });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const job = (await getJob(fleet.db, jobs[0]!.id))!;

@@ -8,7 +8,7 @@ const run = promisify(execFile);
 
 /** The REST routes under /repos/{owner}/{repo}/ that the fake answers. */
 const ROUTES =
-  /^(pulls\/\d+|branches\/.+|git\/ref\/tags\/.+|git\/tags\/[0-9a-f]{40}|commits\/.+|contents\/.+)$/;
+  /^(|pulls\/\d+|branches\/.+|git\/ref\/tags\/.+|git\/tags\/[0-9a-f]{40}|commits\/.+|compare\/[^.]+\.\.\.[^.]+|contents\/.+)$/;
 
 /** One recorded REST call. */
 export interface GitHubCall {
@@ -100,7 +100,7 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
       json(response, 401, { message: 'Bad credentials' });
       return;
     }
-    const match = /^\/repos\/([^/]+)\/([^/]+)\/(.+)$/.exec(url.pathname);
+    const match = /^\/repos\/([^/]+)\/([^/]+)\/?(.*)$/.exec(url.pathname);
     if (!match || request.method !== 'GET' || !ROUTES.test(match[3]!)) {
       unexpected.push(call);
       json(response, 500, { message: `fake GitHub: unexpected ${call.method} ${call.path}` });
@@ -112,15 +112,46 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
     const exists = await tryGit(dir, ['rev-parse', '--git-dir']);
     if (!exists) return json(response, 404, { message: 'Not Found' });
     let m: RegExpExecArray | null;
+    const fullName = `${owner}/${repo}`;
+    if (rest === '') return json(response, 200, { full_name: fullName, default_branch: 'main' });
     if ((m = /^pulls\/(\d+)$/.exec(rest))) {
       const sha = await tryGit(dir, ['rev-parse', '--verify', `refs/pull/${m[1]}/head^{commit}`]);
       if (!sha) return json(response, 404, { message: 'Not Found' });
+      // A pull request whose head is also a branch here is the repository's own; else a fork's.
+      const branch = await tryGit(dir, [
+        'for-each-ref',
+        `--points-at=${sha}`,
+        '--format=%(refname:lstrip=2)',
+        'refs/heads',
+      ]);
       return json(response, 200, {
         number: Number(m[1]),
         state: 'open',
-        head: { sha, ref: `pr-${m[1]}` },
-        base: { ref: 'main' },
+        head: {
+          sha,
+          ref: branch ? branch.split('\n')[0] : `pr-${m[1]}`,
+          repo: { full_name: branch ? fullName : `fork-of-${owner}/${repo}` },
+        },
+        base: { ref: 'main', repo: { full_name: fullName } },
       });
+    }
+    if ((m = /^compare\/([^.]+)\.\.\.([^.]+)$/.exec(rest))) {
+      const [base, head] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
+      const [baseSha, headSha] = await Promise.all(
+        [base, head].map((ref) => tryGit(dir, ['rev-parse', '--verify', `${ref}^{commit}`])),
+      );
+      if (!baseSha || !headSha) return json(response, 404, { message: 'Not Found' });
+      const ancestor = async (a: string, b: string) =>
+        (await tryGit(dir, ['merge-base', '--is-ancestor', a, b])) !== undefined;
+      const status =
+        baseSha === headSha
+          ? 'identical'
+          : (await ancestor(baseSha, headSha))
+            ? 'ahead'
+            : (await ancestor(headSha, baseSha))
+              ? 'behind'
+              : 'diverged';
+      return json(response, 200, { status });
     }
     if ((m = /^branches\/(.+)$/.exec(rest))) {
       const sha = await tryGit(dir, [

@@ -24,7 +24,7 @@ export const BUILDER_IMAGE = 'crossdock/builder-debian:bookworm';
 /** A target of a test job: a script and what it produces; everything else has defaults. */
 export interface TestTarget extends Partial<JobSpec> {
   script: string;
-  runPlatform?: string;
+  platform?: string;
   labels?: string[];
   maxInfraFailures?: number;
 }
@@ -92,9 +92,8 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
     async queue(targets: Record<string, TestTarget>, options: { ref?: string } = {}) {
       const jobs: NewJob[] = Object.entries(targets).map(([target, spec]) => ({
         target,
-        platform: spec.runPlatform ?? 'linux/amd64',
-        toolchain: 'native',
-        runPlatform: spec.runPlatform ?? 'linux/amd64',
+        platform: spec.platform ?? 'linux/amd64',
+        toolchains: ['native'],
         image: BUILDER_IMAGE,
         labels: spec.labels,
         maxInfraFailures: spec.maxInfraFailures,

@@ -43,8 +43,7 @@ export async function queueNoopBuilds(db: Database, repo: string, count: number)
         {
           target: 'amd64',
           platform: 'linux/amd64',
-          toolchain: 'native',
-          runPlatform: 'linux/amd64',
+          toolchains: ['native'],
           image: 'builder:1',
           spec: { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 5 },
         },
