@@ -390,7 +390,8 @@ export class Worker {
 
   /**
    * Writes the job's SHA256SUMS and provenance (worker/provenance.ts) next to the run's /out and
-   * stages them. Throws `artifact-invalid` when the build's own artifacts use those names.
+   * stages them; none for a job without artifacts. Throws `artifact-invalid` when the build's own
+   * artifacts use those names.
    */
   private async attest(
     claimed: ClaimedJob,
@@ -404,6 +405,7 @@ export class Worker {
         'artifact-invalid',
         `artifact ${clash.name}: the name is Crossdock's (it adds ${RESERVED_ARTIFACT_NAMES.join(' and ')} to every job); rename yours or leave it out of the artifact globs`,
       );
+    if (built.length === 0) return [];
     const dir = join(directory.path, 'attest');
     await mkdir(dir);
     await writeFile(join(dir, CHECKSUMS_FILE), checksumsFile(built));

@@ -89,7 +89,10 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
     },
 
     /** Queues a build of the repository's commit with one job per target; returns it. */
-    async queue(targets: Record<string, TestTarget>, options: { ref?: string } = {}) {
+    async queue(
+      targets: Record<string, TestTarget>,
+      options: { ref?: string; trusted?: boolean; pullNumber?: number } = {},
+    ) {
       const jobs: NewJob[] = Object.entries(targets).map(([target, spec]) => ({
         target,
         platform: spec.platform ?? 'linux/amd64',
@@ -104,6 +107,8 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
           network: spec.network ?? false,
           timeoutMinutes: spec.timeoutMinutes ?? 5,
           secrets: spec.secrets,
+          resources: spec.resources,
+          caches: spec.caches,
         },
       }));
       return createBuild(database.db, {
@@ -111,6 +116,8 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
         sha,
         ref: options.ref ?? 'main',
         branch: 'main',
+        trusted: options.trusted,
+        pullNumber: options.pullNumber,
         trigger: 'api',
         requester: 'test',
         recipeDigest: `${Date.now()}-${Math.random()}`,
