@@ -12,7 +12,7 @@ import { makeHelloRepo, startStack } from '../support/stack';
  */
 describe('the crossdock CLI with a plain git repository', () => {
   let stack: Awaited<ReturnType<typeof startStack>>;
-  let shas: { main: string; pr123: string };
+  let shas: ReturnType<typeof makeHelloRepo>;
   const cli = (args: string[]) => stack.cli(args);
 
   beforeAll(async () => {

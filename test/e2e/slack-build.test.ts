@@ -22,7 +22,7 @@ const run = promisify(execFile);
  */
 describe('/build in Slack, end to end', () => {
   let stack: Awaited<ReturnType<typeof startStack>>;
-  let shas: { main: string; pr123: string };
+  let shas: ReturnType<typeof makeHelloRepo>;
   const scratch = mkdtempSync(join(tmpdir(), 'crossdock-recipes-'));
 
   const buildCount = async () => (await stack.db.select({ n: count() }).from(builds))[0]!.n;

@@ -101,6 +101,8 @@ export async function startFakeGitHub(options: { root: string; token: string }) 
       return;
     }
     const match = /^\/repos\/([^/]+)\/([^/]+)\/?(.*)$/.exec(url.pathname);
+    // Octokit sends `git/ref/tags%2Fv1` for the ref `tags/v1`.
+    if (match) match[3] = decodeURIComponent(match[3]!);
     if (!match || request.method !== 'GET' || !ROUTES.test(match[3]!)) {
       unexpected.push(call);
       json(response, 500, { message: `fake GitHub: unexpected ${call.method} ${call.path}` });

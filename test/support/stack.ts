@@ -21,15 +21,17 @@ export const CHANNEL = 'C0BUILDS';
 /**
  * Makes bare repository `<root>/<owner>/<name>.git` from Debian's GNU hello source with
  * deploy/examples/hello/make-repo.sh, using `recipe` as its .crossdock.yml (the example's by
- * default). Returns the main branch's and pull request 123's head shas.
+ * default). Returns the head shas of the main branch, of pull request 123 (its branch `greeting`
+ * is in the repository) and of pull request 124 (a fork's: on no branch).
  */
 export function makeHelloRepo(root: string, owner: string, name: string, recipe?: string) {
   mkdirSync(join(root, owner), { recursive: true });
   const args = [join(ROOT, 'deploy/examples/hello/make-repo.sh'), join(root, owner, `${name}.git`)];
   if (recipe) args.push(recipe);
   const out = execFileSync('bash', args, { encoding: 'utf8' });
-  const [, main, pr123] = /main=([0-9a-f]{40}) pr123=([0-9a-f]{40})/.exec(out)!;
-  return { main: main!, pr123: pr123! };
+  const [, main, pr123, pr124] =
+    /main=([0-9a-f]{40}) pr123=([0-9a-f]{40}) pr124=([0-9a-f]{40})/.exec(out)!;
+  return { main: main!, pr123: pr123!, pr124: pr124! };
 }
 
 import { spawnWorker, stopProcess, storageEnvOf } from './processes';
