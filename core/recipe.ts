@@ -158,6 +158,9 @@ function imageFor(
 /** A target as the recipe file has it (JSON Schema: docs/crossdock.schema.json). */
 export type TargetInput = z.input<typeof target>;
 
+/** The image name of a Dockerfile target's jobs: `dockerfile:<path of the Dockerfile>`. */
+export const DOCKERFILE_IMAGE_PREFIX = 'dockerfile:';
+
 /** A Dockerfile build: the file and context are paths in the repository. */
 export interface DockerfileBuild {
   file: string;
@@ -241,7 +244,15 @@ export function memoryBytes(size: number | string): number {
 function normalise(input: z.output<typeof target>): Target {
   const allowed = [input.toolchain].flat();
   const toolchains = TOOLCHAIN_MODES.filter((mode) => allowed.includes(mode));
+  const dockerfile =
+    input.dockerfile === undefined
+      ? undefined
+      : typeof input.dockerfile === 'string'
+        ? { file: input.dockerfile, context: '.' }
+        : input.dockerfile;
   const images: Partial<Record<ToolchainMode, string>> = {};
+  // A Dockerfile target's "image" is its Dockerfile: jobs record the file's sha256 as its digest.
+  if (dockerfile) images.native = images.emulated = `${DOCKERFILE_IMAGE_PREFIX}${dockerfile.file}`;
   if (input.image !== undefined)
     for (const mode of TOOLCHAIN_MODES) {
       const image = typeof input.image === 'string' ? input.image : imageFor(input.image, mode);
@@ -249,12 +260,6 @@ function normalise(input: z.output<typeof target>): Target {
         mode === 'cross' ? toolchains.includes('cross') : toolchains.some((m) => m !== 'cross');
       if (image && usable) images[mode] = image;
     }
-  const dockerfile =
-    input.dockerfile === undefined
-      ? undefined
-      : typeof input.dockerfile === 'string'
-        ? { file: input.dockerfile, context: '.' }
-        : input.dockerfile;
   return {
     platform: input.platform,
     toolchains,

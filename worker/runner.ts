@@ -1,4 +1,11 @@
-import { PassThrough } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, symlink } from 'node:fs/promises';
+import { dirname, normalize, resolve } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStream from 'tar-stream';
 import Docker from 'dockerode';
 import { CrossdockError } from '../core/errors';
 import type { CacheMount } from './caches';
@@ -56,10 +63,39 @@ export interface Runner {
   destroy(handle: RunHandle): Promise<void>;
   /** Crossdock's containers on this backend (label `io.crossdock`), running or not. */
   listContainers(): Promise<ListedContainer[]>;
+  /**
+   * Builds a Dockerfile, streaming the build's output to `onOutput`, then copies the final
+   * stage's /out into `spec.outDir` and removes the image. A failed step gives a non-zero
+   * `exitCode` (the build's error is in the output); `signal` stops the build.
+   */
+  buildDockerfile(
+    spec: DockerfileSpec,
+    onOutput: (chunk: Buffer) => void,
+    signal: AbortSignal,
+  ): Promise<RunResult>;
 }
 
 export interface RunHandle {
   id: string;
+}
+
+/** A Dockerfile build (recipe `dockerfile:`): what `buildDockerfile` builds and exports. */
+export interface DockerfileSpec {
+  /** Host directory sent as the build context. */
+  contextDir: string;
+  /** The Dockerfile's path relative to the context. */
+  dockerfile: string;
+  /** The stage to build; the last one when unset. */
+  target?: string;
+  /** OCI platform to build for; FROM images must be present locally for it. */
+  platform: string;
+  network: boolean;
+  /** Build arguments (ARG), e.g. the CROSSDOCK_* variables. */
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+  resources: { cpus?: number; memoryBytes?: number };
+  /** Host directory that receives the final stage's /out (regular files, directories, symlinks). */
+  outDir: string;
 }
 
 /**
@@ -201,6 +237,108 @@ export class DockerRunner implements Runner {
     }
   }
 
+  /**
+   * Dockerfile builds use the Engine's classic builder (POST /build; Debian 12's docker.io has no
+   * buildx): RUN steps get Docker's default capabilities rather than BUILD_CAPABILITIES, so the
+   * recipe refuses secrets and caches for them (core/recipe.ts).
+   */
+  async buildDockerfile(
+    spec: DockerfileSpec,
+    onOutput: (chunk: Buffer) => void,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    const tag = `crossdock-build/${randomBytes(8).toString('hex')}:latest`;
+    const tar = spawn('tar', ['-C', spec.contextDir, '-c', '.'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const stream = await this.docker.buildImage(tar.stdout, {
+      t: tag,
+      dockerfile: spec.dockerfile,
+      ...(spec.target ? { target: spec.target } : {}),
+      platform: spec.platform,
+      networkmode: spec.network ? 'bridge' : 'none',
+      buildargs: spec.buildArgs,
+      labels: { 'io.crossdock': 'true', ...spec.labels },
+      pull: false,
+      rm: true,
+      forcerm: true,
+      ...(spec.resources.memoryBytes
+        ? { memory: spec.resources.memoryBytes, memswap: spec.resources.memoryBytes }
+        : {}),
+      ...(spec.resources.cpus
+        ? { cpuperiod: 100_000, cpuquota: Math.round(spec.resources.cpus * 100_000) }
+        : {}),
+    });
+    let stopped = false;
+    // Closing the connection makes the daemon cancel the build.
+    const stop = () => {
+      stopped = true;
+      (stream as unknown as { destroy(): void }).destroy();
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+    let failed: string | undefined;
+    try {
+      await new Promise<void>((resolve) => {
+        this.docker.modem.followProgress(
+          stream,
+          (error) => {
+            if (error && !stopped) failed = error.message;
+            resolve();
+          },
+          (event: { stream?: string; error?: string }) => {
+            if (event.stream) onOutput(Buffer.from(event.stream));
+            if (event.error) failed = event.error;
+          },
+        );
+      });
+    } finally {
+      signal.removeEventListener('abort', stop);
+      tar.kill();
+    }
+    if (stopped) return { exitCode: 137, stopped: true };
+    if (failed) {
+      onOutput(Buffer.from(`${failed}\n`));
+      await this.removeImage(tag);
+      return { exitCode: 1, stopped: false };
+    }
+    try {
+      await this.exportOut(tag, spec);
+    } finally {
+      await this.removeImage(tag);
+    }
+    return { exitCode: 0, stopped: false };
+  }
+
+  /** Copies /out of image `tag` into `spec.outDir` through a created (never started) container. */
+  private async exportOut(tag: string, spec: DockerfileSpec): Promise<void> {
+    const container = await this.docker.createContainer({
+      Image: tag,
+      Cmd: ['true'],
+      Labels: { 'io.crossdock': 'true', ...spec.labels },
+      HostConfig: { NetworkMode: 'none' },
+    });
+    try {
+      let archive: NodeJS.ReadableStream;
+      try {
+        archive = await container.getArchive({ path: '/out/.' });
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 404) return; // no /out: nothing built
+        throw error;
+      }
+      await extractOut(archive, spec.outDir);
+    } finally {
+      await container.remove({ force: true, v: true }).catch(() => {});
+    }
+  }
+
+  private async removeImage(tag: string): Promise<void> {
+    await this.docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => {});
+  }
+
   async destroy(handle: RunHandle): Promise<void> {
     try {
       await this.docker.getContainer(handle.id).remove({ force: true, v: true });
@@ -209,4 +347,39 @@ export class DockerRunner implements Runner {
       if (status !== 404 && status !== 409) throw error;
     }
   }
+}
+
+/**
+ * Writes the regular files, directories and symbolic links of a tar stream (the Engine's archive
+ * of /out, rooted at `./`) under `outDir`; stageArtifacts then refuses links that artifacts
+ * match, as for script builds. Entries whose path leaves `outDir` are refused; other types
+ * (devices, fifos) are skipped.
+ */
+async function extractOut(archive: NodeJS.ReadableStream, outDir: string): Promise<void> {
+  const extract = tarStream.extract();
+  const done = pipeline(archive as NodeJS.ReadableStream & Readable, extract);
+  for await (const entry of extract) {
+    const name = normalize(entry.header.name).replace(/^(\.\/)+/, '');
+    const path = resolve(outDir, name);
+    if (name === '.' || name === '') {
+      entry.resume();
+      continue;
+    }
+    if (!path.startsWith(`${outDir}/`))
+      throw new CrossdockError(
+        'artifact-invalid',
+        `the image's /out has an entry ${entry.header.name} outside /out`,
+      );
+    if (entry.header.type === 'directory') await mkdir(path, { recursive: true });
+    else if (entry.header.type === 'file') {
+      await mkdir(dirname(path), { recursive: true });
+      await pipeline(entry, createWriteStream(path, { mode: 0o644 }));
+      continue;
+    } else if (entry.header.type === 'symlink') {
+      await mkdir(dirname(path), { recursive: true });
+      await symlink(entry.header.linkname ?? '', path);
+    }
+    entry.resume();
+  }
+  await done;
 }

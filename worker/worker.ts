@@ -1,9 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve as resolvePath } from 'node:path';
 import type { Client } from 'minio';
 import pRetry from 'p-retry';
 import type { Logger } from '../core/logger';
 import { CrossdockError } from '../core/errors';
+import type { DockerfileBuild } from '../core/recipe';
 import { artifactKey } from '../core/storage';
 import type { Database } from '../db/client';
 import {
@@ -227,8 +229,12 @@ export class Worker {
       // creation; the container starts once they are there.
       checkout = this.sources.checkout(repo.cloneUrl, build.sha, directory.src);
       checkout.catch(() => {}); // Awaited below, and before the directory is removed.
-      imageDigest = await runner.imageDigest(job.image);
-      const digest = imageDigest;
+      const dockerfile = job.spec.dockerfile;
+      // A Dockerfile build's "image" is the Dockerfile: its digest is the file's sha256.
+      const digest = dockerfile
+        ? await checkout.then(() => dockerfileDigest(directory!.src, dockerfile))
+        : await runner.imageDigest(job.image);
+      imageDigest = digest;
       await whileDatabaseRecovers(() => setJobImageDigest(db, fence, digest));
       output.note(`builder image ${job.image} (${imageDigest})`);
       const resources = this.resourcesOf(claimed, (message) => output.note(message));
@@ -239,7 +245,7 @@ export class Worker {
         caches: job.spec.caches ?? [],
       });
       for (const cache of caches) output.note(`cache ${cache.path}: volume ${cache.volume}`);
-      if (!interrupted()) {
+      if (!interrupted() && !dockerfile) {
         handle = await runner.create({
           image: job.image,
           script: job.spec.script,
@@ -262,9 +268,33 @@ export class Worker {
         await checkout;
       }
       startedOn = new Date();
+      const onOutput = (chunk: Buffer) => output.write(chunk);
       const result = handle
-        ? await runner.run(handle, (chunk) => output.write(chunk), signal)
-        : undefined;
+        ? await runner.run(handle, onOutput, signal)
+        : dockerfile && !interrupted()
+          ? await runner.buildDockerfile(
+              {
+                contextDir: insideCheckout(directory.src, dockerfile.context),
+                dockerfile: relative(
+                  insideCheckout(directory.src, dockerfile.context),
+                  insideCheckout(directory.src, dockerfile.file),
+                ),
+                ...(dockerfile.target ? { target: dockerfile.target } : {}),
+                platform: job.platform,
+                network: job.spec.network,
+                buildArgs: { ...job.spec.env, ...buildEnvironment(claimed) },
+                labels: {
+                  'io.crossdock.job': String(job.id),
+                  'io.crossdock.attempt': String(job.attempt),
+                  'io.crossdock.worker': this.options.worker.id,
+                },
+                resources,
+                outDir: directory.out,
+              },
+              onOutput,
+              signal,
+            )
+          : undefined;
       const finishedOn = new Date();
       // The container has exited: it is removed while /out is read and uploaded on the host.
       if (handle) void removeContainer(handle);
@@ -326,7 +356,8 @@ export class Worker {
       else if (
         code === 'artifact-invalid' ||
         code === 'secret-missing' ||
-        code === 'secret-refused'
+        code === 'secret-refused' ||
+        code === 'recipe-invalid'
       ) {
         output.note(`error: ${message}`);
         log.info({ err: error, code }, 'job failed');
@@ -474,6 +505,32 @@ export class Worker {
  */
 function whileDatabaseRecovers<T>(write: () => Promise<T>): Promise<T> {
   return pRetry(write, { retries: 6, minTimeout: 250, factor: 2, maxTimeout: 8000 });
+}
+
+/**
+ * `path` (relative, from the recipe) inside the checkout `src`; throws `recipe-invalid` for one
+ * that leaves it.
+ */
+function insideCheckout(src: string, path: string): string {
+  const resolved = resolvePath(src, path);
+  if (resolved !== src && !resolved.startsWith(`${src}/`))
+    throw new CrossdockError(
+      'recipe-invalid',
+      `dockerfile path ${path} leaves the repository; give a path inside it`,
+    );
+  return resolved;
+}
+
+/** `sha256:<hex>` of the Dockerfile's bytes; throws `recipe-invalid` when it is missing. */
+async function dockerfileDigest(src: string, dockerfile: DockerfileBuild): Promise<string> {
+  const path = insideCheckout(src, dockerfile.file);
+  const bytes = await readFile(path).catch(() => {
+    throw new CrossdockError(
+      'recipe-invalid',
+      `the recipe's dockerfile ${dockerfile.file} is not in the repository at this commit`,
+    );
+  });
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /** OCI platform → GNU triplet, as Debian's multiarch names them (wiki.debian.org/Multiarch/Tuples). */

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listArtifactsForJobs } from '../../db/queries/artifacts';
 import { builds, jobs } from '../../db/schema';
+import { RESERVED_ARTIFACT_NAMES } from '../../worker/provenance';
 import { startStack } from '../support/stack';
 
 const run = promisify(execFile);
@@ -46,11 +48,15 @@ describe('cross-builds of Debian source packages', () => {
     const [build] = await stack.db.select().from(builds).where(eq(builds.id, buildId));
     expect(build?.state, stdout).toBe('succeeded');
     const built = await stack.db.select().from(jobs).where(eq(jobs.buildId, buildId));
-    const binaries = new Map<string, { toolchain: string; bytes: Buffer; path: string }>();
+    const binaries = new Map<
+      string,
+      { toolchain: string; imageDigest: string | null; bytes: Buffer; path: string }
+    >();
     for (const job of built) {
       // The executable: every recipe here also may leave a .tar.gz of the installed tree.
+      // (and SHA256SUMS and the provenance).
       const artifact = (await listArtifactsForJobs(stack.db, [job.id])).find(
-        (a) => !a.name.endsWith('.tar.gz'),
+        (a) => !a.name.endsWith('.tar.gz') && !RESERVED_ARTIFACT_NAMES.includes(a.name),
       );
       expect(artifact, `the executable of ${pkg} ${job.target}`).toBeDefined();
       const stream = await stack.bucket.client.getObject(
@@ -62,7 +68,12 @@ describe('cross-builds of Debian source packages', () => {
       const bytes = Buffer.concat(chunks);
       const path = join(scratch, `${pkg}-${job.target}`);
       writeFileSync(path, bytes, { mode: 0o755 });
-      binaries.set(job.target, { toolchain: job.toolchain, bytes, path });
+      binaries.set(job.target, {
+        toolchain: job.toolchain,
+        imageDigest: job.imageDigest,
+        bytes,
+        path,
+      });
     }
     return binaries;
   }
@@ -155,7 +166,7 @@ describe('cross-builds of Debian source packages', () => {
     expect(decoded).toBe(readFileSync(text, 'utf8'));
   }, 900_000);
 
-  it('builds GNU FriBidi (Meson) natively and cross-compiled; both reorder the same text', async () => {
+  it('builds GNU FriBidi (Meson) natively, cross-compiled and from its Dockerfile for both platforms; all reorder the same text', async () => {
     const fribidi = await buildAll('fribidi');
     const amd64 = fribidi.get('amd64')!;
     const arm64 = fribidi.get('arm64')!;
@@ -163,6 +174,18 @@ describe('cross-builds of Debian source packages', () => {
     expect(elfMachine(amd64.bytes)).toBe(EM_X86_64);
     expect(elfMachine(arm64.bytes)).toBe(EM_AARCH64);
     expect(await runArm64(arm64.path, ['--version'])).toMatch(/fribidi.*1\.0\.8/i);
+    // The Dockerfile targets: built for their platform by the Engine, /out of the final stage.
+    const dockerfile = readFileSync(join(ROOT, 'deploy/examples/fribidi/Dockerfile'));
+    const dockerfileDigest = `sha256:${createHash('sha256').update(dockerfile).digest('hex')}`;
+    const amd64Docker = fribidi.get('amd64-docker')!;
+    const arm64Docker = fribidi.get('arm64-docker')!;
+    expect([amd64Docker.toolchain, arm64Docker.toolchain]).toEqual(['native', 'emulated']);
+    expect([amd64Docker.imageDigest, arm64Docker.imageDigest]).toEqual([
+      dockerfileDigest,
+      dockerfileDigest,
+    ]);
+    expect(elfMachine(amd64Docker.bytes)).toBe(EM_X86_64);
+    expect(elfMachine(arm64Docker.bytes)).toBe(EM_AARCH64);
     // CapRTL charset: capital letters are right-to-left, so a capitalised word is reversed.
     const input = 'hello WORLD\n';
     const args = ['--charset', 'CapRTL', '--nopad', '--ltr'];
@@ -174,5 +197,13 @@ describe('cross-builds of Debian source packages', () => {
     });
     expect(onAmd64).toBe('hello DLROW\n');
     expect(await runArm64(arm64.path, args, input)).toBe(onAmd64);
+    expect(await runArm64(arm64Docker.path, args, input)).toBe(onAmd64);
+    const onAmd64Docker = await new Promise<string>((resolve, reject) => {
+      const child = execFile(amd64Docker.path, args, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
+      child.stdin?.end(input);
+    });
+    expect(onAmd64Docker).toBe(onAmd64);
   }, 900_000);
 });
