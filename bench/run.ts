@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { RESULTS_DIR } from './support';
 
 /** The benchmarks, in the order they run (the quick in-process ones first). */
-const BENCHMARKS = ['dispatch', 'throughput', 'overhead', 'recovery', 'cross-vs-emulated'] as const;
+const BENCHMARKS = [
+  'dispatch',
+  'throughput',
+  'overhead',
+  'recovery',
+  'cross-vs-emulated',
+  'ccache',
+] as const;
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const asked = process.argv.slice(2);

@@ -16,3 +16,13 @@ export function formatDuration(milliseconds: number): string {
   const minutes = Math.floor(seconds / 60);
   return minutes > 0 ? `${minutes}m ${String(seconds % 60).padStart(2, '0')}s` : `${seconds}s`;
 }
+
+/**
+ * A job's toolchain as people read it: the mode it runs or ran in, or, while it waits for a
+ * worker to choose among several, those modes in the routing policy's order ("native|cross").
+ */
+export function formatToolchain(job: { state: string; toolchain: string; toolchains: string[] }) {
+  return job.state === 'queued' && job.toolchains.length > 1
+    ? job.toolchains.join('|')
+    : job.toolchain;
+}

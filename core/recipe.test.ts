@@ -144,6 +144,14 @@ describe('parseRecipe', () => {
       /targets\.arm64\.caches\.0: must not contain \. or \.\. nor be under \/src or \/out$/,
     ],
     [
+      recipeWith('platform: linux/arm64', 'image: x', 'script: make', "artifacts: ['../etc/*']"),
+      /line 6, targets\.arm64\.artifacts\.0: must be a glob relative to \/out without \.\. \(e\.g\. dist\/\*\.tar\.gz\)$/,
+    ],
+    [
+      recipeWith('platform: linux/arm64', 'image: x', 'script: make', 'artifacts: [/etc/passwd]'),
+      /targets\.arm64\.artifacts\.0: must be a glob relative to \/out/,
+    ],
+    [
       recipeWith('platform: linux/arm64', 'dockerfile: Dockerfile', 'script: make'),
       /line 5, targets\.arm64\.script: a dockerfile target takes no script/,
     ],

@@ -77,7 +77,17 @@ const target = z
       .describe(
         "Instead of image and script: build this Dockerfile for the platform and collect the final stage's /out",
       ),
-    artifacts: z.array(z.string().min(1)).default([]).describe('Globs under /out to collect'),
+    artifacts: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .refine((glob) => !glob.startsWith('/') && !/(^|\/)\.\.(\/|$)/.test(glob), {
+            message: 'must be a glob relative to /out without .. (e.g. dist/*.tar.gz)',
+          }),
+      )
+      .default([])
+      .describe('Globs under /out to collect (picomatch), e.g. dist/*.tar.gz'),
     env: z.record(variableName, z.string()).default({}),
     network: z.boolean().default(false),
     /** Minutes before the job is stopped and ends `timed_out`; fractions allowed (0.5 = 30 s). */

@@ -1,6 +1,6 @@
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
-import { formatBytes } from '../core/format';
+import { formatBytes, formatToolchain } from '../core/format';
 import { portalUrls } from '../core/urls';
 import type { Build, Job } from '../db/queries/builds';
 import type { CommitSummary, RepoSummary, TagSummary } from '../db/queries/portal';
@@ -316,7 +316,7 @@ export function JobsTable(props: { base: string; jobs: JobDetails[] }) {
               <td>
                 <code>{job.platform}</code>
               </td>
-              <td>{job.toolchain}</td>
+              <td>{formatToolchain(job)}</td>
               <td>
                 <State state={job.state} />
                 <JobNotes base={props.base} details={details} />

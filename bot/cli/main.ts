@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { parseRepoName, USAGE } from '../../core/command';
 import { CrossdockError, reportError } from '../../core/errors';
-import { formatBytes } from '../../core/format';
+import { formatBytes, formatToolchain } from '../../core/format';
 import { portalUrls } from '../../core/urls';
 import { connect, migrateDatabase, type Database } from '../../db/client';
 import { CHANNELS } from '../../db/notify';
@@ -175,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
       },
     );
     console.log(
-      `build #${result.build.id} queued: ${result.jobs.map((job) => `${job.target} (${job.platform}, ${job.toolchain})`).join(', ')} ` +
+      `build #${result.build.id} queued: ${result.jobs.map((job) => `${job.target} (${job.platform}, ${formatToolchain(job)})`).join(', ')} ` +
         `of ${result.repo.owner}/${result.repo.name} at ${result.build.sha}`,
     );
     console.log(`follow it: ${portalUrls.build(config.portalUrl, result.build.id)}`);

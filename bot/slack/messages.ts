@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import { stripAnsi } from '../../core/ansi';
-import { formatBytes, formatDuration } from '../../core/format';
+import { formatBytes, formatDuration, formatToolchain } from '../../core/format';
 import { portalUrls } from '../../core/urls';
 import type { BuildView } from '../build-view';
 
@@ -49,7 +49,7 @@ export function renderBuildMessage(
         ? ` in ${formatDuration((job.finishedAt ?? new Date()).getTime() - job.startedAt.getTime())}`
         : '';
     const lines = [
-      `${ICONS[job.state] ?? ''} *${escapeMrkdwn(job.target)}* (${job.platform}, ${job.toolchain}): ${job.state}${elapsed}` +
+      `${ICONS[job.state] ?? ''} *${escapeMrkdwn(job.target)}* (${job.platform}, ${formatToolchain(job)}): ${job.state}${elapsed}` +
         (job.state === 'running' ? ` · <${portalUrls.jobLog(portalUrl, job.id)}|log>` : '') +
         (view.queueReasons.has(job.id)
           ? ` — ${escapeMrkdwn(view.queueReasons.get(job.id)!)}`

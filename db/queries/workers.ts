@@ -1,4 +1,5 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { toolchainFor } from '../../core/routing';
 import type { Database } from '../client';
 import { jobs, workers } from '../schema';
 import type { Job } from './builds';
@@ -146,15 +147,18 @@ export async function queueDepth(db: Database): Promise<PlatformQueue[]> {
   });
 }
 
-/** Whether `worker` may run `job`: its platform (natively, or emulated if allowed) and labels. */
+/**
+ * Whether `worker` may run `job`: in some toolchain mode the job allows (core/routing.ts
+ * toolchainFor, the claim's rule) and with every label it requires.
+ */
 export function workerServes(
   worker: Pick<Worker, 'platforms' | 'emulatedPlatforms' | 'labels'>,
-  job: Pick<Job, 'runPlatform' | 'toolchain' | 'labels'>,
+  job: Pick<Job, 'platform' | 'toolchains' | 'labels'>,
 ): boolean {
-  const platform =
-    worker.platforms.includes(job.runPlatform) ||
-    (job.toolchain === 'emulated' && worker.emulatedPlatforms.includes(job.runPlatform));
-  return platform && job.labels.every((label) => worker.labels.includes(label));
+  return (
+    toolchainFor(job.toolchains, job.platform, worker) !== undefined &&
+    job.labels.every((label) => worker.labels.includes(label))
+  );
 }
 
 /**

@@ -1,0 +1,168 @@
+// Benchmark 6: a rebuild with a warm ccache against one with a cold ccache.
+//
+// brotli from Debian's source package, target `arm64` of deploy/examples/brotli/crossdock.yml:
+// CMake + Ninja, cross-compiled with aarch64-linux-gnu-gcc through ccache, `caches: [ccache]`
+// (the worker mounts the volume of repository + target + trust level at /cache/ccache and sets
+// CCACHE_DIR). A real worker process (worker/main.ts, 1 slot) builds it with `reuse: false`.
+// Each sample: remove the cache volume, build (cold: every compile misses and fills the cache),
+// build the same commit again (warm: every compile hits). Time of one build = the job's
+// finished_at − started_at (claim → fetch → container → script → upload → recorded), seconds.
+// Medians count. Expect cold ÷ warm ≥ 2.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { jobsForTargets } from '../bot/request-build';
+import { parseRecipe } from '../core/recipe';
+import { createBuild, getBuild } from '../db/queries/builds';
+import { readLog } from '../db/queries/logs';
+import { createTestBucket } from '../test/support/services';
+import { cacheMounts } from '../worker/caches';
+import {
+  createBenchDatabase,
+  cpuBusyPercent,
+  median,
+  openDatabase,
+  progress,
+  removeContainersOf,
+  round,
+  spawnWorker,
+  stopProcess,
+  summarize,
+  waitUntil,
+  writeResult,
+  type WorkerProcess,
+} from './support';
+
+const NAME = 'ccache';
+const ROOT = new URL('../', import.meta.url).pathname;
+const run = promisify(execFile);
+/** Cold-then-warm pairs. */
+const SAMPLES = Number(process.env.BENCH_CCACHE_SAMPLES ?? 3);
+/** Target: a cold build takes at least this many times as long as a warm one. */
+const TARGET_RATIO = 2;
+const TARGET = 'arm64';
+/** This run's own repository name, so its cache volume is its own. */
+const REPO = { owner: 'bench', name: `brotli-${process.pid}` };
+
+async function main(): Promise<void> {
+  const cpuBusyBeforePercent = await cpuBusyPercent();
+  const database = await createBenchDatabase();
+  const bucket = await createTestBucket();
+  const dir = mkdtempSync(join(tmpdir(), 'crossdock-bench-'));
+  const db = openDatabase(database.url, 2);
+  const recipe = parseRecipe(
+    readFileSync(join(ROOT, 'deploy/examples/brotli/crossdock.yml'), 'utf8'),
+  );
+  const [volume] = cacheMounts({
+    repository: `${REPO.owner}/${REPO.name}`,
+    target: TARGET,
+    trusted: true,
+    caches: recipe.targets[TARGET]!.caches,
+  }).map((cache) => cache.volume);
+  if (!volume) throw new Error(`target ${TARGET} of the brotli example names no cache`);
+  const removeVolume = () => run('docker', ['volume', 'rm', '-f', volume]);
+  let worker: WorkerProcess | undefined;
+  try {
+    const cloneUrl = join(dir, 'brotli.git');
+    const made = await run('bash', [
+      join(ROOT, 'deploy/examples/make-source-repo.sh'),
+      'brotli',
+      cloneUrl,
+    ]);
+    const sha = /sha=([0-9a-f]{40})/.exec(made.stdout)![1]!;
+    worker = spawnWorker(
+      { databaseUrl: database.url, storage: bucket.storage, workDir: join(dir, 'work') },
+      { WORKER_HEARTBEAT_SECONDS: '5', WORKER_POLL_SECONDS: '1' },
+    );
+
+    /** Builds the target once; returns its run time (s) and ccache's hit count from the log. */
+    const sample = async () => {
+      const { build, jobs } = await createBuild(db, {
+        repo: { ...REPO, cloneUrl, source: 'git' },
+        sha,
+        ref: 'main',
+        branch: 'main',
+        trigger: 'api',
+        requester: 'bench',
+        recipeDigest: recipe.digest,
+        reuse: false,
+        jobs: jobsForTargets(recipe, [TARGET]),
+      });
+      const done = await waitUntil(
+        `build ${build.id}`,
+        async () => {
+          const state = (await getBuild(db, build.id))?.build.state;
+          return state === 'queued' || state === 'running' ? undefined : state;
+        },
+        900_000,
+        500,
+      );
+      if (done !== 'succeeded') throw new Error(`the build ended ${done}: ${worker?.output()}`);
+      const [row] = await db.$client<{ seconds: number }[]>`
+        select extract(epoch from finished_at - started_at)::float8 as seconds
+        from jobs where id = ${jobs[0]!.id}`;
+      const log = (await readLog(db, jobs[0]!.id)).text;
+      const hits = Number(/^\s*Hits:\s+(\d+)/m.exec(log)?.[1] ?? NaN);
+      const misses = Number(/^\s*Misses:\s+(\d+)/m.exec(log)?.[1] ?? NaN);
+      return { seconds: Number(row!.seconds), hits, misses };
+    };
+
+    const times = { cold: [] as number[], warm: [] as number[] };
+    const stats = { cold: [] as string[], warm: [] as string[] };
+    for (let i = 0; i < SAMPLES; i += 1) {
+      await removeVolume();
+      for (const state of ['cold', 'warm'] as const) {
+        const { seconds, hits, misses } = await sample();
+        times[state].push(seconds);
+        stats[state].push(`${hits} hits, ${misses} misses`);
+        progress(
+          NAME,
+          `${state} sample ${i + 1}/${SAMPLES}: ${round(seconds, 1)} s (${hits} hits, ${misses} misses)`,
+        );
+      }
+    }
+    const cold = round(median(times.cold), 2);
+    const warm = round(median(times.warm), 2);
+    const ratio = round(cold / warm, 2);
+    await writeResult(
+      NAME,
+      {
+        description:
+          'brotli for linux/arm64 (cross, CMake + Ninja, ccache), rebuild with a cold vs a warm ccache volume, job run time in seconds (claim → recorded), medians',
+        parameters: {
+          samples: SAMPLES,
+          project: 'brotli (Debian source package brotli), cmake --build build --target brotli',
+          target: `${TARGET}: crossdock/builder-debian:bookworm, aarch64-linux-gnu-gcc via ccache, caches: [ccache]`,
+          worker: 'worker/main.ts, 1 slot',
+        },
+        crossdock: {
+          coldSeconds: summarize(times.cold),
+          warmSeconds: summarize(times.warm),
+          ccacheStats: stats,
+        },
+        ratio,
+        verdicts: [
+          {
+            target: `cold ${cold} s ≥ ${TARGET_RATIO} × warm ${warm} s (ratio ${ratio})`,
+            pass: ratio >= TARGET_RATIO,
+          },
+        ],
+      },
+      { cpuBusyBeforePercent },
+    );
+  } finally {
+    if (worker) {
+      await stopProcess(worker);
+      removeContainersOf([worker.workerId]);
+    }
+    await removeVolume().catch(() => {});
+    await db.$client.end();
+    await database.drop();
+    await bucket.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
