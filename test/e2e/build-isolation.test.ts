@@ -7,7 +7,6 @@ import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listArtifactsForJobs } from '../../db/queries/artifacts';
 import { readLog } from '../../db/queries/logs';
-import { waitFor } from '../fakes/http';
 import { BUILDER_IMAGE, startFleet, type Fleet } from '../support/fleet';
 import { stopProcess } from '../support/processes';
 
