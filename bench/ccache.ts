@@ -13,13 +13,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { jobsForTargets } from '../bot/request-build';
 import { parseRecipe } from '../core/recipe';
-import { createBuild, getBuild } from '../db/queries/builds';
 import { readLog } from '../db/queries/logs';
 import { createTestBucket } from '../test/support/services';
 import { cacheMounts } from '../worker/caches';
 import {
+  buildExampleTarget,
   createBenchDatabase,
   cpuBusyPercent,
   median,
@@ -30,7 +29,6 @@ import {
   spawnWorker,
   stopProcess,
   summarize,
-  waitUntil,
   writeResult,
   type WorkerProcess,
 } from './support';
@@ -77,36 +75,16 @@ async function main(): Promise<void> {
       { WORKER_HEARTBEAT_SECONDS: '5', WORKER_POLL_SECONDS: '1' },
     );
 
-    /** Builds the target once; returns its run time (s) and ccache's hit count from the log. */
+    const project = { db, repo: { ...REPO, cloneUrl }, sha, recipe };
+    /** Builds the target once; returns its run time (s) and ccache's counts from the log. */
     const sample = async () => {
-      const { build, jobs } = await createBuild(db, {
-        repo: { ...REPO, cloneUrl, source: 'git' },
-        sha,
-        ref: 'main',
-        branch: 'main',
-        trigger: 'api',
-        requester: 'bench',
-        recipeDigest: recipe.digest,
-        reuse: false,
-        jobs: jobsForTargets(recipe, [TARGET]),
-      });
-      const done = await waitUntil(
-        `build ${build.id}`,
-        async () => {
-          const state = (await getBuild(db, build.id))?.build.state;
-          return state === 'queued' || state === 'running' ? undefined : state;
-        },
-        900_000,
-        500,
+      const { jobId, seconds } = await buildExampleTarget(project, TARGET, 900_000, () =>
+        String(worker?.output()),
       );
-      if (done !== 'succeeded') throw new Error(`the build ended ${done}: ${worker?.output()}`);
-      const [row] = await db.$client<{ seconds: number }[]>`
-        select extract(epoch from finished_at - started_at)::float8 as seconds
-        from jobs where id = ${jobs[0]!.id}`;
-      const log = (await readLog(db, jobs[0]!.id)).text;
+      const log = (await readLog(db, jobId)).text;
       const hits = Number(/^\s*Hits:\s+(\d+)/m.exec(log)?.[1] ?? NaN);
       const misses = Number(/^\s*Misses:\s+(\d+)/m.exec(log)?.[1] ?? NaN);
-      return { seconds: Number(row!.seconds), hits, misses };
+      return { seconds, hits, misses };
     };
 
     const times = { cold: [] as number[], warm: [] as number[] };

@@ -16,11 +16,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { jobsForTargets } from '../bot/request-build';
 import { parseRecipe } from '../core/recipe';
-import { createBuild, getBuild } from '../db/queries/builds';
 import { createTestBucket } from '../test/support/services';
 import {
+  buildExampleTarget,
   createBenchDatabase,
   cpuBusyPercent,
   median,
@@ -31,7 +30,6 @@ import {
   spawnWorker,
   stopProcess,
   summarize,
-  waitUntil,
   writeResult,
   type WorkerProcess,
 } from './support';
@@ -71,34 +69,11 @@ async function main(): Promise<void> {
       },
     );
 
+    const project = { db, repo: { owner: 'bench', name: 'hello', cloneUrl }, sha, recipe };
     /** Builds `target` once; returns the job's run time in seconds. */
-    const sample = async (target: string) => {
-      const { build, jobs } = await createBuild(db, {
-        repo: { owner: 'bench', name: 'hello', cloneUrl, source: 'git' },
-        sha,
-        ref: 'main',
-        branch: 'main',
-        trigger: 'api',
-        requester: 'bench',
-        recipeDigest: recipe.digest,
-        reuse: false,
-        jobs: jobsForTargets(recipe, [target]),
-      });
-      const done = await waitUntil(
-        `build ${build.id} (${target})`,
-        async () => {
-          const state = (await getBuild(db, build.id))?.build.state;
-          return state === 'queued' || state === 'running' ? undefined : state;
-        },
-        1_800_000,
-        1000,
-      );
-      if (done !== 'succeeded') throw new Error(`${target} ended ${done}: ${worker?.output()}`);
-      const [row] = await db.$client<{ seconds: number }[]>`
-        select extract(epoch from finished_at - started_at)::float8 as seconds
-        from jobs where id = ${jobs[0]!.id}`;
-      return Number(row!.seconds);
-    };
+    const sample = async (target: string) =>
+      (await buildExampleTarget(project, target, 1_800_000, () => String(worker?.output())))
+        .seconds;
 
     const times: Record<keyof typeof TARGETS, number[]> = { cross: [], emulated: [] };
     for (let i = 0; i < SAMPLES; i += 1) {

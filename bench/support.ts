@@ -9,7 +9,9 @@ import { cpus, hostname, loadavg, totalmem, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { Logger as GraphileLogger } from 'graphile-worker';
-import { createBuild, type NewJob } from '../db/queries/builds';
+import { jobsForTargets } from '../bot/request-build';
+import type { Recipe } from '../core/recipe';
+import { createBuild, getBuild, type NewJob } from '../db/queries/builds';
 import type { NewRepo } from '../db/queries/repos';
 import type { WorkerRegistration } from '../db/queries/workers';
 import { connect, migrateDatabase, type Database } from '../db/client';
@@ -400,4 +402,52 @@ export function makeRepository(dir: string): {
       return git('rev-parse', 'HEAD');
     },
   };
+}
+
+/** Where a benchmark builds one of deploy/examples' real projects. */
+export interface ExampleProject {
+  db: Database;
+  repo: { owner: string; name: string; cloneUrl: string };
+  sha: string;
+  recipe: Recipe;
+}
+
+/**
+ * Builds target `target` of `project` once through whatever worker serves it (`reuse: false`,
+ * so it is really built). Returns the job's id and run time in seconds (finished_at −
+ * started_at: claim → fetch → container → script → upload → recorded); throws, with `context()`
+ * (e.g. the worker's output), if it does not succeed within `timeoutMs`.
+ */
+export async function buildExampleTarget(
+  project: ExampleProject,
+  target: string,
+  timeoutMs: number,
+  context: () => string = () => '',
+): Promise<{ jobId: number; seconds: number }> {
+  const { db, recipe } = project;
+  const { build, jobs } = await createBuild(db, {
+    repo: { ...project.repo, source: 'git' },
+    sha: project.sha,
+    ref: 'main',
+    branch: 'main',
+    trigger: 'api',
+    requester: 'bench',
+    recipeDigest: recipe.digest,
+    reuse: false,
+    jobs: jobsForTargets(recipe, [target]),
+  });
+  const done = await waitUntil(
+    `build ${build.id} (${target})`,
+    async () => {
+      const state = (await getBuild(db, build.id))?.build.state;
+      return state === 'queued' || state === 'running' ? undefined : state;
+    },
+    timeoutMs,
+    500,
+  );
+  if (done !== 'succeeded') throw new Error(`${target} ended ${done}: ${context()}`);
+  const [row] = await db.$client<{ seconds: number }[]>`
+    select extract(epoch from finished_at - started_at)::float8 as seconds
+    from jobs where id = ${jobs[0]!.id}`;
+  return { jobId: jobs[0]!.id, seconds: Number(row!.seconds) };
 }

@@ -124,6 +124,9 @@ runuser -u postgres -- psql -qAt -v ON_ERROR_STOP=1 -v pw="$CROSSDOCK_PG_PASSWOR
 select format('create role crossdock login createdb password %L', :'pw')
   where not exists (select from pg_roles where rolname = 'crossdock') \gexec
 select format('alter role crossdock password %L', :'pw') \gexec
+-- Test and benchmark scratch databases are dropped WITH (FORCE), which must also end the
+-- autovacuum workers in them (the bootstrap superuser's processes).
+grant pg_signal_backend to crossdock;
 select 'create database crossdock owner crossdock'
   where not exists (select from pg_database where datname = 'crossdock') \gexec
 SQL

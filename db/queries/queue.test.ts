@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { workerRegistration } from '../../test/support/queue';
+import { buildRequest, workerRegistration } from '../../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
 import { connect } from '../client';
 import { CHANNELS } from '../notify';
@@ -30,19 +30,9 @@ const job = (target: string, overrides: Partial<NewJob> = {}): NewJob => ({
   spec,
   ...overrides,
 });
-let shas = 0;
 /** A build request of repository `repo` (each test uses its own) at a fresh sha by default. */
-const request = (repo: string, overrides: Partial<NewBuild> = {}): NewBuild => ({
-  repo: { owner: 'acme', name: repo, cloneUrl: '/tmp/none.git', source: 'git' },
-  sha: (++shas).toString(16).padStart(40, '0'),
-  ref: 'main',
-  branch: 'main',
-  trigger: 'cli',
-  requester: 'cli:test',
-  recipeDigest: 'r'.repeat(64),
-  jobs: [job('amd64')],
-  ...overrides,
-});
+const request = (repo: string, overrides: Partial<NewBuild> = {}): NewBuild =>
+  buildRequest(repo, { jobs: [job('amd64')], ...overrides });
 const amd64: Claimer = { workerId: 'w-amd64', platforms: ['linux/amd64'], leaseSeconds: 30 };
 const artifact = (name: string) => ({
   name,

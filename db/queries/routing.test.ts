@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOOLCHAIN_MODES, type ToolchainMode } from '../../core/recipe';
 import { toolchainFor } from '../../core/routing';
-import { workerRegistration } from '../../test/support/queue';
+import { buildRequest, workerRegistration } from '../../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
-import { createBuild, type NewBuild, type NewJob } from './builds';
+import { createBuild, type NewJob } from './builds';
 import { claimJob, completeJob, retryJob, type Claimer } from './jobs';
 import { registerWorker } from './workers';
 
@@ -17,18 +17,7 @@ const arm64Job = (target: string, toolchains: ToolchainMode[]): NewJob => ({
   spec: { ...spec, images: { cross: CROSS_IMAGE, native: ARM64_IMAGE, emulated: ARM64_IMAGE } },
 });
 const fenceOf = (job: { id: number; attempt: number }) => ({ jobId: job.id, attempt: job.attempt });
-let shas = 0;
-const request = (repo: string, overrides: Partial<NewBuild> = {}): NewBuild => ({
-  repo: { owner: 'acme', name: repo, cloneUrl: '/tmp/none.git', source: 'git' },
-  sha: (++shas).toString(16).padStart(40, '0'),
-  ref: 'main',
-  branch: 'main',
-  trigger: 'cli',
-  requester: 'cli:test',
-  recipeDigest: 'r'.repeat(64),
-  jobs: [],
-  ...overrides,
-});
+const request = buildRequest;
 
 /** Every subset of the toolchain modes but the empty one. */
 const modeSets: ToolchainMode[][] = [1, 2, 3, 4, 5, 6, 7].map((bits) =>

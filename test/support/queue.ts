@@ -1,5 +1,5 @@
 import type { Database } from '../../db/client';
-import { createBuild } from '../../db/queries/builds';
+import { createBuild, type NewBuild } from '../../db/queries/builds';
 import type { WorkerRegistration } from '../../db/queries/workers';
 
 /**
@@ -49,4 +49,24 @@ export async function queueNoopBuilds(db: Database, repo: string, count: number)
         },
       ],
     });
+}
+
+let requests = 0;
+/**
+ * A build request of repository acme/`repo` (a test's own) at a fresh sha on main, with no jobs
+ * unless `overrides` gives them, as createBuild takes it.
+ */
+export function buildRequest(repo: string, overrides: Partial<NewBuild> = {}): NewBuild {
+  requests += 1;
+  return {
+    repo: { owner: 'acme', name: repo, cloneUrl: '/tmp/none.git', source: 'git' },
+    sha: `${process.pid.toString(16)}${requests.toString(16).padStart(8, '0')}`.padStart(40, '0'),
+    ref: 'main',
+    branch: 'main',
+    trigger: 'cli',
+    requester: 'cli:test',
+    recipeDigest: 'r'.repeat(64),
+    jobs: [],
+    ...overrides,
+  };
 }
