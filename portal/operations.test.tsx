@@ -309,6 +309,7 @@ describe('portal for operators', () => {
       expect(await response.json()).toEqual({
         queue: [
           {
+            runPlatform: 'linux/amd64',
             queued: 0,
             running: 3,
             workers: 1,
@@ -316,6 +317,7 @@ describe('portal for operators', () => {
             unserved: false,
           },
           {
+            runPlatform: 'linux/arm64',
             queued: 1,
             running: 0,
             workers: 1,
@@ -323,6 +325,7 @@ describe('portal for operators', () => {
             unserved: false,
           },
           {
+            runPlatform: 'linux/riscv64',
             queued: 1,
             running: 0,
             workers: 0,

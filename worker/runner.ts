@@ -260,6 +260,8 @@ export class DockerRunner implements Runner {
       buildargs: spec.buildArgs,
       labels: { 'io.crossdock': 'true', ...spec.labels },
       pull: false,
+      // No layer cache: a step's cached result could come from another (untrusted) build.
+      nocache: true,
       rm: true,
       forcerm: true,
       ...(spec.resources.memoryBytes

@@ -79,13 +79,15 @@ describe('/build in Slack, end to end', () => {
     expect(buildJobs[0]).toMatchObject({
       target: 'arm64',
       platform: 'linux/arm64',
-      toolchain: 'cross',
+      toolchains: ['native', 'cross', 'emulated'],
     });
 
     const finished = await finishedBuild(build.id);
     expect(finished.state).toBe('succeeded');
     const [job] = await stack.db.select().from(jobs).where(eq(jobs.buildId, build.id));
     expect(job!.state).toBe('succeeded');
+    // No arm64 worker: the amd64 worker cross-compiled it, and the job says so.
+    expect(job!.toolchain).toBe('cross');
     // A separate worker process ran it.
     expect(job!.workerId).toBe(stack.worker.workerId);
     const [worker] = await stack.db
@@ -99,8 +101,10 @@ describe('/build in Slack, end to end', () => {
     // The binary in MinIO is an aarch64 ELF executable whose recorded sha256 matches its bytes.
     const artifacts = await listArtifactsForJobs(stack.db, [job!.id]);
     expect(artifacts.map((artifact) => artifact.name).sort()).toEqual([
+      'SHA256SUMS',
       'hello-linux-arm64',
       'hello-linux-arm64.tar.gz',
+      'provenance.intoto.json',
     ]);
     const binary = artifacts.find((artifact) => artifact.name === 'hello-linux-arm64')!;
     const chunks: Buffer[] = [];

@@ -81,11 +81,20 @@ describe('a fleet of worker processes on real dockerd, PostgreSQL and MinIO', ()
       infraFailures: 1,
     });
     const artifacts = await listArtifactsForJobs(fleet.db, [jobId]);
-    expect(artifacts.map((artifact) => artifact.name)).toEqual(['result.txt']);
+    expect(artifacts.map((artifact) => artifact.name).sort()).toEqual([
+      'SHA256SUMS',
+      'provenance.intoto.json',
+      'result.txt',
+    ]);
+    // Only the second attempt's objects exist.
     const objects = await fleet.bucket.keys('artifacts/');
-    expect(objects).toEqual([artifacts[0]!.objectKey]);
-    expect(objects[0]).toContain(`/${jobId}.2/`);
-    const stored = await fleet.bucket.client.getObject(fleet.bucket.storage.bucket, objects[0]!);
+    expect(objects.sort()).toEqual(artifacts.map((artifact) => artifact.objectKey).sort());
+    expect(objects.every((key) => key.includes(`/${jobId}.2/`))).toBe(true);
+    const result = artifacts.find((artifact) => artifact.name === 'result.txt')!;
+    const stored = await fleet.bucket.client.getObject(
+      fleet.bucket.storage.bucket,
+      result.objectKey,
+    );
     expect(Buffer.concat(await stored.toArray()).toString()).toBe('built by attempt 2\n');
     // What the dead attempt printed before it died was kept.
     expect(await logOf(jobId, 1)).toContain('attempt 1 started');
