@@ -9,32 +9,21 @@
 // finished_at − started_at (claim → fetch → container → script → upload → recorded), seconds.
 // Medians count. Expect cold ÷ warm ≥ 2.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseRecipe } from '../core/recipe';
 import { readLog } from '../db/queries/logs';
-import { createTestBucket } from '../test/support/services';
 import { cacheMounts } from '../worker/caches';
 import {
   buildExampleTarget,
-  createBenchDatabase,
   cpuBusyPercent,
   median,
-  openDatabase,
   progress,
-  removeContainersOf,
   round,
-  spawnWorker,
-  stopProcess,
   summarize,
+  withExampleProject,
   writeResult,
-  type WorkerProcess,
 } from './support';
 
 const NAME = 'ccache';
-const ROOT = new URL('../', import.meta.url).pathname;
 const run = promisify(execFile);
 /** Cold-then-warm pairs. */
 const SAMPLES = Number(process.env.BENCH_CCACHE_SAMPLES ?? 3);
@@ -46,101 +35,72 @@ const REPO = { owner: 'bench', name: `brotli-${process.pid}` };
 
 async function main(): Promise<void> {
   const cpuBusyBeforePercent = await cpuBusyPercent();
-  const database = await createBenchDatabase();
-  const bucket = await createTestBucket();
-  const dir = mkdtempSync(join(tmpdir(), 'crossdock-bench-'));
-  const db = openDatabase(database.url, 2);
-  const recipe = parseRecipe(
-    readFileSync(join(ROOT, 'deploy/examples/brotli/crossdock.yml'), 'utf8'),
-  );
-  const [volume] = cacheMounts({
-    repository: `${REPO.owner}/${REPO.name}`,
-    target: TARGET,
-    trusted: true,
-    caches: recipe.targets[TARGET]!.caches,
-  }).map((cache) => cache.volume);
-  if (!volume) throw new Error(`target ${TARGET} of the brotli example names no cache`);
-  const removeVolume = () => run('docker', ['volume', 'rm', '-f', volume]);
-  let worker: WorkerProcess | undefined;
-  try {
-    const cloneUrl = join(dir, 'brotli.git');
-    const made = await run('bash', [
-      join(ROOT, 'deploy/examples/make-source-repo.sh'),
-      'brotli',
-      cloneUrl,
-    ]);
-    const sha = /sha=([0-9a-f]{40})/.exec(made.stdout)![1]!;
-    worker = spawnWorker(
-      { databaseUrl: database.url, storage: bucket.storage, workDir: join(dir, 'work') },
-      { WORKER_HEARTBEAT_SECONDS: '5', WORKER_POLL_SECONDS: '1' },
-    );
-
-    const project = { db, repo: { ...REPO, cloneUrl }, sha, recipe };
+  await withExampleProject({ pkg: 'brotli', repo: REPO }, async (project) => {
+    const [volume] = cacheMounts({
+      repository: `${REPO.owner}/${REPO.name}`,
+      target: TARGET,
+      trusted: true,
+      caches: project.recipe.targets[TARGET]!.caches,
+    }).map((cache) => cache.volume);
+    if (!volume) throw new Error(`target ${TARGET} of the brotli example names no cache`);
+    const removeVolume = () => run('docker', ['volume', 'rm', '-f', volume]);
     /** Builds the target once; returns its run time (s) and ccache's counts from the log. */
     const sample = async () => {
-      const { jobId, seconds } = await buildExampleTarget(project, TARGET, 900_000, () =>
-        String(worker?.output()),
-      );
-      const log = (await readLog(db, jobId)).text;
+      const { jobId, seconds } = await buildExampleTarget(project, TARGET, 900_000);
+      const log = (await readLog(project.db, jobId)).text;
       const hits = Number(/^\s*Hits:\s+(\d+)/m.exec(log)?.[1] ?? NaN);
       const misses = Number(/^\s*Misses:\s+(\d+)/m.exec(log)?.[1] ?? NaN);
       return { seconds, hits, misses };
     };
 
-    const times = { cold: [] as number[], warm: [] as number[] };
-    const stats = { cold: [] as string[], warm: [] as string[] };
-    for (let i = 0; i < SAMPLES; i += 1) {
-      await removeVolume();
-      for (const state of ['cold', 'warm'] as const) {
-        const { seconds, hits, misses } = await sample();
-        times[state].push(seconds);
-        stats[state].push(`${hits} hits, ${misses} misses`);
-        progress(
-          NAME,
-          `${state} sample ${i + 1}/${SAMPLES}: ${round(seconds, 1)} s (${hits} hits, ${misses} misses)`,
-        );
+    try {
+      const times = { cold: [] as number[], warm: [] as number[] };
+      const stats = { cold: [] as string[], warm: [] as string[] };
+      for (let i = 0; i < SAMPLES; i += 1) {
+        await removeVolume();
+        for (const state of ['cold', 'warm'] as const) {
+          const { seconds, hits, misses } = await sample();
+          times[state].push(seconds);
+          stats[state].push(`${hits} hits, ${misses} misses`);
+          progress(
+            NAME,
+            `${state} sample ${i + 1}/${SAMPLES}: ${round(seconds, 1)} s (${hits} hits, ${misses} misses)`,
+          );
+        }
       }
-    }
-    const cold = round(median(times.cold), 2);
-    const warm = round(median(times.warm), 2);
-    const ratio = round(cold / warm, 2);
-    await writeResult(
-      NAME,
-      {
-        description:
-          'brotli for linux/arm64 (cross, CMake + Ninja, ccache), rebuild with a cold vs a warm ccache volume, job run time in seconds (claim → recorded), medians',
-        parameters: {
-          samples: SAMPLES,
-          project: 'brotli (Debian source package brotli), cmake --build build --target brotli',
-          target: `${TARGET}: crossdock/builder-debian:bookworm, aarch64-linux-gnu-gcc via ccache, caches: [ccache]`,
-          worker: 'worker/main.ts, 1 slot',
-        },
-        crossdock: {
-          coldSeconds: summarize(times.cold),
-          warmSeconds: summarize(times.warm),
-          ccacheStats: stats,
-        },
-        ratio,
-        verdicts: [
-          {
-            target: `cold ${cold} s ≥ ${TARGET_RATIO} × warm ${warm} s (ratio ${ratio})`,
-            pass: ratio >= TARGET_RATIO,
+      const cold = round(median(times.cold), 2);
+      const warm = round(median(times.warm), 2);
+      const ratio = round(cold / warm, 2);
+      await writeResult(
+        NAME,
+        {
+          description:
+            'brotli for linux/arm64 (cross, CMake + Ninja, ccache), rebuild with a cold vs a warm ccache volume, job run time in seconds (claim → recorded), medians',
+          parameters: {
+            samples: SAMPLES,
+            project: 'brotli (Debian source package brotli), cmake --build build --target brotli',
+            target: `${TARGET}: crossdock/builder-debian:bookworm, aarch64-linux-gnu-gcc via ccache, caches: [ccache]`,
+            worker: 'worker/main.ts, 1 slot',
           },
-        ],
-      },
-      { cpuBusyBeforePercent },
-    );
-  } finally {
-    if (worker) {
-      await stopProcess(worker);
-      removeContainersOf([worker.workerId]);
+          crossdock: {
+            coldSeconds: summarize(times.cold),
+            warmSeconds: summarize(times.warm),
+            ccacheStats: stats,
+          },
+          ratio,
+          verdicts: [
+            {
+              target: `cold ${cold} s ≥ ${TARGET_RATIO} × warm ${warm} s (ratio ${ratio})`,
+              pass: ratio >= TARGET_RATIO,
+            },
+          ],
+        },
+        { cpuBusyBeforePercent },
+      );
+    } finally {
+      await removeVolume().catch(() => {});
     }
-    await removeVolume().catch(() => {});
-    await db.$client.end();
-    await database.drop();
-    await bucket.remove();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();

@@ -11,32 +11,18 @@
 // built. Time of one sample = the job's finished_at − started_at in the database, in seconds
 // (claim → fetch → container → script → upload → recorded). Medians count. Expect emulated ÷
 // cross ≥ 5 (cross-compiling is 5–10 × faster than emulation).
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { parseRecipe } from '../core/recipe';
-import { createTestBucket } from '../test/support/services';
 import {
   buildExampleTarget,
-  createBenchDatabase,
   cpuBusyPercent,
   median,
-  openDatabase,
   progress,
-  removeContainersOf,
   round,
-  spawnWorker,
-  stopProcess,
   summarize,
+  withExampleProject,
   writeResult,
-  type WorkerProcess,
 } from './support';
 
 const NAME = 'cross-vs-emulated';
-const ROOT = new URL('../', import.meta.url).pathname;
-const run = promisify(execFile);
 /** Builds of each target. */
 const SAMPLES = Number(process.env.BENCH_CROSS_SAMPLES ?? 2);
 /** Target: emulated at least this many times slower than cross. */
@@ -45,35 +31,12 @@ const TARGETS = { cross: 'arm64', emulated: 'arm64-emulated' } as const;
 
 async function main(): Promise<void> {
   const cpuBusyBeforePercent = await cpuBusyPercent();
-  const database = await createBenchDatabase();
-  const bucket = await createTestBucket();
-  const dir = mkdtempSync(join(tmpdir(), 'crossdock-bench-'));
-  const db = openDatabase(database.url, 2);
-  let worker: WorkerProcess | undefined;
-  try {
-    const cloneUrl = join(dir, 'hello.git');
-    const made = await run('bash', [
-      join(ROOT, 'deploy/examples/make-source-repo.sh'),
-      'hello',
-      cloneUrl,
-    ]);
-    const sha = /sha=([0-9a-f]{40})/.exec(made.stdout)![1]!;
-    const recipeText = readFileSync(join(ROOT, 'deploy/examples/hello/crossdock.yml'), 'utf8');
-    const recipe = parseRecipe(recipeText);
-    worker = spawnWorker(
-      { databaseUrl: database.url, storage: bucket.storage, workDir: join(dir, 'work') },
-      {
-        WORKER_HEARTBEAT_SECONDS: '5',
-        WORKER_POLL_SECONDS: '1',
-        WORKER_EMULATED_PLATFORMS: 'linux/arm64',
-      },
-    );
-
-    const project = { db, repo: { owner: 'bench', name: 'hello', cloneUrl }, sha, recipe };
+  const repo = { owner: 'bench', name: 'hello' };
+  const workerEnv = { WORKER_EMULATED_PLATFORMS: 'linux/arm64' };
+  await withExampleProject({ pkg: 'hello', repo, workerEnv }, async (project) => {
     /** Builds `target` once; returns the job's run time in seconds. */
     const sample = async (target: string) =>
-      (await buildExampleTarget(project, target, 1_800_000, () => String(worker?.output())))
-        .seconds;
+      (await buildExampleTarget(project, target, 1_800_000)).seconds;
 
     const times: Record<keyof typeof TARGETS, number[]> = { cross: [], emulated: [] };
     for (let i = 0; i < SAMPLES; i += 1) {
@@ -117,16 +80,7 @@ async function main(): Promise<void> {
       },
       { cpuBusyBeforePercent },
     );
-  } finally {
-    if (worker) {
-      await stopProcess(worker);
-      removeContainersOf([worker.workerId]);
-    }
-    await db.$client.end();
-    await database.drop();
-    await bucket.remove();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 await main();

@@ -3,14 +3,14 @@
 // (performance.now(), monotonic), `Seconds` seconds.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpus, hostname, loadavg, totalmem, release } from 'node:os';
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { Logger as GraphileLogger } from 'graphile-worker';
 import { jobsForTargets } from '../bot/request-build';
-import type { Recipe } from '../core/recipe';
+import { parseRecipe, type Recipe } from '../core/recipe';
 import { createBuild, getBuild, type NewJob } from '../db/queries/builds';
 import type { NewRepo } from '../db/queries/repos';
 import type { WorkerRegistration } from '../db/queries/workers';
@@ -24,7 +24,7 @@ import {
   type WorkerProcess,
 } from '../test/support/processes';
 import { workerRegistration } from '../test/support/queue';
-import { databaseUrlFor, loadServiceEnv } from '../test/support/services';
+import { createTestBucket, databaseUrlFor, loadServiceEnv } from '../test/support/services';
 
 export { sleep };
 
@@ -404,25 +404,73 @@ export function makeRepository(dir: string): {
   };
 }
 
-/** Where a benchmark builds one of deploy/examples' real projects. */
+/** One of deploy/examples' real projects, ready for a benchmark to build (withExampleProject). */
 export interface ExampleProject {
   db: Database;
   repo: { owner: string; name: string; cloneUrl: string };
   sha: string;
   recipe: Recipe;
+  /** The worker process that builds it. */
+  worker: WorkerProcess;
+}
+
+/**
+ * Runs `body` with Debian source package `pkg` ready to build: a scratch database and bucket,
+ * the package as a git repository (deploy/examples/make-source-repo.sh) registered as `repo`,
+ * its recipe deploy/examples/<pkg>/crossdock.yml, and a worker process (1 slot, heartbeat 5 s,
+ * poll 1 s; `workerEnv` adds or overrides). Stops and removes all of it afterwards.
+ */
+export async function withExampleProject<T>(
+  options: {
+    pkg: string;
+    repo: { owner: string; name: string };
+    workerEnv?: Record<string, string>;
+  },
+  body: (project: ExampleProject) => Promise<T>,
+): Promise<T> {
+  const database = await createBenchDatabase();
+  const bucket = await createTestBucket();
+  const dir = mkdtempSync(join(tmpdir(), 'crossdock-bench-'));
+  const db = openDatabase(database.url, 2);
+  let worker: WorkerProcess | undefined;
+  try {
+    const cloneUrl = join(dir, `${options.pkg}.git`);
+    const made = execFileSync(
+      'bash',
+      [join(ROOT, 'deploy/examples/make-source-repo.sh'), options.pkg, cloneUrl],
+      { encoding: 'utf8' },
+    );
+    const sha = /sha=([0-9a-f]{40})/.exec(made)![1]!;
+    const recipe = parseRecipe(
+      readFileSync(join(ROOT, `deploy/examples/${options.pkg}/crossdock.yml`), 'utf8'),
+    );
+    worker = spawnWorker(
+      { databaseUrl: database.url, storage: bucket.storage, workDir: join(dir, 'work') },
+      { WORKER_HEARTBEAT_SECONDS: '5', WORKER_POLL_SECONDS: '1', ...options.workerEnv },
+    );
+    return await body({ db, repo: { ...options.repo, cloneUrl }, sha, recipe, worker });
+  } finally {
+    if (worker) {
+      await stopProcess(worker);
+      removeContainersOf([worker.workerId]);
+    }
+    await db.$client.end();
+    await database.drop();
+    await bucket.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
  * Builds target `target` of `project` once through whatever worker serves it (`reuse: false`,
  * so it is really built). Returns the job's id and run time in seconds (finished_at −
- * started_at: claim → fetch → container → script → upload → recorded); throws, with `context()`
- * (e.g. the worker's output), if it does not succeed within `timeoutMs`.
+ * started_at: claim → fetch → container → script → upload → recorded); throws, with the
+ * worker's output, if it does not succeed within `timeoutMs`.
  */
 export async function buildExampleTarget(
   project: ExampleProject,
   target: string,
   timeoutMs: number,
-  context: () => string = () => '',
 ): Promise<{ jobId: number; seconds: number }> {
   const { db, recipe } = project;
   const { build, jobs } = await createBuild(db, {
@@ -445,7 +493,7 @@ export async function buildExampleTarget(
     timeoutMs,
     500,
   );
-  if (done !== 'succeeded') throw new Error(`${target} ended ${done}: ${context()}`);
+  if (done !== 'succeeded') throw new Error(`${target} ended ${done}: ${project.worker.output()}`);
   const [row] = await db.$client<{ seconds: number }[]>`
     select extract(epoch from finished_at - started_at)::float8 as seconds
     from jobs where id = ${jobs[0]!.id}`;

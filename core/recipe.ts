@@ -38,11 +38,13 @@ const toolchainMode = z.enum(TOOLCHAIN_MODES);
 const imageName = z.string().min(1, 'must name a builder image');
 const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not a valid variable name');
 
-/** A memory size in bytes: a number of MiB, or Docker's notation `512m`, `4g`, `4GiB`. */
-const memory = z.union([
-  z.number().int().min(6, 'must be at least 6 (MiB)'),
-  z.string().regex(/^\d+(\.\d+)?\s*[kmg](i?b)?$/i, 'must be a size such as 512m, 4g or 4GiB'),
-]);
+/** A memory size in Docker's notation, `512m`, `4g`, `4GiB` (memoryBytes reads it). */
+export const memorySize = z
+  .string()
+  .regex(/^\d+(\.\d+)?\s*[kmg](i?b)?$/i, 'must be a size such as 512m, 4g or 4GiB');
+
+/** A memory size in bytes: a number of MiB, or a memorySize. */
+const memory = z.union([z.number().int().min(6, 'must be at least 6 (MiB)'), memorySize]);
 
 const target = z
   .object({
@@ -130,11 +132,17 @@ const target = z
     const issue = (path: (string | number)[], message: string) =>
       context.addIssue({ code: 'custom', path, message });
     if (target.dockerfile !== undefined) {
-      for (const field of ['image', 'script', 'secrets', 'caches'] as const)
+      const why = {
+        image: '',
+        script: '',
+        secrets: ' (build arguments would keep them in the image history)',
+        caches: ' (the classic builder has no cache mounts)',
+      };
+      for (const field of Object.keys(why) as (keyof typeof why)[])
         if (target[field] !== undefined && [target[field]].flat().length > 0)
           issue(
             [field],
-            `a dockerfile target takes no ${field}${field === 'secrets' ? ' (build arguments would keep them in the image history)' : field === 'caches' ? ' (the classic builder has no cache mounts)' : ''}; drop it or drop dockerfile`,
+            `a dockerfile target takes no ${field}${why[field]}; drop it or drop dockerfile`,
           );
       if (toolchains.includes('cross'))
         issue(

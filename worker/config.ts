@@ -9,7 +9,7 @@ import {
   storageEnv,
   storageOptions,
 } from '../core/config';
-import { memoryBytes } from '../core/recipe';
+import { memoryBytes, memorySize } from '../core/recipe';
 import type { StorageOptions } from '../core/storage';
 import type { RetryPolicy } from './artifacts';
 import { emulatedPlatforms, hostPlatform } from './platforms';
@@ -53,10 +53,7 @@ const schema = z.object({
   /** CPUs a job's container may use when its recipe sets none; default: all of the host's. */
   WORKER_JOB_CPUS: z.coerce.number().min(0.01).optional(),
   /** Memory a job's container may use when its recipe sets none (`4g`, `512m`); default: the host's memory over WORKER_SLOTS. */
-  WORKER_JOB_MEMORY: z
-    .string()
-    .regex(/^\d+(\.\d+)?\s*[kmg](i?b)?$/i, 'must be a size such as 512m or 4g')
-    .optional(),
+  WORKER_JOB_MEMORY: memorySize.optional(),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
   ...logLevelEnv,
 });

@@ -45,7 +45,7 @@ import {
   provenanceStatement,
   type RunFacts,
 } from './provenance';
-import type { RunHandle, Runner } from './runner';
+import type { RunHandle, RunResult, Runner } from './runner';
 import { SourceCache } from './source';
 
 export const WORKER_VERSION = '0.2.0';
@@ -245,6 +245,13 @@ export class Worker {
         caches: job.spec.caches ?? [],
       });
       for (const cache of caches) output.note(`cache ${cache.path}: volume ${cache.volume}`);
+      // On the build container (or, for a Dockerfile, the one /out is exported from), so that
+      // stale attempts' leftovers are found (removeStaleAttempts).
+      const labels = {
+        'io.crossdock.job': String(job.id),
+        'io.crossdock.attempt': String(job.attempt),
+        'io.crossdock.worker': this.options.worker.id,
+      };
       if (!interrupted() && !dockerfile) {
         handle = await runner.create({
           image: job.image,
@@ -258,43 +265,33 @@ export class Worker {
           caches,
           resources,
           network: job.spec.network,
-          labels: {
-            'io.crossdock.job': String(job.id),
-            'io.crossdock.attempt': String(job.attempt),
-            'io.crossdock.worker': this.options.worker.id,
-          },
+          labels,
           mounts: directory,
         });
         await checkout;
       }
       startedOn = new Date();
       const onOutput = (chunk: Buffer) => output.write(chunk);
-      const result = handle
-        ? await runner.run(handle, onOutput, signal)
-        : dockerfile && !interrupted()
-          ? await runner.buildDockerfile(
-              {
-                contextDir: insideCheckout(directory.src, dockerfile.context),
-                dockerfile: relative(
-                  insideCheckout(directory.src, dockerfile.context),
-                  insideCheckout(directory.src, dockerfile.file),
-                ),
-                ...(dockerfile.target ? { target: dockerfile.target } : {}),
-                platform: job.platform,
-                network: job.spec.network,
-                buildArgs: { ...job.spec.env, ...buildEnvironment(claimed) },
-                labels: {
-                  'io.crossdock.job': String(job.id),
-                  'io.crossdock.attempt': String(job.attempt),
-                  'io.crossdock.worker': this.options.worker.id,
-                },
-                resources,
-                outDir: directory.out,
-              },
-              onOutput,
-              signal,
-            )
-          : undefined;
+      let result: RunResult | undefined;
+      if (handle) result = await runner.run(handle, onOutput, signal);
+      else if (dockerfile && !interrupted()) {
+        const contextDir = insideCheckout(directory.src, dockerfile.context);
+        result = await runner.buildDockerfile(
+          {
+            contextDir,
+            dockerfile: relative(contextDir, insideCheckout(directory.src, dockerfile.file)),
+            ...(dockerfile.target ? { target: dockerfile.target } : {}),
+            platform: job.platform,
+            network: job.spec.network,
+            buildArgs: { ...job.spec.env, ...buildEnvironment(claimed) },
+            labels,
+            resources,
+            outDir: directory.out,
+          },
+          onOutput,
+          signal,
+        );
+      }
       const finishedOn = new Date();
       // The container has exited: it is removed while /out is read and uploaded on the host.
       if (handle) void removeContainer(handle);

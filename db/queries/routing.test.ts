@@ -4,7 +4,7 @@ import { toolchainFor } from '../../core/routing';
 import { buildRequest, workerRegistration } from '../../test/support/queue';
 import { createTestDatabase, type TestDatabase } from '../../test/support/services';
 import { createBuild, type NewJob } from './builds';
-import { claimJob, completeJob, retryJob, type Claimer } from './jobs';
+import { claimJob, completeJob, retryJob, setJobImageDigest, type Claimer } from './jobs';
 import { registerWorker } from './workers';
 
 const CROSS_IMAGE = 'crossdock/builder-debian:bookworm';
@@ -167,6 +167,15 @@ describe('routing between toolchain modes', () => {
     });
     await database.db
       .$client`update workers set images = ${JSON.stringify({ [CROSS_IMAGE]: 'sha256:1' })}::jsonb`;
+    /** Records `job` succeeded in the image a live worker has (as a worker would). */
+    const succeedIn = async (imageDigest: string, job: { id: number; attempt: number }) => {
+      await setJobImageDigest(database.db, fenceOf(job), imageDigest);
+      await completeJob(database.db, fenceOf(job), {
+        state: 'succeeded',
+        exitCode: 0,
+        artifacts: [],
+      });
+    };
     const sha = 'a'.repeat(40);
     const untrusted = await createBuild(
       database.db,
@@ -175,13 +184,7 @@ describe('routing between toolchain modes', () => {
     expect(untrusted.build.trusted).toBe(false);
     const claimed = await claimJob(database.db, amd64);
     expect(claimed?.build.trusted).toBe(false);
-    await database.db
-      .$client`update jobs set image_digest = 'sha256:1' where id = ${claimed!.job.id}`;
-    await completeJob(database.db, fenceOf(claimed!.job), {
-      state: 'succeeded',
-      exitCode: 0,
-      artifacts: [],
-    });
+    await succeedIn('sha256:1', claimed!.job);
     // The same commit, trusted: it builds anew rather than take the untrusted outcome.
     const trusted = await createBuild(
       database.db,
@@ -190,13 +193,7 @@ describe('routing between toolchain modes', () => {
     expect(trusted.build.trusted).toBe(true);
     expect(trusted.jobs[0]).toMatchObject({ state: 'queued', reuseOfJobId: null });
     const trustedRun = await claimJob(database.db, amd64);
-    await database.db
-      .$client`update jobs set image_digest = 'sha256:1' where id = ${trustedRun!.job.id}`;
-    await completeJob(database.db, fenceOf(trustedRun!.job), {
-      state: 'succeeded',
-      exitCode: 0,
-      artifacts: [],
-    });
+    await succeedIn('sha256:1', trustedRun!.job);
     // An untrusted build may take a trusted one's outcome.
     const later = await createBuild(
       database.db,
