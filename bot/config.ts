@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { databaseEnv, logLevelEnv, parseEnv, portalUrlEnv } from '../core/config';
+import {
+  databaseEnv,
+  githubAppCredentials,
+  githubAppEnv,
+  logLevelEnv,
+  parseEnv,
+  portalUrlEnv,
+  storageEnv,
+  storageOptions,
+} from '../core/config';
+import type { StorageOptions } from '../core/storage';
 
 const jsonRecord = z.string().transform((text, context) => {
   try {
@@ -40,6 +50,39 @@ export function githubOptions(c: {
     : undefined;
 }
 
+/** The GitHub App's webhook secret (with core/config's githubAppEnv: id and private key). */
+const githubWebhookEnv = {
+  GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+};
+
+export interface GitHubAppOptions {
+  appId: number;
+  /** PEM text of the App's private key. */
+  privateKey: string;
+  webhookSecret: string;
+  /** Where webhooks are received (default /api/github/webhooks, Probot's). */
+  webhookPath?: string;
+}
+
+/** The App's options; undefined when it is not configured; throws if only partly configured. */
+function githubAppOptions(
+  c: Parameters<typeof githubAppCredentials>[0] & {
+    GITHUB_WEBHOOK_SECRET?: string;
+  },
+): GitHubAppOptions | undefined {
+  const credentials = githubAppCredentials(c);
+  if (!credentials && !c.GITHUB_WEBHOOK_SECRET) return undefined;
+  if (!credentials || !c.GITHUB_WEBHOOK_SECRET)
+    throw new Error(
+      'invalid bot configuration: the GitHub App needs GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE, GITHUB_API_URL and GITHUB_WEBHOOK_SECRET together',
+    );
+  return {
+    appId: credentials.appId,
+    privateKey: credentials.privateKey,
+    webhookSecret: c.GITHUB_WEBHOOK_SECRET,
+  };
+}
+
 /** The Slack app's settings. */
 export interface SlackSettings {
   signingSecret: string;
@@ -66,6 +109,10 @@ const schema = z.object({
     .regex(/^[^/\s]+\/[^/\s]+$/, 'must be owner/repo')
     .optional(),
   ...githubEnv,
+  ...githubAppEnv,
+  ...githubWebhookEnv,
+  // The object store is needed only to attach artifacts to GitHub releases.
+  ...z.object(storageEnv).partial().shape,
   GIT_CACHE_DIR: z.string().default('/var/tmp/crossdock-bot/git'),
   ...portalUrlEnv,
   BOT_HOST: z.string().default('127.0.0.1'),
@@ -79,6 +126,10 @@ export interface BotConfig {
   slack: SlackSettings;
   /** Set when GitHub (or a GitHub Enterprise server) is where repositories live. */
   github?: GitHubOptions;
+  /** Set when the GitHub App receives webhooks (pull requests, comments, tags, releases). */
+  githubApp?: GitHubAppOptions;
+  /** Where artifacts are read from, to attach them to GitHub releases (needed with the App). */
+  storage?: StorageOptions;
   gitCacheDir: string;
   portalUrl: string;
   host: string;
@@ -101,6 +152,13 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
       defaultRepo: c.CROSSDOCK_DEFAULT_REPO,
     },
     github: githubOptions(c),
+    githubApp: githubAppOptions(c),
+    storage:
+      c.S3_ENDPOINT && c.S3_ACCESS_KEY && c.S3_SECRET_KEY
+        ? storageOptions({ ...c, S3_BUCKET: c.S3_BUCKET ?? 'crossdock' } as Parameters<
+            typeof storageOptions
+          >[0])
+        : undefined,
     gitCacheDir: c.GIT_CACHE_DIR,
     portalUrl: c.PORTAL_URL,
     host: c.BOT_HOST,

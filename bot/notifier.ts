@@ -1,16 +1,15 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
-import { CHANNELS } from '../db/notify';
 import { listUnreportedBuilds, markBuildReported } from '../db/queries/builds';
 import { loadBuildView } from './build-view';
+import { startPassLoop, type PassLoop } from './pass-loop';
 import { renderBuildMessage } from './slack/messages';
 
 /**
- * Reports build state changes back to where they were requested: edits each build's Slack
- * message (`chat.update`) when its state differs from the last one reported. Woken by NOTIFY on
- * the builds channel, with a polling fallback; passes never overlap, so each state is reported
- * once. `stop()` resolves when the current pass is done.
+ * Reports build state changes back to Slack: edits each build's message (`chat.update`) when its
+ * state differs from the last one reported, in passes run by startPassLoop (woken by NOTIFY, with
+ * polling), so each state is reported once.
  */
 export function startNotifier(options: {
   db: Database;
@@ -18,12 +17,8 @@ export function startNotifier(options: {
   portalUrl: string;
   log: Logger;
   pollMs?: number;
-}): { poke: () => void; stop: () => Promise<void> } {
+}): PassLoop {
   const { db, slack, portalUrl, log } = options;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
-
   const pass = async () => {
     for (const build of await listUnreportedBuilds(db)) {
       const slackTarget = build.notify.slack;
@@ -46,35 +41,5 @@ export function startNotifier(options: {
       }
     }
   };
-  const poke = () => {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = pass()
-      .catch((error) => log.warn({ err: error }, 'notifier pass failed'))
-      .finally(() => {
-        running = undefined;
-        if (again) {
-          again = false;
-          poke();
-        }
-      });
-  };
-  const timer = setInterval(poke, options.pollMs ?? 5000);
-  const listening = db.$client.listen(CHANNELS.builds, poke).catch((error) => {
-    log.warn({ err: error }, 'LISTEN failed; relying on polling');
-    return undefined;
-  });
-  poke();
-  return {
-    poke,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await (await listening)?.unlisten().catch(() => {});
-      await running;
-    },
-  };
+  return startPassLoop({ db, pass, log, pollMs: options.pollMs });
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { formatRef, parseCommand, type RepoName } from '../core/command';
+import { formatRef, parseBuildCommand, type RefSpec, type RepoName } from '../core/command';
 import { CrossdockError } from '../core/errors';
 import { RECIPE_FILE, parseRecipe, type Recipe } from '../core/recipe';
 import { closestMatch } from '../core/suggest';
@@ -7,7 +7,7 @@ import type { Database } from '../db/client';
 import { createBuild, type BuildWithJobs, type NewJob } from '../db/queries/builds';
 import type { BuildNotify, Trigger } from '../db/schema';
 import type { SourceDirectory } from './sources/directory';
-import { repoLabel } from './sources/source-host';
+import { repoLabel, type ResolvedRef } from './sources/source-host';
 
 /** One request for a build, from any front end. */
 export interface BuildRequest {
@@ -20,6 +20,22 @@ export interface BuildRequest {
   requester: string;
   /** An id of this request from its front end; a replay with the same id attaches to the build. */
   deliveryId?: string;
+  /**
+   * What makes two requests the same build: `delivery` (default), the same `deliveryId`;
+   * `request`, the same repository, commit, ref, targets and trigger (webhooks of labels, pushes
+   * and comments: GitHub may send one event twice, or two events mean one thing). `--force` always
+   * falls back to `delivery`.
+   */
+  dedupe?: 'delivery' | 'request';
+  /** The ref built when the command names none, e.g. the pull request a comment is on. */
+  defaultRef?: RefSpec;
+  /**
+   * The commit when the front end already knows it (a webhook's head sha): used instead of asking
+   * the source host, so the build is of the commit the event was about.
+   */
+  resolved?: ResolvedRef;
+  /** Cancel older builds of the same pull request's targets even if the recipe does not ask. */
+  cancelSuperseded?: boolean;
   notify?: BuildNotify;
 }
 
@@ -41,7 +57,7 @@ export async function requestBuild(
   deps: RequestBuildDeps,
   request: BuildRequest,
 ): Promise<BuildWithJobs & { created: boolean }> {
-  const command = parseCommand(request.text);
+  const command = parseBuildCommand(request.text, { defaultRef: request.defaultRef });
   const repo = command.repo ?? request.defaultRepo;
   if (!repo) {
     throw new CrossdockError(
@@ -50,7 +66,7 @@ export async function requestBuild(
     );
   }
   const source = await deps.sources.forRepo(repo);
-  const resolved = await source.resolveRef(repo, command.ref);
+  const resolved = request.resolved ?? (await source.resolveRef(repo, command.ref));
   const recipeText = await source.readFile(repo, resolved.sha, RECIPE_FILE);
   if (recipeText === undefined) {
     throw new CrossdockError(
@@ -71,8 +87,16 @@ export async function requestBuild(
       );
     }
   }
-  const requestKey = request.deliveryId
-    ? createHash('sha256').update(`${request.trigger}\n${request.deliveryId}`).digest('hex')
+  const identity =
+    request.dedupe === 'request' && !command.force
+      ? [repoLabel(repo), resolved.sha, formatRef(command.ref), [...targets].sort().join(',')]
+      : request.deliveryId !== undefined
+        ? [request.deliveryId]
+        : undefined;
+  const requestKey = identity
+    ? createHash('sha256')
+        .update([request.trigger, ...identity].join('\n'))
+        .digest('hex')
     : undefined;
   return createBuild(deps.db, {
     repo: {
@@ -93,7 +117,7 @@ export async function requestBuild(
     requestKey,
     notify: request.notify,
     reuse: !command.force,
-    cancelSuperseded: recipe.cancelSuperseded,
+    cancelSuperseded: request.cancelSuperseded || recipe.cancelSuperseded,
     jobs: jobsForTargets(recipe, targets),
   });
 }

@@ -3,14 +3,20 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
 import type { BotConfig } from './config';
+import { createStorageClient } from '../core/storage';
+import { createGitHubApp } from './github/app';
+import { startGitHubReporter, type GitHubClient, type GitHubReporter } from './github/reporter';
 import { startNotifier } from './notifier';
 import { createSlackApp } from './slack/app';
 import { createSourceDirectory } from './sources/directory';
 
 /**
- * Starts the bot: the Slack endpoint (POST /slack/events) and GET /healthz on one HTTP server at
- * `config.host:config.port` (port 0 picks a free one), and the notifier that edits messages.
- * Resolves with the server's base URL and a `close()` that stops both.
+ * Starts the bot: the Slack endpoint (POST /slack/events), with `config.githubApp` the GitHub
+ * App's webhooks (POST /api/github/webhooks), and GET /healthz on one HTTP server at
+ * `config.host:config.port` (port 0 picks a free one); the notifier that edits Slack messages and
+ * the reporter that updates check runs, pull request comments and releases. Resolves with the
+ * server's base URL and a `close()` that stops everything. Throws if the App is configured
+ * without `config.github` (its API URL) or `config.storage`.
  */
 export async function startBotServer(
   config: Omit<BotConfig, 'databaseUrl' | 'logLevel'>,
@@ -38,11 +44,35 @@ export async function startBotServer(
     portalUrl: config.portalUrl,
     log: deps.log.child({ part: 'notifier' }),
   });
-  const server = createServer((request, response) => {
+  let reporter: GitHubReporter | undefined;
+  let github: Awaited<ReturnType<typeof createGitHubApp>> | undefined;
+  if (config.githubApp) {
+    if (!config.github || !config.storage)
+      throw new Error('the GitHub App needs GITHUB_API_URL and the S3_* settings');
+    github = await createGitHubApp(config.githubApp, {
+      db: deps.db,
+      log: deps.log,
+      apiUrl: config.github.apiUrl,
+      cloneBaseUrl: config.github.cloneBaseUrl,
+      portalUrl: config.portalUrl,
+      reporter: () => reporter,
+    });
+    const probot = github.probot;
+    reporter = startGitHubReporter({
+      db: deps.db,
+      auth: async (installationId) =>
+        (await probot.auth(installationId)) as unknown as GitHubClient,
+      storage: { client: createStorageClient(config.storage), bucket: config.storage.bucket },
+      portalUrl: config.portalUrl,
+      log: deps.log.child({ part: 'github-reporter' }),
+    });
+  }
+  const server = createServer(async (request, response) => {
     if (request.method === 'GET' && request.url === '/healthz') {
       response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
+    if (github && (await github.middleware(request, response))) return;
     try {
       receiver.requestListener(request, response);
     } catch (error) {
@@ -60,6 +90,7 @@ export async function startBotServer(
     url,
     async close() {
       await notifier?.stop();
+      await reporter?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
     },

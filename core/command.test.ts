@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommand, type BuildCommand } from './command';
+import { parseBuildCommand, parseCommand, type BuildCommand, type Command } from './command';
 import { CrossdockError } from './errors';
 
 describe('parseCommand', () => {
@@ -43,6 +43,9 @@ describe('parseCommand', () => {
     ['arm$64 main', '`arm$64` is not a target name'],
     ['arm64 ../etc', '`../etc` is not a ref'],
     ['arm64 -rf', '`-rf` is not a ref'],
+    ['cancel', 'Which build? Write `/build cancel 42`'],
+    ['retry 12 13', 'Too many words after `retry`'],
+    ['cancel abc', '`abc` is not a build number'],
   ])('refuses %j', (text, message) => {
     let caught: unknown;
     try {
@@ -53,5 +56,41 @@ describe('parseCommand', () => {
     expect(caught).toBeInstanceOf(CrossdockError);
     expect((caught as CrossdockError).code).toBe('bad-command');
     expect((caught as CrossdockError).message).toContain(message);
+  });
+});
+
+describe('parseCommand in a pull request comment (the context names the ref)', () => {
+  const context = { defaultRef: { kind: 'pull', number: 123 } } as const;
+  it.each<[string, Command]>([
+    [
+      'arm64',
+      { kind: 'build', targets: ['arm64'], ref: context.defaultRef, repo: undefined, force: false },
+    ],
+    [
+      'all --force',
+      { kind: 'build', targets: 'all', ref: context.defaultRef, repo: undefined, force: true },
+    ],
+    [
+      'arm64 main',
+      {
+        kind: 'build',
+        targets: ['arm64'],
+        ref: { kind: 'name', name: 'main' },
+        repo: undefined,
+        force: false,
+      },
+    ],
+    ['cancel', { kind: 'cancel' }],
+    ['retry', { kind: 'retry' }],
+    ['retry 42', { kind: 'retry', buildId: 42 }],
+    ['cancel #7', { kind: 'cancel', buildId: 7 }],
+    ['help', { kind: 'help' }],
+  ])('parses %j', (text, expected) => {
+    expect(parseCommand(text, context)).toEqual(expected);
+  });
+
+  it('refuses what the context cannot complete', () => {
+    expect(() => parseCommand('', context)).toThrow('Missing a target or a ref.');
+    expect(() => parseBuildCommand('cancel 4')).toThrow('`cancel` cannot be used here.');
   });
 });

@@ -4,9 +4,14 @@ import { CrossdockError } from './errors';
  * The `/build` command grammar, shared by Slack, pull-request comments and the CLI.
  *
  *   <target>[,<target>…] <ref> [in <owner>/<repo>] [--force]
+ *   cancel [<build id>]
+ *   retry [<build id>]
+ *   help
  *
  * where ref is `pr-N`, `#N`, `<owner>/<repo>#N`, a branch, a tag, or a commit sha (7–40 hex digits).
- * `all` as the target list means every target of the recipe.
+ * `all` as the target list means every target of the recipe. Where the context names a ref (a
+ * pull request's comment: its head), the ref may be left out; so may the build id of `cancel` and
+ * `retry` (the pull request's latest build).
  */
 export type RefSpec =
   { kind: 'pull'; number: number } | { kind: 'name'; name: string } | { kind: 'sha'; sha: string };
@@ -23,6 +28,18 @@ export interface BuildCommand {
   ref: RefSpec;
   repo?: RepoName;
   force: boolean;
+}
+
+/** `cancel` or `retry` of a build: the given id, or the context's latest build when omitted. */
+export type BuildActionCommand =
+  { kind: 'cancel'; buildId?: number } | { kind: 'retry'; buildId?: number };
+
+export type Command = BuildCommand | BuildActionCommand | { kind: 'help' };
+
+/** What the place a command was typed in supplies when the command leaves it out. */
+export interface CommandContext {
+  /** The ref built when the command names none, e.g. the pull request a comment is on. */
+  defaultRef?: RefSpec;
 }
 
 export const USAGE =
@@ -67,8 +84,45 @@ function parseRef(text: string): { ref: RefSpec; repo?: RepoName } {
  * Parses the text after `/build`. Returns the command, or throws CrossdockError `bad-command`
  * whose message says what to type instead.
  */
-export function parseCommand(text: string): BuildCommand {
+export function parseCommand(text: string, context: CommandContext = {}): Command {
   const words = text.trim().split(/\s+/).filter(Boolean);
+  const [verb, ...args] = words;
+  if (verb === 'help' && args.length === 0) return { kind: 'help' };
+  if (verb === 'cancel' || verb === 'retry') return parseBuildAction(verb, args, context);
+  return parseBuild(words, context);
+}
+
+/** parseCommand for front ends that only start builds: other commands are `bad-command`. */
+export function parseBuildCommand(text: string, context: CommandContext = {}): BuildCommand {
+  const command = parseCommand(text, context);
+  if (command.kind !== 'build') {
+    throw new CrossdockError('bad-command', `\`${command.kind}\` cannot be used here. ${USAGE}`);
+  }
+  return command;
+}
+
+function parseBuildAction(
+  verb: 'cancel' | 'retry',
+  args: string[],
+  context: CommandContext,
+): BuildActionCommand {
+  const example = `\`/build ${verb} 42\` (the build's number)`;
+  if (args.length > 1)
+    throw new CrossdockError('bad-command', `Too many words after \`${verb}\`; write ${example}.`);
+  if (args.length === 0) {
+    if (context.defaultRef) return { kind: verb } as BuildActionCommand;
+    throw new CrossdockError('bad-command', `Which build? Write ${example}.`);
+  }
+  const match = /^#?(\d{1,15})$/.exec(args[0]!);
+  if (!match)
+    throw new CrossdockError(
+      'bad-command',
+      `\`${args[0]}\` is not a build number; write ${example}.`,
+    );
+  return { kind: verb, buildId: Number(match[1]) } as BuildActionCommand;
+}
+
+function parseBuild(words: string[], context: CommandContext): BuildCommand {
   const force = words.includes('--force');
   const rest = words.filter((word) => word !== '--force');
   const unknownFlag = rest.find((word) => word.startsWith('--'));
@@ -87,6 +141,7 @@ export function parseCommand(text: string): BuildCommand {
     repo = parseRepoName(rest[inAt + 1]!);
     rest.splice(inAt, 2);
   }
+  if (rest.length === 1 && context.defaultRef) rest.push('');
   if (rest.length !== 2) {
     const what =
       rest.length < 2 ? 'Missing a target or a ref.' : `Too many words: \`${rest.join(' ')}\`.`;
@@ -100,7 +155,7 @@ export function parseCommand(text: string): BuildCommand {
     }
   }
   if (targets.length === 0) throw new CrossdockError('bad-command', `Missing a target. ${USAGE}`);
-  const parsed = parseRef(refText);
+  const parsed = refText === '' ? { ref: context.defaultRef! } : parseRef(refText);
   if (parsed.repo && repo) {
     throw new CrossdockError(
       'bad-command',

@@ -33,6 +33,39 @@ export const portalUrlEnv = {
     .default('http://127.0.0.1:8080')
     .transform((value) => value.replace(/\/+$/, '')),
 };
+/**
+ * A GitHub App's id and private key (PEM file), as both the bot (webhooks, reports) and the
+ * workers (installation tokens to clone private repositories) use them; with GITHUB_API_URL.
+ */
+export const githubAppEnv = {
+  GITHUB_API_URL: z.string().url().optional(),
+  GITHUB_APP_ID: z.coerce.number().int().positive().optional(),
+  /** Path of the App's private key (PEM), as GitHub offers it for download. */
+  GITHUB_APP_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+};
+
+/**
+ * The App's id, private key and API URL from variables parsed with `githubAppEnv`; undefined
+ * when none is set. Throws naming what is missing when only some are set.
+ */
+export function githubAppCredentials(c: {
+  GITHUB_API_URL?: string;
+  GITHUB_APP_ID?: number;
+  GITHUB_APP_PRIVATE_KEY_FILE?: string;
+}): { apiUrl: string; appId: number; privateKey: string } | undefined {
+  if (c.GITHUB_APP_ID === undefined && c.GITHUB_APP_PRIVATE_KEY_FILE === undefined)
+    return undefined;
+  if (c.GITHUB_APP_ID === undefined || !c.GITHUB_APP_PRIVATE_KEY_FILE || !c.GITHUB_API_URL)
+    throw new Error(
+      'invalid GitHub App configuration: set GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE and GITHUB_API_URL together (or none of them)',
+    );
+  return {
+    apiUrl: c.GITHUB_API_URL,
+    appId: c.GITHUB_APP_ID,
+    privateKey: readFileSync(c.GITHUB_APP_PRIVATE_KEY_FILE, 'utf8'),
+  };
+}
+
 export const logLevelEnv = {
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
 };

@@ -5,12 +5,32 @@ import { spawn, type ChildProcess } from 'node:child_process';
 const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
 
 /**
- * Runs `git args…` in `cwd` and resolves with its stdout; rejects with an Error carrying git's
- * stderr when it exits non-zero. Never prompts for credentials.
+ * Git configuration given through the environment (GIT_CONFIG_COUNT, git-config(1) "ENVIRONMENT"),
+ * so that it is neither on the command line (visible in `ps`) nor in any file: for credentials
+ * such as `http.extraHeader`.
  */
-export function git(args: string[], cwd?: string): Promise<string> {
+export function gitConfigEnv(config: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(config);
+  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
+  entries.forEach(([key, value], index) => {
+    env[`GIT_CONFIG_KEY_${index}`] = key;
+    env[`GIT_CONFIG_VALUE_${index}`] = value;
+  });
+  return env;
+}
+
+/**
+ * Runs `git args…` in `cwd` and resolves with its stdout; rejects with an Error carrying git's
+ * stderr when it exits non-zero. Never prompts for credentials. `env` adds variables (e.g.
+ * gitConfigEnv's).
+ */
+export function git(args: string[], cwd?: string, env?: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('git', args, {
+      cwd,
+      env: env ? { ...GIT_ENV, ...env } : GIT_ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
     exited(child, `git ${args[0]}`).then(() => resolve(stdout), reject);

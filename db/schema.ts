@@ -38,7 +38,12 @@ export const JOB_STATES = [
   'timed_out',
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
-export const TRIGGERS = ['slack', 'label', 'comment', 'tag', 'api', 'cli'] as const;
+/**
+ * What started a build: a Slack command, a pull request's `build:` label (or a push to a labelled
+ * pull request), a `/build` comment, a pushed tag or published release, a check run's "Re-run",
+ * the API, or the CLI.
+ */
+export const TRIGGERS = ['slack', 'label', 'comment', 'tag', 'rerun', 'api', 'cli'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
 
 export const repos = pgTable(
@@ -51,6 +56,11 @@ export const repos = pgTable(
     cloneUrl: text('clone_url').notNull(),
     /** `github` (refs and files read through the REST API) or `git` (read with git itself). */
     source: text('source', { enum: ['github', 'git'] }).notNull(),
+    /**
+     * The GitHub App installation that has the repository, from its webhooks: workers clone with a
+     * short-lived token of it, and the bot reports to GitHub through it.
+     */
+    githubInstallationId: bigint('github_installation_id', { mode: 'number' }),
     ...timestamps,
   },
   (table) => [uniqueIndex('repos_owner_name').on(table.owner, table.name)],
@@ -109,11 +119,18 @@ export const builds = pgTable(
     index('builds_unreported')
       .on(table.id)
       .where(sql`${UNREPORTED_BUILD}`),
+    // Builds reported to GitHub (check runs, the pull request's comment, release assets). It
+    // names only columns that never change, so it costs no HOT update.
+    index('builds_github')
+      .on(table.createdAt)
+      .where(sql`notify ? 'github'`),
   ],
 );
 
 export interface BuildNotify {
   slack?: { channel: string; ts?: string; user?: string };
+  /** Report to GitHub through this App installation: a check run per job, the PR's comment. */
+  github?: { installationId: number };
 }
 
 /** Infrastructure failures after which a job fails instead of being queued again. */
@@ -273,3 +290,122 @@ export const workers = pgTable('workers', {
   stoppedAt: timestamp('stopped_at', { withTimezone: true }),
   online: boolean('online').notNull().default(true),
 });
+
+/** The check run (docs.github.com/rest/checks/runs) that shows a job on GitHub. */
+export const githubCheckRuns = pgTable('github_check_runs', {
+  jobId: bigint('job_id', { mode: 'number' })
+    .primaryKey()
+    .references(() => jobs.id, { onDelete: 'cascade' }),
+  checkRunId: bigint('check_run_id', { mode: 'number' }).notNull(),
+  /** The job state the check run last showed, so that each change is sent once. */
+  reportedState: text('reported_state', { enum: JOB_STATES }).notNull(),
+  ...timestamps,
+});
+
+/** Crossdock's one comment on a pull request, edited in place (never posted twice). */
+export const githubPullComments = pgTable(
+  'github_pull_comments',
+  {
+    repoId: bigint('repo_id', { mode: 'number' })
+      .notNull()
+      .references(() => repos.id, { onDelete: 'cascade' }),
+    pullNumber: integer('pull_number').notNull(),
+    /** Null while the comment is being posted: whoever inserted the row posts it. */
+    commentId: bigint('comment_id', { mode: 'number' }),
+    /** sha256 of the body last written, so that an unchanged table is not written again. */
+    bodyDigest: text('body_digest'),
+    /** A line about the last command on the pull request (refusals, approvals), shown on top. */
+    notice: text('notice'),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.repoId, table.pullNumber] })],
+);
+
+/**
+ * A build request on a fork's pull request by someone without write access, held until a
+ * maintainer approves its head sha with `/ok-to-build`.
+ */
+export const githubHolds = pgTable(
+  'github_holds',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    repoId: bigint('repo_id', { mode: 'number' })
+      .notNull()
+      .references(() => repos.id, { onDelete: 'cascade' }),
+    pullNumber: integer('pull_number').notNull(),
+    sha: text('sha').notNull(),
+    /** The request, replayed on approval: command text, trigger, requester, request key. */
+    request: jsonb('request').$type<HeldRequest>().notNull(),
+    /** The neutral check run that says the head awaits approval. */
+    checkRunId: bigint('check_run_id', { mode: 'number' }),
+    /** The build made when it was approved. */
+    buildId: bigint('build_id', { mode: 'number' }).references(() => builds.id, {
+      onDelete: 'set null',
+    }),
+    releasedAt: timestamp('released_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (table) => [
+    index('github_holds_pull').on(table.repoId, table.pullNumber, table.sha),
+    uniqueIndex('github_holds_request').on(sql`(request ->> 'requestKey')`),
+  ],
+);
+
+export interface HeldRequest {
+  text: string;
+  trigger: Trigger;
+  requester: string;
+  requestKey: string;
+  installationId: number;
+  cancelSuperseded?: boolean;
+}
+
+/** A maintainer's `/ok-to-build`: that head sha of a fork's pull request may be built. */
+export const githubApprovals = pgTable(
+  'github_approvals',
+  {
+    repoId: bigint('repo_id', { mode: 'number' })
+      .notNull()
+      .references(() => repos.id, { onDelete: 'cascade' }),
+    pullNumber: integer('pull_number').notNull(),
+    sha: text('sha').notNull(),
+    approvedBy: text('approved_by').notNull(),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.repoId, table.pullNumber, table.sha] })],
+);
+
+/** A published GitHub release whose tag's artifacts are attached to it as they appear. */
+export const githubReleases = pgTable(
+  'github_releases',
+  {
+    releaseId: bigint('release_id', { mode: 'number' }).primaryKey(),
+    repoId: bigint('repo_id', { mode: 'number' })
+      .notNull()
+      .references(() => repos.id, { onDelete: 'cascade' }),
+    tag: text('tag').notNull(),
+    /** The release's upload URL template (RFC 6570), e.g. https://uploads.github.com/…/assets{?name,label}. */
+    uploadUrl: text('upload_url').notNull(),
+    installationId: bigint('installation_id', { mode: 'number' }).notNull(),
+    ...timestamps,
+  },
+  (table) => [index('github_releases_tag').on(table.repoId, table.tag)],
+);
+
+/** An artifact attached to a release (or refused by GitHub, with why). */
+export const githubReleaseAssets = pgTable(
+  'github_release_assets',
+  {
+    releaseId: bigint('release_id', { mode: 'number' })
+      .notNull()
+      .references(() => githubReleases.releaseId, { onDelete: 'cascade' }),
+    artifactId: bigint('artifact_id', { mode: 'number' })
+      .notNull()
+      .references(() => artifacts.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    assetId: bigint('asset_id', { mode: 'number' }),
+    error: text('error'),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.releaseId, table.artifactId] })],
+);

@@ -3,6 +3,8 @@ import { availableParallelism, hostname, totalmem } from 'node:os';
 import { z } from 'zod';
 import {
   databaseEnv,
+  githubAppCredentials,
+  githubAppEnv,
   logLevelEnv,
   parseEnv,
   readEnvFile,
@@ -55,6 +57,8 @@ const schema = z.object({
   /** Memory a job's container may use when its recipe sets none (`4g`, `512m`); default: the host's memory over WORKER_SLOTS. */
   WORKER_JOB_MEMORY: memorySize.optional(),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+  /** The GitHub App whose installation tokens clone private repositories (optional). */
+  ...githubAppEnv,
   ...logLevelEnv,
 });
 
@@ -80,6 +84,8 @@ export interface WorkerConfig {
     max: { cpus: number; memoryBytes: number };
   };
   dockerSocket: string;
+  /** The GitHub App that mints clone tokens for repositories it is installed on. */
+  githubApp?: { apiUrl: string; appId: number; privateKey: string };
   logLevel: string;
 }
 
@@ -121,6 +127,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       max: { cpus: availableParallelism(), memoryBytes: totalmem() },
     },
     dockerSocket: c.DOCKER_SOCKET,
+    githubApp: githubAppCredentials(c),
     logLevel: c.LOG_LEVEL,
   };
 }

@@ -4,6 +4,7 @@ import { createLogger } from '../core/logger';
 import { createStorageClient, ensureBucket } from '../core/storage';
 import { connect, migrateDatabase } from '../db/client';
 import { loadWorkerConfig } from './config';
+import { githubCloneCredentials } from './github-token';
 import { DockerRunner } from './runner';
 import { Worker } from './worker';
 
@@ -32,6 +33,7 @@ const worker = new Worker(
     bucket: config.storage.bucket,
     uploadRetry: config.uploadRetry,
     secrets: config.secrets,
+    cloneCredentials: config.githubApp ? githubCloneCredentials(config.githubApp) : undefined,
     limits: config.limits,
   },
   {

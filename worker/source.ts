@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CrossdockError } from '../core/errors';
 import { git, gitPipe } from '../core/git';
+import type { CloneCredentials } from './github-token';
 
 /**
  * The worker's cache of fetched commits: one bare repository per clone URL under `dir`. A commit
@@ -20,16 +21,24 @@ export class SourceCache {
    * Writes exactly commit `sha` of the repository at `cloneUrl` into `into`, an existing empty
    * directory: `git archive | tar -x`, so there is no `.git` and every mtime is the commit's.
    * GNU tar refuses member names with `..` and makes symbolic links only after every file, so a
-   * crafted tree cannot write outside `into`. Throws CrossdockError `source-unavailable` if the
+   * crafted tree cannot write outside `into`. `credentials` are asked for only when the commit
+   * must be fetched, and revoked right after the fetch (a private repository's token). Throws CrossdockError `source-unavailable` if the
    * commit cannot be had, and a plain Error if it cannot be written out.
    */
-  async checkout(cloneUrl: string, sha: string, into: string): Promise<void> {
+  async checkout(
+    cloneUrl: string,
+    sha: string,
+    into: string,
+    credentials?: () => Promise<CloneCredentials>,
+  ): Promise<void> {
     const repoDir = join(
       this.dir,
       `${createHash('sha256').update(cloneUrl).digest('hex').slice(0, 24)}.git`,
     );
     const previous = this.turns.get(repoDir) ?? Promise.resolve();
-    const turn = previous.catch(() => {}).then(() => this.ensureCommit(repoDir, cloneUrl, sha));
+    const turn = previous
+      .catch(() => {})
+      .then(() => this.ensureCommit(repoDir, cloneUrl, sha, credentials));
     this.turns.set(repoDir, turn);
     try {
       await turn;
@@ -44,7 +53,12 @@ export class SourceCache {
    * Makes the commit available: a shallow fetch by sha first, then every ref (refs/pull/*
    * included) if the server refuses to serve a sha. The commit is kept under refs/crossdock/<sha>.
    */
-  private async ensureCommit(repoDir: string, cloneUrl: string, sha: string): Promise<void> {
+  private async ensureCommit(
+    repoDir: string,
+    cloneUrl: string,
+    sha: string,
+    credentials?: () => Promise<CloneCredentials>,
+  ): Promise<void> {
     const present = () =>
       git(['cat-file', '-e', `${sha}^{commit}`], repoDir).then(
         () => true,
@@ -57,16 +71,26 @@ export class SourceCache {
         this.initialised.add(repoDir);
       }
       if (await present()) return;
+      const auth = await credentials?.();
       try {
         // Into the ref at once: a fetch that succeeds has the commit, no check needed.
         await git(
           ['fetch', '--quiet', '--depth=1', cloneUrl, `${sha}:refs/crossdock/${sha}`],
           repoDir,
+          auth?.env,
         );
       } catch {
-        await git(['fetch', '--quiet', cloneUrl, '+refs/*:refs/remotes/origin/*'], repoDir);
+        await git(
+          ['fetch', '--quiet', cloneUrl, '+refs/*:refs/remotes/origin/*'],
+          repoDir,
+          auth?.env,
+        );
         await git(['cat-file', '-e', `${sha}^{commit}`], repoDir);
         await git(['update-ref', `refs/crossdock/${sha}`, sha], repoDir);
+      } finally {
+        await auth?.revoke().catch(() => {
+          // It expires within the hour; nothing else can be done about it here.
+        });
       }
     } catch (error) {
       throw new CrossdockError(

@@ -46,6 +46,7 @@ import {
   type RunFacts,
 } from './provenance';
 import type { RunHandle, RunResult, Runner } from './runner';
+import type { CloneCredentialSource } from './github-token';
 import { SourceCache } from './source';
 
 export const WORKER_VERSION = '0.2.0';
@@ -58,6 +59,11 @@ export interface WorkerOptions {
   bucket: string;
   /** How artifact uploads are retried before the attempt counts as an infrastructure failure. */
   uploadRetry: RetryPolicy;
+  /**
+   * Mints a token to clone a repository of a GitHub App installation (repos.github_installation_id);
+   * without it such repositories are cloned anonymously (enough for public ones).
+   */
+  cloneCredentials?: CloneCredentialSource;
   /** Secret values by name: given to trusted jobs that ask for them, masked in every job's log. */
   secrets: Record<string, string>;
   /**
@@ -227,7 +233,14 @@ export class Worker {
       });
       // Fetching and writing out the sources overlaps with the image lookup and the container's
       // creation; the container starts once they are there.
-      checkout = this.sources.checkout(repo.cloneUrl, build.sha, directory.src);
+      const installationId = repo.githubInstallationId;
+      const mint = this.options.cloneCredentials;
+      checkout = this.sources.checkout(
+        repo.cloneUrl,
+        build.sha,
+        directory.src,
+        installationId !== null && mint ? () => mint(installationId, repo.name) : undefined,
+      );
       checkout.catch(() => {}); // Awaited below, and before the directory is removed.
       const dockerfile = job.spec.dockerfile;
       // A Dockerfile build's "image" is the Dockerfile: its digest is the file's sha256.

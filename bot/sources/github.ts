@@ -5,6 +5,7 @@ import type { GitHubOptions } from '../config';
 import { repoLabel, type ResolvedRef, type SourceHost } from './source-host';
 
 const status = (error: unknown) => (error as { status?: number }).status;
+const quiet = () => {};
 
 /**
  * Reads refs and files through GitHub's REST API (docs.github.com/rest: pulls, branches, git
@@ -12,16 +13,19 @@ const status = (error: unknown) => (error as { status?: number }).status;
  */
 export class GitHubSource implements SourceHost {
   readonly kind = 'github' as const;
-  private readonly octokit: Octokit;
 
-  constructor(private readonly options: GitHubOptions) {
-    const quiet = () => {};
-    this.octokit = new Octokit({
+  /**
+   * `octokit`: a client already authenticated (a GitHub App installation's, from Probot);
+   * otherwise one is made from `options.apiUrl` and `options.token`.
+   */
+  constructor(
+    private readonly options: Pick<GitHubOptions, 'cloneBaseUrl'> & Partial<GitHubOptions>,
+    private readonly octokit: Pick<Octokit, 'rest'> = new Octokit({
       baseUrl: options.apiUrl,
       auth: options.token,
       log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
-    });
-  }
+    }),
+  ) {}
 
   cloneUrl(repo: RepoName): string {
     return `${this.options.cloneBaseUrl}/${repo.owner}/${repo.name}.git`;

@@ -29,3 +29,9 @@ export async function findRepo(
     .where(and(eq(repos.owner, owner), eq(repos.name, name)));
   return row;
 }
+
+/** The repository with id `repoId`, or undefined. */
+export async function getRepoById(db: Database, repoId: number): Promise<Repo | undefined> {
+  const [row] = await db.select().from(repos).where(eq(repos.id, repoId));
+  return row;
+}

@@ -37,7 +37,7 @@ export function spawnWorker(
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       WORKER_ID: workerId,
-      LOG_LEVEL: options.logLevel ?? 'info',
+      LOG_LEVEL: (options.logLevel ?? 'info') as NodeJS.ProcessEnv['LOG_LEVEL'],
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
