@@ -86,7 +86,15 @@ export async function createGitHubApp(
     privateKey: options.privateKey,
     secret: options.webhookSecret,
     baseUrl: deps.apiUrl,
-    log: deps.log.child({ frontEnd: 'github' }) as never,
+    // Probot logs a failed delivery with its whole payload; the id and event name are enough.
+    log: deps.log.child(
+      { frontEnd: 'github' },
+      {
+        serializers: {
+          event: (event: { id?: string; name?: string }) => ({ id: event.id, name: event.name }),
+        },
+      },
+    ) as never,
   });
   const handler = await createNodeMiddleware((app) => registerHandlers(app, options, deps), {
     probot,

@@ -162,10 +162,8 @@ export function startGitHubReporter(options: {
             url: release.uploadUrl,
             name,
             data: data as unknown as string,
-            headers: {
-              'content-type': 'application/octet-stream',
-              'content-length': data.length,
-            },
+            // fetch sets Content-Length from the buffer (GitHub requires it).
+            headers: { 'content-type': 'application/octet-stream' },
           });
           await saveReleaseAsset(db, {
             releaseId: release.releaseId,
