@@ -3,7 +3,11 @@ import { CACHE_KINDS, type CacheKind } from '../core/recipe';
 
 /** A cache volume of one job: its Docker volume name, where it is mounted, and its variables. */
 export interface CacheMount {
-  volume: string;
+  /**
+   * The named volume kept between builds; undefined for an untrusted build, which gets an empty
+   * anonymous volume removed with its container, so that nothing it writes is ever read again.
+   */
+  volume?: string;
   path: string;
   env: Record<string, string>;
   /** Labels of the volume: io.crossdock.cache and who it belongs to. */
@@ -19,8 +23,9 @@ const slug = (text: string) =>
 
 /**
  * The cache volumes of a job: one per cache the recipe names (CACHE_KINDS or an absolute path),
- * named by repository + target + trust level + cache, so builds of untrusted code (a fork's pull
- * request) never write a volume a trusted build reads. Names are
+ * named by repository + target + cache for trusted builds. Builds of untrusted code (a fork's pull
+ * request) never write a kept cache: theirs are empty scratch volumes (no `volume` name), so one
+ * fork cannot poison the cache another build reads. Names are
  * `crossdock-cache-<repo>-<target>-<trusted|untrusted>-<cache>-<12 hex>`, the hex a sha256 of
  * the exact parts so that two that slug alike stay apart (Docker's volume names allow
  * [a-zA-Z0-9][a-zA-Z0-9_.-]*).
@@ -40,16 +45,11 @@ export function cacheMounts(scope: {
       .digest('hex')
       .slice(0, 12);
     return {
-      volume: [
-        'crossdock-cache',
-        slug(scope.repository),
-        slug(scope.target),
-        trust,
-        slug(cache),
-        hash,
-      ]
-        .filter(Boolean)
-        .join('-'),
+      volume: scope.trusted
+        ? ['crossdock-cache', slug(scope.repository), slug(scope.target), trust, slug(cache), hash]
+            .filter(Boolean)
+            .join('-')
+        : undefined,
       path,
       env: { ...(kind?.env ?? {}) },
       labels: {

@@ -25,7 +25,7 @@ export interface RunSpec {
    * run). The caller owns them: it fills `src` before `run` and removes both after `destroy`.
    */
   mounts: { src: string; out: string };
-  /** Named volumes kept between builds, created on first use (worker/caches.ts). */
+  /** Named volumes kept between builds, created on first use, or scratch ones (worker/caches.ts). */
   caches: CacheMount[];
   /** Limits: CPUs (fractions allowed) and memory in bytes (no swap beyond it); none when unset. */
   resources: { cpus?: number; memoryBytes?: number };
@@ -186,7 +186,8 @@ export class DockerRunner implements Runner {
           { Type: 'bind', Source: spec.mounts.out, Target: '/out' },
           ...spec.caches.map((cache) => ({
             Type: 'volume' as const,
-            Source: cache.volume,
+            // An empty source is an anonymous volume, removed with the container (remove with v).
+            Source: cache.volume ?? '',
             Target: cache.path,
             VolumeOptions: {
               NoCopy: false,

@@ -257,7 +257,12 @@ export class Worker {
         trusted: build.trusted,
         caches: job.spec.caches ?? [],
       });
-      for (const cache of caches) output.note(`cache ${cache.path}: volume ${cache.volume}`);
+      for (const cache of caches)
+        output.note(
+          cache.volume
+            ? `cache ${cache.path}: volume ${cache.volume}`
+            : `cache ${cache.path}: an empty scratch volume (untrusted code keeps no cache)`,
+        );
       // On the build container (or, for a Dockerfile, the one /out is exported from), so that
       // stale attempts' leftovers are found (removeStaleAttempts).
       const labels = {

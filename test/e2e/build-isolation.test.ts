@@ -43,7 +43,7 @@ describe('build isolation and attestation: caches by trust, secrets, limits, SHA
       b.jobs.every((job) => !['queued', 'running'].includes(job.state)),
     );
 
-  it('gives trusted and untrusted builds of a target separate cache volumes', async () => {
+  it('keeps caches of trusted builds only: untrusted ones get empty scratch volumes', async () => {
     fleet.spawnWorker();
     const probe = {
       caches: ['ccache', '/root/.cache/tool'],
@@ -65,16 +65,19 @@ describe('build isolation and attestation: caches by trust, secrets, limits, SHA
     const first = await run('trusted-1', {});
     expect(first).toContain('CCACHE_DIR=/cache/ccache');
     expect(first).toContain('seen: \n');
-    // A fork's pull request: its own, empty volumes; it cannot see or touch the trusted ones.
+    // A fork's pull request: empty scratch volumes; it cannot see or touch the trusted ones, and
+    // what it writes is gone with its container (no fork can poison another build's cache).
     const fork = await run('untrusted-1', { trusted: false, pullNumber: 9 });
     expect(fork).toContain('seen: \n');
+    expect(fork).toContain('an empty scratch volume (untrusted code keeps no cache)');
     const forkAgain = await run('untrusted-2', { trusted: false, pullNumber: 9 });
-    expect(forkAgain).toContain('seen: untrusted-1 untrusted-1-tool\n');
+    expect(forkAgain).toContain('seen: \n');
     const second = await run('trusted-2', {});
     expect(second).toContain('seen: trusted-1 trusted-1-tool\n');
+    // Only the trusted build's two volumes exist: the scratch ones were removed.
     const volumes = volumesOf(cached);
-    expect(volumes).toHaveLength(4);
-    expect(volumes.filter((name) => name.includes('-untrusted-'))).toHaveLength(2);
+    expect(volumes).toHaveLength(2);
+    expect(volumes.filter((name) => name.includes('-untrusted-'))).toHaveLength(0);
     expect(volumes.every((name) => name.startsWith(`crossdock-cache-test-fleet-${cached}-`))).toBe(
       true,
     );

@@ -38,6 +38,11 @@ const RECIPE = [
   '    script: |',
   '      echo "the test suite timed out talking to the license server" >&2',
   '      exit 3',
+  '  slow:',
+  '    platform: linux/amd64',
+  '    image: crossdock/builder-debian:bookworm',
+  '    script: |',
+  "      if grep -q 'pull request 123' NEWS; then sleep 300; fi",
   '',
 ].join('\n');
 
@@ -141,6 +146,27 @@ describe('the GitHub App', () => {
     [...github.comments.values()].filter(
       (comment) => comment.issue === pullNumber && comment.author === 'crossdock[bot]',
     );
+  /** A new commit on top of `parent` (same tree), set as `refs`; returns its sha. */
+  const pushCommit = (parent: string, refs: string[]) => {
+    const cwd = join(gitRoot, 'acme', 'hello.git');
+    const sha = execFileSync(
+      'git',
+      ['commit-tree', `${parent}^{tree}`, '-p', parent, '-m', 'push'],
+      {
+        cwd,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'someone',
+          GIT_AUTHOR_EMAIL: 'someone@example.com',
+          GIT_COMMITTER_NAME: 'someone',
+          GIT_COMMITTER_EMAIL: 'someone@example.com',
+        },
+      },
+    ).trim();
+    for (const ref of refs) execFileSync('git', ['update-ref', ref, sha], { cwd });
+    return sha;
+  };
   /** Every file under `dir`, recursively. */
   const filesUnder = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -264,6 +290,7 @@ describe('the GitHub App', () => {
     expect(run.detailsUrl).toBe(`http://127.0.0.1:8080/builds/${build.id}`);
     expect(run.output?.summary).toContain('hello-amd64.txt');
     expect(run.output?.summary).toContain(binary.sha256);
+    expect(run.output?.summary).toContain(`| ${binary.size} B |`);
     expect(run.output?.summary).toContain(`/artifacts/${binary.id}/download/hello-amd64.txt`);
 
     // One comment on the pull request, edited in place as the build moved.
@@ -328,24 +355,7 @@ describe('the GitHub App', () => {
     expect((await finished(approved[0]!.id)).state).toBe('succeeded');
 
     // A push to the fork's branch is a new commit: held again, nothing built.
-    const next = execFileSync(
-      'git',
-      ['commit-tree', `${shas.pr124}^{tree}`, '-p', shas.pr124, '-m', 'another fork change'],
-      {
-        cwd: join(gitRoot, 'acme', 'hello.git'),
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          GIT_AUTHOR_NAME: 'outsider',
-          GIT_AUTHOR_EMAIL: 'o@example.com',
-          GIT_COMMITTER_NAME: 'outsider',
-          GIT_COMMITTER_EMAIL: 'o@example.com',
-        },
-      },
-    ).trim();
-    execFileSync('git', ['update-ref', 'refs/pull/124/head', next], {
-      cwd: join(gitRoot, 'acme', 'hello.git'),
-    });
+    const next = pushCommit(shas.pr124, ['refs/pull/124/head']);
     const pushed = await deliver(
       'pull_request',
       pullPayload('synchronize', { ...fork, sha: next }, ['build:amd64'], 'outsider'),
@@ -392,6 +402,41 @@ describe('the GitHub App', () => {
     expect(commentsOn(123)).toHaveLength(1);
   });
 
+  it('builds the new head of a labelled pull request and cancels the superseded build', async () => {
+    const pull = { number: 123, sha: shas.pr123, author: 'maintainer', fork: false };
+    const labels = ['build:amd64', 'build:slow'];
+    await deliver('pull_request', pullPayload('labeled', pull, labels, 'maintainer'));
+    const old = (await buildsOf(shas.pr123)).at(-1)!;
+    const slowJob = await jobOf(old.id, 'slow');
+    await waitFor('the slow job to run', async () =>
+      (await jobOf(old.id, 'slow')).state === 'running' ? true : undefined,
+    );
+
+    const next = pushCommit(shas.pr123, ['refs/pull/123/head', 'refs/heads/greeting']);
+    const pushed = await deliver(
+      'pull_request',
+      pullPayload('synchronize', { ...pull, sha: next }, labels, 'maintainer'),
+    );
+    expect(pushed.status).toBe(200);
+    const [fresh] = await buildsOf(next);
+    expect(fresh).toMatchObject({ trigger: 'label', pullNumber: 123 });
+    expect(
+      (await database.db.select().from(jobs).where(eq(jobs.buildId, fresh!.id))).map(
+        (job) => job.target,
+      ),
+    ).toEqual(['amd64', 'slow']);
+    const superseded = await waitFor('the superseded job to end', async () => {
+      const job = await jobOf(old.id, 'slow');
+      return job.state === 'canceled' ? job : undefined;
+    });
+    expect(superseded.id).toBe(slowJob.id);
+    expect(superseded.canceledBy).toContain('a newer commit');
+
+    // The new head's slow job is stopped from the pull request.
+    await deliver('issue_comment', commentPayload(123, '/build cancel', 'maintainer'));
+    expect((await finished(fresh!.id)).state).toBe('canceled');
+  });
+
   it('builds a pushed tag and attaches its artifacts to the published release', async () => {
     const push = retarget(
       examplePayload('push', undefined, (payload) => String(payload.ref).startsWith('refs/tags/')),
@@ -427,7 +472,7 @@ describe('the GitHub App', () => {
     const succeededJobs = (
       await database.db.select().from(jobs).where(eq(jobs.buildId, release!.id))
     ).filter((job) => job.state === 'succeeded');
-    expect(succeededJobs.map((job) => job.target).sort()).toEqual(['amd64', 'docs']);
+    expect(succeededJobs.map((job) => job.target).sort()).toEqual(['amd64', 'docs', 'slow']);
     const expected = await listArtifactsForJobs(
       database.db,
       succeededJobs.map((job) => job.id),
