@@ -60,6 +60,7 @@ export async function startBotServer(
     const probot = github.probot;
     reporter = startGitHubReporter({
       db: deps.db,
+      appId: config.githubApp.appId,
       auth: async (installationId) =>
         (await probot.auth(installationId)) as unknown as GitHubClient,
       storage: { client: createStorageClient(config.storage), bucket: config.storage.bucket },

@@ -347,7 +347,10 @@ export const githubHolds = pgTable(
   },
   (table) => [
     index('github_holds_pull').on(table.repoId, table.pullNumber, table.sha),
-    uniqueIndex('github_holds_request').on(sql`(request ->> 'requestKey')`),
+    // One open hold per request; a request held again after its hold was dropped holds anew.
+    uniqueIndex('github_holds_request')
+      .on(sql`(request ->> 'requestKey')`)
+      .where(sql`released_at is null`),
   ],
 );
 
@@ -355,7 +358,11 @@ export interface HeldRequest {
   text: string;
   trigger: Trigger;
   requester: string;
+  /** Identifies the hold (unique among open holds). */
   requestKey: string;
+  /** How the build made on approval is keyed (BuildRequest.dedupe), so a replay finds it. */
+  dedupe: 'delivery' | 'request';
+  deliveryId: string;
   installationId: number;
   cancelSuperseded?: boolean;
 }

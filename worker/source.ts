@@ -64,6 +64,7 @@ export class SourceCache {
         () => true,
         () => false,
       );
+    let noToken = '';
     try {
       if (!this.initialised.has(repoDir)) {
         await mkdir(repoDir, { recursive: true });
@@ -71,7 +72,12 @@ export class SourceCache {
         this.initialised.add(repoDir);
       }
       if (await present()) return;
-      const auth = await credentials?.();
+      // Without a token (the App cannot mint one) a public repository still fetches; a private
+      // one fails, and the error says why there was no token.
+      const auth = await credentials?.().catch((error: Error) => {
+        noToken = ` (no clone token: ${error.message})`;
+        return undefined;
+      });
       try {
         // Into the ref at once: a fetch that succeeds has the commit, no check needed.
         await git(
@@ -95,7 +101,7 @@ export class SourceCache {
     } catch (error) {
       throw new CrossdockError(
         'source-unavailable',
-        `cannot fetch commit ${sha}: ${(error as Error).message}`,
+        `cannot fetch commit ${sha}: ${(error as Error).message}${noToken}`,
         { cause: error },
       );
     }

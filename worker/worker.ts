@@ -239,7 +239,9 @@ export class Worker {
         repo.cloneUrl,
         build.sha,
         directory.src,
-        installationId !== null && mint ? () => mint(installationId, repo.name) : undefined,
+        repo.source === 'github' && installationId !== null && mint
+          ? () => mint(installationId, repo.name)
+          : undefined,
       );
       checkout.catch(() => {}); // Awaited below, and before the directory is removed.
       const dockerfile = job.spec.dockerfile;

@@ -26,7 +26,7 @@ import { requestBuild, type BuildRequest } from '../request-build';
 import { GitHubSource } from '../sources/github';
 import type { ResolvedRef } from '../sources/source-host';
 import { commentCommands, labelTargets, targetsText } from './commands';
-import { renderApprovalCheckRun } from './render';
+import { escapeMarkdown, renderApprovalCheckRun } from './render';
 import type { GitHubClient, GitHubReporter } from './reporter';
 
 export interface GitHubAppDeps {
@@ -136,15 +136,19 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
       },
       installationId,
     );
-    const octokit = context.octokit as unknown as GitHubClient;
     const log = deps.log.child({
       delivery: context.id,
       event: context.name,
       repo: `${name.owner}/${name.name}`,
     });
+    if (!repo) {
+      log.warn('repository registered as plain git: its GitHub webhooks are ignored');
+      return undefined;
+    }
+    const octokit = context.octokit as unknown as GitHubClient;
     return { installationId, name, repo, octokit, sender: payload.sender.login, log };
   };
-  type Event = Awaited<ReturnType<typeof begin>>;
+  type Event = NonNullable<Awaited<ReturnType<typeof begin>>>;
 
   const canWrite = async (event: Event, login: string) => {
     try {
@@ -193,6 +197,8 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
       deliveryId: string;
       dedupe: 'delivery' | 'request';
       cancelSuperseded?: boolean;
+      /** Who pushed the head (synchronize): they must be able to write too, or it is held. */
+      pusher?: string;
     },
   ) => {
     const resolved: ResolvedRef = {
@@ -204,12 +210,15 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     const held =
       pull.fork &&
       !(await isApproved(db, event.repo.id, pull.number, pull.sha)) &&
-      !(await canWrite(event, pull.author));
+      (!(await canWrite(event, pull.author)) ||
+        (fields.pusher !== undefined && !(await canWrite(event, fields.pusher))));
     if (held) {
       const heldRequest: HeldRequest = {
         text: fields.text,
         trigger: fields.trigger,
         requester: `github:${event.sender}`,
+        dedupe: fields.dedupe,
+        deliveryId: fields.deliveryId,
         requestKey: holdKey(
           event,
           pull,
@@ -241,6 +250,11 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
             })
           ).data.id;
         await setHoldCheckRun(db, hold.id, checkRunId);
+        // An approval that came in while this request was being held: release it now.
+        if (await isApproved(db, event.repo.id, pull.number, pull.sha)) {
+          await releaseHolds(event, pull, [{ ...hold, checkRunId }], 'a maintainer');
+          return undefined;
+        }
       }
       await notice(
         event,
@@ -277,14 +291,17 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
           text: hold.request.text,
           trigger: hold.request.trigger,
           requester: hold.request.requester,
-          deliveryId: hold.request.requestKey,
+          deliveryId: hold.request.deliveryId,
+          dedupe: hold.request.dedupe,
           defaultRef: { kind: 'pull', number: pull.number },
           resolved: { sha: hold.sha, pullNumber: pull.number, branch: pull.branch, trusted: false },
           cancelSuperseded: hold.request.cancelSuperseded,
         });
         buildId = result.build.id;
       } catch (error) {
-        if (!(error instanceof CrossdockError)) throw error;
+        // A mistake in the request (its recipe, its targets) drops it with a notice; an outage
+        // keeps it held, so that the approval can be repeated.
+        if (reportError(error).level !== 'info') throw error;
         await notice(event, pull.number, reportError(error).reply);
       }
       await releaseHold(db, hold.id, buildId);
@@ -321,6 +338,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     const targets = labelTargets([context.payload.label?.name ?? '']);
     if (!targets) return;
     const event = await begin(context);
+    if (!event) return;
     const pull = pullInfo(context.payload.pull_request);
     await guarded(event, pull.number, async () => {
       if (!(await canWrite(event, event.sender)))
@@ -341,6 +359,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     const targets = labelTargets(context.payload.pull_request.labels.map((label) => label.name));
     if (!targets) return;
     const event = await begin(context);
+    if (!event) return;
     const pull = pullInfo(context.payload.pull_request);
     await guarded(event, pull.number, async () => {
       // Holds of older heads are moot: their commits are no longer the pull request's.
@@ -352,6 +371,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
         deliveryId: context.id,
         dedupe: 'request',
         cancelSuperseded: true,
+        pusher: event.sender,
       });
     });
   });
@@ -362,6 +382,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     const commands = commentCommands(comment.body);
     if (commands.length === 0) return;
     const event = await begin(context);
+    if (!event) return;
     const react = (content: '+1' | 'confused') =>
       event.octokit.rest.reactions.createForIssueComment({
         owner: event.name.owner,
@@ -388,15 +409,16 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     let accepted = true;
     for (const [index, command] of commands.entries()) {
       const deliveryId = `${context.id}#${index}`;
-      accepted &&= await guarded(event, pull.number, async () => {
+      const ok = await guarded(event, pull.number, async () => {
         if (command.kind === 'ok-to-build') {
+          const holds = await listHolds(db, event.repo.id, pull.number, pull.sha);
+          await checkApprovedCommit(pull, command.sha, holds, new Date(comment.created_at));
           await approve(db, {
             repoId: event.repo.id,
             pullNumber: pull.number,
             sha: pull.sha,
             approvedBy: event.sender,
           });
-          const holds = await listHolds(db, event.repo.id, pull.number, pull.sha);
           await notice(
             event,
             pull.number,
@@ -435,9 +457,37 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
           dedupe: parsed.force ? 'delivery' : 'request',
         });
       });
+      accepted &&= ok;
     }
     await react(accepted ? '+1' : 'confused');
   });
+
+  /**
+   * An approval must be of the commit the maintainer saw: the one named (`/ok-to-build <sha>`,
+   * which must be the head), or else a head that was already held when the comment was written,
+   * so that a push racing the comment is never approved unseen.
+   */
+  const checkApprovedCommit = async (
+    pull: PullInfo,
+    named: string | undefined,
+    holds: Hold[],
+    commentedAt: Date,
+  ) => {
+    const head = pull.sha.slice(0, 12);
+    if (named !== undefined) {
+      if (!pull.sha.startsWith(named))
+        throw new CrossdockError(
+          'bad-command',
+          `The head of #${pull.number} is ${head}, not ${named}: review it, then comment /ok-to-build ${head}.`,
+        );
+      return;
+    }
+    if (!holds.some((hold) => hold.createdAt <= commentedAt))
+      throw new CrossdockError(
+        'bad-command',
+        `Nothing of ${head} was held when you commented, and the head may have moved since: to approve that commit, comment /ok-to-build ${head}.`,
+      );
+  };
 
   const cancelPullBuilds = async (event: Event, pullNumber: number, buildId?: number) => {
     const pullBuilds = await listPullBuilds(db, event.repo.id, pullNumber);
@@ -500,14 +550,9 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     if (!ref.startsWith('refs/tags/') || deleted) return;
     const tag = ref.slice('refs/tags/'.length);
     const event = await begin(context);
+    if (!event) return;
     try {
-      const result = await request(event, {
-        text: `all ${tag}`,
-        trigger: 'tag',
-        requester: `github:${event.sender}`,
-        deliveryId: context.id,
-        dedupe: 'request',
-      });
+      const result = await requestTagBuild(event, tag, context.id);
       event.log.info(
         { buildId: result.build.id, tag, created: result.created },
         'release build requested',
@@ -521,6 +566,28 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     }
   });
 
+  /**
+   * The release build of `tag`: every target of the commit the tag names (looked up as a tag
+   * only, never as a branch, pull request or sha of the same name).
+   */
+  const requestTagBuild = async (event: Event, tag: string, deliveryId: string) => {
+    const resolved = await new GitHubSource(deps, event.octokit).resolveTag(event.name, tag);
+    if (!resolved)
+      throw new CrossdockError(
+        'unknown-ref',
+        `${event.name.owner}/${event.name.name} has no tag ${tag}.`,
+      );
+    return request(event, {
+      text: 'all',
+      trigger: 'tag',
+      requester: `github:${event.sender}`,
+      deliveryId,
+      dedupe: 'request',
+      defaultRef: { kind: 'name', name: tag },
+      resolved,
+    });
+  };
+
   const recipeErrorCheckRun = (event: Event, sha: string, reply: string) =>
     event.octokit.rest.checks.create({
       owner: event.name.owner,
@@ -530,12 +597,13 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
       status: 'completed',
       conclusion: 'failure',
       details_url: deps.portalUrl,
-      output: { title: 'Nothing was built', summary: reply },
+      output: { title: 'Nothing was built', summary: escapeMarkdown(reply) },
     });
 
   app.on('release.published', async (context) => {
     const { release } = context.payload;
     const event = await begin(context);
+    if (!event) return;
     await saveRelease(db, {
       releaseId: release.id,
       repoId: event.repo.id,
@@ -545,15 +613,14 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     });
     // The tag's release build, if its push has not made it yet (the same request: one build).
     try {
-      await request(event, {
-        text: `all ${release.tag_name}`,
-        trigger: 'tag',
-        requester: `github:${event.sender}`,
-        deliveryId: context.id,
-        dedupe: 'request',
-      });
+      await requestTagBuild(event, release.tag_name, context.id);
     } catch (error) {
       if (!(error instanceof CrossdockError)) throw error;
+      const tag = await new GitHubSource(deps, event.octokit).resolveTag(
+        event.name,
+        release.tag_name,
+      );
+      if (tag) await recipeErrorCheckRun(event, tag.sha, reportError(error).reply);
       event.log.info({ tag: release.tag_name, code: error.code }, 'release build refused');
     }
     deps.reporter()?.refreshRelease(event.repo.id, release.tag_name);
@@ -563,6 +630,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
     const { check_run: checkRun } = context.payload;
     if (checkRun.app?.id !== undefined && String(checkRun.app.id) !== String(options.appId)) return;
     const event = await begin(context);
+    if (!event) return;
     const found = await findJobByCheckRun(db, checkRun.id);
     if (!found) {
       event.log.info({ checkRunId: checkRun.id }, 're-run of a check run Crossdock did not make');

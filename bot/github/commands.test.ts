@@ -28,6 +28,8 @@ describe('commands in a comment', () => {
     ['please /build arm64', []],
     ['/builder arm64', []],
     ['/ok-to-build-all', []],
+    ['/ok-to-build 1a2b3c4', [{ kind: 'ok-to-build', sha: '1a2b3c4' }]],
+    ['/ok-to-build please', []],
   ])('%j', (body, expected) => {
     expect(commentCommands(body)).toEqual(expected);
   });

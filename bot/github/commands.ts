@@ -24,8 +24,12 @@ export function targetsText(targets: string[] | 'all'): string {
   return targets === 'all' ? 'all' : targets.join(',');
 }
 
-/** One command in a comment: `/build …` (the text after `/build`) or `/ok-to-build`. */
-export type CommentCommand = { kind: 'build'; text: string } | { kind: 'ok-to-build' };
+/**
+ * One command in a comment: `/build …` (the text after `/build`), or `/ok-to-build [sha]` (the
+ * commit approved, 7–40 hex digits, when named).
+ */
+export type CommentCommand =
+  { kind: 'build'; text: string } | { kind: 'ok-to-build'; sha?: string };
 
 /**
  * The commands of a comment, one per line that starts with `/build` or `/ok-to-build` (as Prow
@@ -42,10 +46,15 @@ export function commentCommands(body: string): CommentCommand[] {
       continue;
     }
     if (fenced || line.startsWith('>')) continue;
-    const match = /^\/(build|ok-to-build)(?:\s+(.*))?$/.exec(line);
-    if (!match) continue;
-    if (match[1] === 'ok-to-build') commands.push({ kind: 'ok-to-build' });
-    else commands.push({ kind: 'build', text: (match[2] ?? '').trim() });
+    const approval = /^\/ok-to-build(?:\s+([0-9a-f]{7,40}))?$/.exec(line);
+    if (approval) {
+      commands.push(
+        approval[1] ? { kind: 'ok-to-build', sha: approval[1] } : { kind: 'ok-to-build' },
+      );
+      continue;
+    }
+    const match = /^\/build(?:\s+(.*))?$/.exec(line);
+    if (match) commands.push({ kind: 'build', text: (match[1] ?? '').trim() });
   }
   return commands;
 }

@@ -114,9 +114,9 @@ describe('the pull request comment', () => {
   });
 
   it('escapes every Markdown and HTML character people could use', () => {
-    const escaped = escapeMarkdown('[a](b) *c* _d_ `e` <f> #g |h| ~i~ !j &k\nl');
+    const escaped = escapeMarkdown('[a](b) *c* _d_ `e` <f> #g |h| ~i~ !j &k @team https://x\nl');
     // Only numeric character references remain of them, and no line break.
-    expect(escaped.replace(/&#\d+;/g, '')).toBe('ab c d e f g h i j k l');
+    expect(escaped.replace(/&#\d+;/g, '')).toBe('ab c d e f g h i j k team https//x l');
   });
 });
 

@@ -46,9 +46,15 @@ const ICONS: Record<string, string> = {
  * (branches, targets, file names, error messages).
  */
 export function escapeMarkdown(text: string): string {
+  // `@` too, so a file name cannot mention people or teams; `:` keeps bare URLs from linking.
   return text
-    .replace(/[\\`*_{}[\]()<>#+!|~&]/g, (char) => `&#${char.charCodeAt(0)};`)
+    .replace(/[\\`*_{}[\]()<>#+!|~&@:]/g, (char) => `&#${char.charCodeAt(0)};`)
     .replace(/\r?\n/g, ' ');
+}
+
+/** An inline code span of `text`: backticks, which could close it, become `'`. */
+function codeSpan(text: string): string {
+  return `\`${text.replace(/`/g, "'").replace(/\r?\n/g, ' ')}\``;
 }
 
 /** A fenced code block that no line of `text` can close (a fence longer than any run of backticks). */
@@ -91,7 +97,7 @@ export function renderCheckRun(view: BuildView, job: Job, portalUrl: string): Ch
   const lines = [
     `Build [#${build.id}](${portalUrls.build(portalUrl, build.id)}) of \`${build.sha.slice(0, 12)}\`: ` +
       `target **${escapeMarkdown(job.target)}** for ${job.platform} (${formatToolchain(job)}), ` +
-      `builder image \`${escapeMarkdown(job.image)}\`${job.imageDigest ? ` (${job.imageDigest.slice(0, 19)})` : ''}.`,
+      `builder image ${codeSpan(job.image)}${job.imageDigest ? ` (${job.imageDigest.slice(0, 19)})` : ''}.`,
   ];
   if (!build.trusted)
     lines.push(
@@ -183,7 +189,7 @@ export function renderPullComment(view: PullCommentView, portalUrl: string): str
   if (view.notice) lines.push(`> ${escapeMarkdown(view.notice)}`, '');
   for (const hold of view.held) {
     lines.push(
-      `⏸️ Held: \`${escapeMarkdown(hold.text)}\` at \`${hold.sha.slice(0, 12)}\` awaits a maintainer’s \`/ok-to-build\` (this pull request comes from a fork; approval covers one commit).`,
+      `⏸️ Held: ${codeSpan(hold.text)} at \`${hold.sha.slice(0, 12)}\` awaits a maintainer’s \`/ok-to-build\` (this pull request comes from a fork; approval covers one commit).`,
     );
   }
   if (view.held.length > 0) lines.push('');

@@ -15,6 +15,7 @@ import {
   listReleases,
   listUnreportedGitHubBuilds,
   releasePullComment,
+  forgetPullComment,
   savePullComment,
   saveCheckRun,
   saveReleaseAsset,
@@ -61,6 +62,8 @@ export function releaseAssetName(target: string, artifactName: string): string {
  */
 export function startGitHubReporter(options: {
   db: Database;
+  /** The App's id: a comment is adopted as Crossdock's only if this App made it. */
+  appId: number;
   auth: InstallationAuth;
   /** Where artifacts are read from for release uploads. */
   storage: { client: StorageClient; bucket: string };
@@ -122,13 +125,23 @@ export function startGitHubReporter(options: {
     const target = { owner: repo.owner, repo: repo.name };
     if (claim.post) {
       try {
-        // A comment posted by a process that died before recording it is adopted, not doubled.
-        const existing = await octokit.rest.issues.listComments({
-          ...target,
-          issue_number: pullNumber,
-          per_page: 100,
-        });
-        const mine = existing.data.find((comment) => comment.body?.startsWith(PULL_COMMENT_MARKER));
+        // A comment this App posted from a process that died before recording it is adopted,
+        // not doubled; a look-alike someone else wrote is not.
+        let mine: { id: number } | undefined;
+        for (let page = 1; !mine; page++) {
+          const { data } = await octokit.rest.issues.listComments({
+            ...target,
+            issue_number: pullNumber,
+            per_page: 100,
+            page,
+          });
+          mine = data.find(
+            (comment) =>
+              comment.body?.startsWith(PULL_COMMENT_MARKER) &&
+              comment.performed_via_github_app?.id === options.appId,
+          );
+          if (data.length < 100) break;
+        }
         const commentId = mine
           ? (await octokit.rest.issues.updateComment({ ...target, comment_id: mine.id, body })).data
               .id
@@ -141,7 +154,13 @@ export function startGitHubReporter(options: {
         throw error;
       }
     } else if (claim.commentId && claim.bodyDigest !== digest(body)) {
-      await octokit.rest.issues.updateComment({ ...target, comment_id: claim.commentId, body });
+      try {
+        await octokit.rest.issues.updateComment({ ...target, comment_id: claim.commentId, body });
+      } catch (error) {
+        // Someone deleted it: the next pass posts it again.
+        if (status(error) === 404) await forgetPullComment(db, repo.id, pullNumber);
+        throw error;
+      }
       await savePullComment(db, repo.id, pullNumber, claim.commentId, digest(body));
     }
   };
@@ -177,6 +196,26 @@ export function startGitHubReporter(options: {
           );
         } catch (error) {
           if (status(error) !== 422) throw error;
+          // The same file already there (an upload whose answer was lost) is adopted.
+          const { data: existing } = await client.rest.repos.listReleaseAssets({
+            owner: repo.owner,
+            repo: repo.name,
+            release_id: release.releaseId,
+            per_page: 100,
+          });
+          const same = existing.find(
+            (asset) =>
+              asset.name === name && asset.size === data.length && asset.state === 'uploaded',
+          );
+          if (same) {
+            await saveReleaseAsset(db, {
+              releaseId: release.releaseId,
+              artifactId: artifact.id,
+              name,
+              assetId: same.id,
+            });
+            continue;
+          }
           const reason = `GitHub refused the asset name ${name}: the release already has an asset by that name`;
           await saveReleaseAsset(db, {
             releaseId: release.releaseId,

@@ -57,16 +57,8 @@ export class GitHubSource implements SourceHost {
           this.octokit.rest.repos.getBranch({ ...base, branch: ref.name }),
         );
         if (branch) return { sha: branch.data.commit.sha, branch: ref.name, trusted: true };
-        const tag = await this.orUndefined(
-          this.octokit.rest.git.getRef({ ...base, ref: `tags/${ref.name}` }),
-        );
-        if (tag) {
-          let sha = tag.data.object.sha;
-          if (tag.data.object.type === 'tag') {
-            sha = (await this.octokit.rest.git.getTag({ ...base, tag_sha: sha })).data.object.sha;
-          }
-          return { sha, tag: ref.name, trusted: true };
-        }
+        const tag = await this.findTag(repo, ref.name);
+        if (tag) return tag;
         if (!/^[0-9a-f]{7,40}$/.test(ref.name)) {
           throw new CrossdockError(
             'unknown-ref',
@@ -93,6 +85,27 @@ export class GitHubSource implements SourceHost {
       const trusted = ['ahead', 'identical'].includes(comparison.data.status);
       return { sha: commit.data.sha, trusted };
     });
+  }
+
+  /**
+   * Tag `name` resolved to its commit (an annotated tag peeled), or undefined when there is no
+   * such tag: only tags, whatever branches are called.
+   */
+  async resolveTag(repo: RepoName, name: string): Promise<ResolvedRef | undefined> {
+    return this.call(repo, () => this.findTag(repo, name));
+  }
+
+  private async findTag(repo: RepoName, name: string): Promise<ResolvedRef | undefined> {
+    const base = { owner: repo.owner, repo: repo.name };
+    const tag = await this.orUndefined(
+      this.octokit.rest.git.getRef({ ...base, ref: `tags/${name}` }),
+    );
+    if (!tag) return undefined;
+    let sha = tag.data.object.sha;
+    if (tag.data.object.type === 'tag') {
+      sha = (await this.octokit.rest.git.getTag({ ...base, tag_sha: sha })).data.object.sha;
+    }
+    return { sha, tag: name, trusted: true };
   }
 
   async readFile(repo: RepoName, sha: string, path: string): Promise<string | undefined> {

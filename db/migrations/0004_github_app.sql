@@ -65,6 +65,6 @@ ALTER TABLE "github_release_assets" ADD CONSTRAINT "github_release_assets_releas
 ALTER TABLE "github_release_assets" ADD CONSTRAINT "github_release_assets_artifact_id_artifacts_id_fk" FOREIGN KEY ("artifact_id") REFERENCES "public"."artifacts"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "github_releases" ADD CONSTRAINT "github_releases_repo_id_repos_id_fk" FOREIGN KEY ("repo_id") REFERENCES "public"."repos"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "github_holds_pull" ON "github_holds" USING btree ("repo_id","pull_number","sha");--> statement-breakpoint
-CREATE UNIQUE INDEX "github_holds_request" ON "github_holds" USING btree ((request ->> 'requestKey'));--> statement-breakpoint
+CREATE UNIQUE INDEX "github_holds_request" ON "github_holds" USING btree ((request ->> 'requestKey')) WHERE released_at is null;--> statement-breakpoint
 CREATE INDEX "github_releases_tag" ON "github_releases" USING btree ("repo_id","tag");--> statement-breakpoint
 CREATE INDEX "builds_github" ON "builds" USING btree ("created_at") WHERE notify ? 'github';

@@ -26,12 +26,21 @@ import { upsertRepo, type NewRepo, type Repo } from './repos';
 export type Hold = typeof githubHolds.$inferSelect;
 export type GitHubRelease = typeof githubReleases.$inferSelect;
 
-/** Upserts a repository and records the GitHub App installation that has it. */
+/**
+ * Upserts a repository and records the GitHub App installation that has it. A repository
+ * registered as plain git keeps being plain git: returns undefined and changes nothing (a webhook
+ * must not redirect its clones, nor send a GitHub token to its server).
+ */
 export async function upsertGitHubRepo(
   db: Database,
   repo: NewRepo,
   installationId: number,
-): Promise<Repo> {
+): Promise<Repo | undefined> {
+  const [existing] = await db
+    .select()
+    .from(repos)
+    .where(and(eq(repos.owner, repo.owner), eq(repos.name, repo.name)));
+  if (existing?.source === 'git') return undefined;
   const row = await upsertRepo(db, repo);
   if (row.githubInstallationId === installationId) return row;
   const [updated] = await db
@@ -195,6 +204,20 @@ export async function releasePullComment(
     );
 }
 
+/** Forgets the comment (deleted on GitHub), so that the next pass posts it again. */
+export async function forgetPullComment(
+  db: Database,
+  repoId: number,
+  pullNumber: number,
+): Promise<void> {
+  await db
+    .update(githubPullComments)
+    .set({ commentId: null, bodyDigest: null })
+    .where(
+      and(eq(githubPullComments.repoId, repoId), eq(githubPullComments.pullNumber, pullNumber)),
+    );
+}
+
 /** The notice shown on top of the pull request's comment (the last refusal or approval). */
 export async function setPullNotice(
   db: Database,
@@ -256,7 +279,7 @@ export async function approve(
 
 /**
  * Holds a request until its head is approved. Returns the hold, and whether it is new (false when
- * the same request, by its request key, is already held).
+ * the same request, by its request key, is already held and not released).
  */
 export async function holdRequest(
   db: Database,
@@ -267,7 +290,12 @@ export async function holdRequest(
   const [existing] = await db
     .select()
     .from(githubHolds)
-    .where(sql`${githubHolds.request} ->> 'requestKey' = ${hold.request.requestKey}`);
+    .where(
+      and(
+        sql`${githubHolds.request} ->> 'requestKey' = ${hold.request.requestKey}`,
+        isNull(githubHolds.releasedAt),
+      ),
+    );
   return { hold: existing!, created: false };
 }
 

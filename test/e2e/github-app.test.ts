@@ -118,6 +118,7 @@ describe('the GitHub App', () => {
       ...payload.comment,
       id: github.addComment({ repo: 'acme/hello', issue: pullNumber, body, author }),
       body,
+      created_at: new Date().toISOString(),
       user: { ...payload.comment.user, login: author },
     };
     return payload;
@@ -326,10 +327,8 @@ describe('the GitHub App', () => {
 
   it('holds a fork pull request until a maintainer approves its head, then builds exactly that commit', async () => {
     const fork = { number: 124, sha: shas.pr124, author: 'outsider', fork: true };
-    const labelled = await deliver(
-      'pull_request',
-      pullPayload('labeled', fork, ['build:amd64'], 'maintainer'),
-    );
+    const labelPayload = pullPayload('labeled', fork, ['build:amd64'], 'maintainer');
+    const labelled = await deliver('pull_request', labelPayload);
     expect(labelled.status).toBe(200);
     expect(await buildsOf(shas.pr124)).toEqual([]);
     const approval = checkRunsOf(shas.pr124, 'crossdock/approval');
@@ -344,6 +343,13 @@ describe('the GitHub App', () => {
     expect(await buildsOf(shas.pr124)).toEqual([]);
     expect(github.reactions.at(-1)?.content).toBe('confused');
 
+    // Approving a commit that is not the head is refused.
+    await deliver('issue_comment', commentPayload(124, '/ok-to-build 0123456', 'maintainer'));
+    expect(await buildsOf(shas.pr124)).toEqual([]);
+    await waitFor('the notice that the head is another commit', () =>
+      commentsOn(124).find((comment) => comment.body.includes('not 0123456')),
+    );
+
     // A maintainer approves: exactly the held request, of exactly that commit, untrusted.
     expect(
       (await deliver('issue_comment', commentPayload(124, '/ok-to-build', 'maintainer'))).status,
@@ -353,6 +359,10 @@ describe('the GitHub App', () => {
     expect(approved[0]).toMatchObject({ pullNumber: 124, trusted: false, trigger: 'label' });
     expect(github.checkRuns.get(approval[0]!.id)).toMatchObject({ conclusion: 'success' });
     expect((await finished(approved[0]!.id)).state).toBe('succeeded');
+    // Redelivering the label's webhook, or GitHub sending it again, builds nothing more.
+    await deliver('pull_request', labelPayload, { deliveryId: labelled.deliveryId });
+    await deliver('pull_request', labelPayload);
+    expect(await buildsOf(shas.pr124)).toHaveLength(1);
 
     // A push to the fork's branch is a new commit: held again, nothing built.
     const next = pushCommit(shas.pr124, ['refs/pull/124/head']);
@@ -508,6 +518,13 @@ describe('the GitHub App', () => {
       external_id: String(job.id),
       app: { ...payload.check_run.app, id: APP_ID },
     });
+    // Someone without write access cannot re-run it.
+    const before = (await buildsOf(shas.pr123)).length;
+    const byTriager = structuredClone(payload);
+    byTriager.sender = { ...byTriager.sender, login: 'triager' };
+    expect((await deliver('check_run', byTriager)).status).toBe(200);
+    expect(await buildsOf(shas.pr123)).toHaveLength(before);
+
     expect((await deliver('check_run', payload)).status).toBe(200);
     const again = (await buildsOf(shas.pr123)).at(-1)!;
     expect(again).toMatchObject({

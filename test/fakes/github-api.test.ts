@@ -231,6 +231,7 @@ describe('fake GitHub API', () => {
       repo: 'acme/secret',
       body: 'b',
       edits: 1,
+      author: 'crossdock[bot]',
     });
     const list = await octokit.rest.issues.listComments({ ...base, issue_number: 1 });
     expect(list.data.map((c) => c.body)).toEqual(['b']);

@@ -402,11 +402,13 @@ function getCheckRun(context: RepoContext) {
 
 // ---- Issue comments and reactions (docs.github.com/rest/issues/comments, /reactions) ----
 
-const commentJson = (id: number, comment: IssueComment) => ({
+const commentJson = (id: number, comment: IssueComment, appId?: number) => ({
   id,
   body: comment.body,
   html_url: `${WEB}/${comment.repo}/issues/${comment.issue}#issuecomment-${id}`,
   user: { login: comment.author },
+  // GitHub names the App a comment was made through (docs.github.com/rest/issues/comments).
+  performed_via_github_app: comment.author === BOT_LOGIN && appId ? { id: appId } : null,
 });
 
 const commentBodyProblem = (body: unknown) => {
@@ -456,7 +458,7 @@ function listComments({ state, repo, params }: RepoContext) {
   const issue = Number(params[0]);
   const list = [...state.comments]
     .filter(([, comment]) => comment.repo === repo.fullName && comment.issue === issue)
-    .map(([id, comment]) => commentJson(id, comment));
+    .map(([id, comment]) => commentJson(id, comment, state.options.app?.appId));
   return reply(200, list);
 }
 
