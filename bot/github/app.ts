@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pino } from 'pino';
 import { Probot, createNodeMiddleware, type Context } from 'probot';
 import { formatRef, parseCommand, type RepoName } from '../../core/command';
 import { CrossdockError, reportError } from '../../core/errors';
@@ -86,11 +87,16 @@ export async function createGitHubApp(
     privateKey: options.privateKey,
     secret: options.webhookSecret,
     baseUrl: deps.apiUrl,
-    // Probot logs a failed delivery with its whole payload; the id and event name are enough.
+    // Probot logs a failed delivery with its whole payload (err.event): its id and name suffice.
     log: deps.log.child(
       { frontEnd: 'github' },
       {
         serializers: {
+          err: (error: Error & { event?: { id?: string; name?: string } }) => {
+            const { type, message, stack } = pino.stdSerializers.err(error);
+            const event = error.event && { id: error.event.id, name: error.event.name };
+            return { type, message, stack, event };
+          },
           event: (event: { id?: string; name?: string }) => ({ id: event.id, name: event.name }),
         },
       },

@@ -188,19 +188,18 @@ export async function listBuildsForCommit(
     .innerJoin(repos, eq(repos.id, builds.repoId))
     .where(and(eq(builds.repoId, repoId), eq(builds.sha, sha)))
     .orderBy(desc(builds.id));
-  if (rows.length === 0) return [];
-  const buildJobs = await db
-    .select()
-    .from(jobs)
-    .where(
-      inArray(
-        jobs.buildId,
-        rows.map((row) => row.build.id),
-      ),
-    )
-    .orderBy(asc(jobs.target));
+  const buildJobs = await listJobsOfBuilds(
+    db,
+    rows.map((row) => row.build.id),
+  );
   return rows.map((row) => ({
     ...row,
     jobs: buildJobs.filter((job) => job.buildId === row.build.id),
   }));
+}
+
+/** The jobs of the given builds, ordered by target (none for no builds). */
+export async function listJobsOfBuilds(db: Database, buildIds: number[]): Promise<Job[]> {
+  if (buildIds.length === 0) return [];
+  return db.select().from(jobs).where(inArray(jobs.buildId, buildIds)).orderBy(asc(jobs.target));
 }

@@ -15,8 +15,8 @@ import {
   type JobState,
 } from '../schema';
 import type { Artifact } from './artifacts';
-import type { Build, Job } from './builds';
-import { upsertRepo, type NewRepo, type Repo } from './repos';
+import { listJobsOfBuilds, type Build, type Job } from './builds';
+import { findRepo, upsertRepo, type NewRepo, type Repo } from './repos';
 
 /**
  * The state Crossdock keeps of what it told GitHub: check runs per job, the one comment per pull
@@ -36,10 +36,7 @@ export async function upsertGitHubRepo(
   repo: NewRepo,
   installationId: number,
 ): Promise<Repo | undefined> {
-  const [existing] = await db
-    .select()
-    .from(repos)
-    .where(and(eq(repos.owner, repo.owner), eq(repos.name, repo.name)));
+  const existing = await findRepo(db, repo.owner, repo.name);
   if (existing?.source === 'git') return undefined;
   const row = await upsertRepo(db, repo);
   if (row.githubInstallationId === installationId) return row;
@@ -122,22 +119,19 @@ export async function listPullBuilds(
     .where(and(eq(builds.repoId, repoId), eq(builds.pullNumber, pullNumber)))
     .orderBy(desc(builds.id))
     .limit(limit);
-  if (found.length === 0) return [];
-  const buildJobs = await db
-    .select()
-    .from(jobs)
-    .where(
-      inArray(
-        jobs.buildId,
-        found.map((build) => build.id),
-      ),
-    )
-    .orderBy(asc(jobs.target));
+  const buildJobs = await listJobsOfBuilds(
+    db,
+    found.map((build) => build.id),
+  );
   return found.map((build) => ({
     build,
     jobs: buildJobs.filter((job) => job.buildId === build.id),
   }));
 }
+
+/** The row of a pull request's comment. */
+const pullCommentOf = (repoId: number, pullNumber: number) =>
+  and(eq(githubPullComments.repoId, repoId), eq(githubPullComments.pullNumber, pullNumber));
 
 /**
  * Claims the right to post the pull request's comment, or finds the one posted. Returns
@@ -150,10 +144,7 @@ export async function claimPullComment(
   repoId: number,
   pullNumber: number,
 ): Promise<{ post: boolean; commentId?: number; bodyDigest?: string; notice?: string }> {
-  const where = and(
-    eq(githubPullComments.repoId, repoId),
-    eq(githubPullComments.pullNumber, pullNumber),
-  );
+  const where = pullCommentOf(repoId, pullNumber);
   await db.insert(githubPullComments).values({ repoId, pullNumber }).onConflictDoNothing();
   const [claimed] = await db
     .update(githubPullComments)
@@ -181,9 +172,7 @@ export async function savePullComment(
   await db
     .update(githubPullComments)
     .set({ commentId, bodyDigest })
-    .where(
-      and(eq(githubPullComments.repoId, repoId), eq(githubPullComments.pullNumber, pullNumber)),
-    );
+    .where(pullCommentOf(repoId, pullNumber));
 }
 
 /** Gives up a claim whose comment could not be posted, so that the next pass tries again. */
@@ -195,13 +184,7 @@ export async function releasePullComment(
   await db
     .update(githubPullComments)
     .set({ commentId: null })
-    .where(
-      and(
-        eq(githubPullComments.repoId, repoId),
-        eq(githubPullComments.pullNumber, pullNumber),
-        eq(githubPullComments.commentId, 0),
-      ),
-    );
+    .where(and(pullCommentOf(repoId, pullNumber), eq(githubPullComments.commentId, 0)));
 }
 
 /** Forgets the comment (deleted on GitHub), so that the next pass posts it again. */
@@ -213,9 +196,7 @@ export async function forgetPullComment(
   await db
     .update(githubPullComments)
     .set({ commentId: null, bodyDigest: null })
-    .where(
-      and(eq(githubPullComments.repoId, repoId), eq(githubPullComments.pullNumber, pullNumber)),
-    );
+    .where(pullCommentOf(repoId, pullNumber));
 }
 
 /** The notice shown on top of the pull request's comment (the last refusal or approval). */
@@ -243,9 +224,7 @@ export async function getPullNotice(
   const [row] = await db
     .select({ notice: githubPullComments.notice })
     .from(githubPullComments)
-    .where(
-      and(eq(githubPullComments.repoId, repoId), eq(githubPullComments.pullNumber, pullNumber)),
-    );
+    .where(pullCommentOf(repoId, pullNumber));
   return row?.notice ?? undefined;
 }
 
