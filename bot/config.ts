@@ -140,6 +140,7 @@ export interface BotConfig {
 /** Reads and validates the bot's configuration from `env`; throws naming each bad variable. */
 export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   const c = parseEnv(schema, env, 'bot');
+  const { S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY } = c;
   return {
     databaseUrl: c.DATABASE_URL,
     slack: {
@@ -154,10 +155,13 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     github: githubOptions(c),
     githubApp: githubAppOptions(c),
     storage:
-      c.S3_ENDPOINT && c.S3_ACCESS_KEY && c.S3_SECRET_KEY
-        ? storageOptions({ ...c, S3_BUCKET: c.S3_BUCKET ?? 'crossdock' } as Parameters<
-            typeof storageOptions
-          >[0])
+      S3_ENDPOINT && S3_ACCESS_KEY && S3_SECRET_KEY
+        ? storageOptions({
+            S3_ENDPOINT,
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            S3_BUCKET: c.S3_BUCKET ?? 'crossdock',
+          })
         : undefined,
     gitCacheDir: c.GIT_CACHE_DIR,
     portalUrl: c.PORTAL_URL,

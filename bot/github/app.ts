@@ -24,7 +24,7 @@ import {
 import type { HeldRequest, Trigger } from '../../db/schema';
 import type { GitHubAppOptions } from '../config';
 import { requestBuild, type BuildRequest } from '../request-build';
-import { GitHubSource } from '../sources/github';
+import { GitHubSource, httpStatus } from '../sources/github';
 import type { ResolvedRef } from '../sources/source-host';
 import { commentCommands, labelTargets, targetsText } from './commands';
 import { escapeMarkdown, renderApprovalCheckRun } from './render';
@@ -152,7 +152,9 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
       return undefined;
     }
     const octokit = context.octokit as unknown as GitHubClient;
-    return { installationId, name, repo, octokit, sender: payload.sender.login, log };
+    // Refs and files read through this installation's client.
+    const source = new GitHubSource(deps, octokit);
+    return { installationId, name, repo, octokit, source, sender: payload.sender.login, log };
   };
   type Event = NonNullable<Awaited<ReturnType<typeof begin>>>;
 
@@ -165,14 +167,14 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
       });
       return WRITERS.has(data.permission);
     } catch (error) {
-      if ((error as { status?: number }).status === 404) return false;
+      if (httpStatus(error) === 404) return false;
       throw error;
     }
   };
 
   const request = (event: Event, fields: Omit<BuildRequest, 'notify'>) =>
     requestBuild(
-      { db, sources: { forRepo: async () => new GitHubSource(deps, event.octokit) } },
+      { db, sources: { forRepo: async () => event.source } },
       {
         ...fields,
         defaultRepo: event.name,
@@ -577,7 +579,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
    * only, never as a branch, pull request or sha of the same name).
    */
   const requestTagBuild = async (event: Event, tag: string, deliveryId: string) => {
-    const resolved = await new GitHubSource(deps, event.octokit).resolveTag(event.name, tag);
+    const resolved = await event.source.resolveTag(event.name, tag);
     if (!resolved)
       throw new CrossdockError(
         'unknown-ref',
@@ -622,10 +624,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
       await requestTagBuild(event, release.tag_name, context.id);
     } catch (error) {
       if (!(error instanceof CrossdockError)) throw error;
-      const tag = await new GitHubSource(deps, event.octokit).resolveTag(
-        event.name,
-        release.tag_name,
-      );
+      const tag = await event.source.resolveTag(event.name, release.tag_name);
       if (tag) await recipeErrorCheckRun(event, tag.sha, reportError(error).reply);
       event.log.info({ tag: release.tag_name, code: error.code }, 'release build refused');
     }

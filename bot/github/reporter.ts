@@ -22,6 +22,7 @@ import {
 } from '../../db/queries/github';
 import type { Repo } from '../../db/queries/repos';
 import { loadBuildView } from '../build-view';
+import { httpStatus } from '../sources/github';
 import { startPassLoop, type PassLoop } from '../pass-loop';
 import { PULL_COMMENT_MARKER, renderCheckRun, renderPullComment } from './render';
 
@@ -38,7 +39,6 @@ export interface GitHubReporter extends PassLoop {
   refreshRelease(repoId: number, tag: string): void;
 }
 
-const status = (error: unknown) => (error as { status?: number }).status;
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
@@ -104,7 +104,9 @@ export function startGitHubReporter(options: {
       log.debug({ buildId, jobId: job.id, state: job.state }, 'check run updated');
     }
     if (build.pullNumber !== null) await reportPull(repo, build.pullNumber, octokit);
-    if (build.tag !== null) await uploadReleaseAssets(repo, build.tag, octokit);
+    // Uploaded in the pass's release stage, once per tag however many of its builds changed.
+    if (build.tag !== null)
+      releases.set(`${repo.id}@${build.tag}`, { repoId: repo.id, tag: build.tag });
   };
 
   const reportPull = async (repo: Repo, pullNumber: number, octokit: GitHubClient) => {
@@ -158,18 +160,18 @@ export function startGitHubReporter(options: {
         await octokit.rest.issues.updateComment({ ...target, comment_id: claim.commentId, body });
       } catch (error) {
         // Someone deleted it: the next pass posts it again.
-        if (status(error) === 404) await forgetPullComment(db, repo.id, pullNumber);
+        if (httpStatus(error) === 404) await forgetPullComment(db, repo.id, pullNumber);
         throw error;
       }
       await savePullComment(db, repo.id, pullNumber, claim.commentId, digest(body));
     }
   };
 
-  const uploadReleaseAssets = async (repo: Repo, tag: string, octokit?: GitHubClient) => {
+  const uploadReleaseAssets = async (repo: Repo, tag: string) => {
     for (const release of await listReleases(db, repo.id, tag)) {
       const pending = await listReleaseArtifactsToUpload(db, release.releaseId, repo.id, tag);
       if (pending.length === 0) continue;
-      const client = octokit ?? (await auth(release.installationId));
+      const client = await auth(release.installationId);
       for (const artifact of pending) {
         const name = releaseAssetName(artifact.target, artifact.name);
         const data = await readObject(options.storage, artifact.objectKey);
@@ -195,7 +197,7 @@ export function startGitHubReporter(options: {
             'release asset uploaded',
           );
         } catch (error) {
-          if (status(error) !== 422) throw error;
+          if (httpStatus(error) !== 422) throw error;
           // The same file already there (an upload whose answer was lost) is adopted.
           const { data: existing } = await client.rest.repos.listReleaseAssets({
             owner: repo.owner,
@@ -247,7 +249,10 @@ export function startGitHubReporter(options: {
         await reportPull(repo, pullNumber, await auth(repo.githubInstallationId));
       });
     }
-    const wanted = [...releases.values(), ...(await listRecentReleases(db))];
+    // Releases asked for, and recent ones again in case an upload failed: each tag once.
+    for (const release of await listRecentReleases(db))
+      releases.set(`${release.repoId}@${release.tag}`, release);
+    const wanted = [...releases.values()];
     releases.clear();
     for (const { repoId, tag } of wanted) {
       await attempt({ repoId, tag }, async () => {

@@ -4,7 +4,8 @@ import { CrossdockError } from '../../core/errors';
 import type { GitHubOptions } from '../config';
 import { repoLabel, type ResolvedRef, type SourceHost } from './source-host';
 
-const status = (error: unknown) => (error as { status?: number }).status;
+/** The HTTP status of an Octokit RequestError, or undefined for other errors. */
+export const httpStatus = (error: unknown) => (error as { status?: number }).status;
 const quiet = () => {};
 
 /**
@@ -125,7 +126,7 @@ export class GitHubSource implements SourceHost {
     try {
       return await request;
     } catch (error) {
-      if (status(error) === 404 || status(error) === 422) return undefined;
+      if (httpStatus(error) === 404 || httpStatus(error) === 422) return undefined;
       throw error;
     }
   }
@@ -135,7 +136,7 @@ export class GitHubSource implements SourceHost {
       return await action();
     } catch (error) {
       if (error instanceof CrossdockError) throw error;
-      const code = status(error);
+      const code = httpStatus(error);
       throw new CrossdockError(
         'source-unavailable',
         `GitHub could not be asked about ${repoLabel(repo)}${code ? ` (HTTP ${code})` : ''}; try again in a minute.`,

@@ -215,19 +215,6 @@ export async function setPullNotice(
     });
 }
 
-/** The notice of a pull request's comment, if any. */
-export async function getPullNotice(
-  db: Database,
-  repoId: number,
-  pullNumber: number,
-): Promise<string | undefined> {
-  const [row] = await db
-    .select({ notice: githubPullComments.notice })
-    .from(githubPullComments)
-    .where(pullCommentOf(repoId, pullNumber));
-  return row?.notice ?? undefined;
-}
-
 /** Whether a maintainer approved head `sha` of the pull request. */
 export async function isApproved(
   db: Database,
