@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseBuildCommand, parseCommand, type BuildCommand, type Command } from './command';
+import {
+  commandHelp,
+  parseBuildCommand,
+  parseCommand,
+  type BuildCommand,
+  type Command,
+} from './command';
 import { CrossdockError } from './errors';
 
 describe('parseCommand', () => {
@@ -92,5 +98,67 @@ describe('parseCommand in a pull request comment (the context names the ref)', (
   it('refuses what the context cannot complete', () => {
     expect(() => parseCommand('', context)).toThrow('Missing a target or a ref.');
     expect(() => parseBuildCommand('cancel 4')).toThrow('`cancel` cannot be used here.');
+  });
+});
+
+describe('parseCommand: the Slack grammar', () => {
+  it.each<[string, Command]>([
+    ['help', { kind: 'help' }],
+    ['status', { kind: 'status' }],
+    ['status 42', { kind: 'status', buildId: 42 }],
+    ['status #42', { kind: 'status', buildId: 42 }],
+    ['cancel 42', { kind: 'cancel', buildId: 42 }],
+    ['retry #9', { kind: 'retry', buildId: 9 }],
+    ['list', { kind: 'list', mine: false }],
+    ['list mine', { kind: 'list', mine: true }],
+    ['targets', { kind: 'targets' }],
+    ['targets acme/widget', { kind: 'targets', repo: { owner: 'acme', name: 'widget' } }],
+    ['use acme/widget', { kind: 'use', repo: { owner: 'acme', name: 'widget' } }],
+    ['  workers ', { kind: 'workers' }],
+    // Near-misses of command words that read as builds of real refs stay builds.
+    [
+      'user main',
+      { kind: 'build', targets: ['user'], ref: { kind: 'name', name: 'main' }, force: false },
+    ],
+  ])('parses %j', (text, expected) => {
+    expect(parseCommand(text)).toMatchObject(expected);
+  });
+
+  it.each([
+    ['stauts', 'Unknown command `stauts`: did you mean `/build status`?'],
+    ['canel 42', 'Unknown command `canel`: did you mean `/build cancel 42`?'],
+    ['retyr #42', 'did you mean `/build retry #42`?'],
+    ['lsit', 'did you mean `/build list`?'],
+    ['wrokers', 'did you mean `/build workers`?'],
+    ['cancel', 'Which build? Write `/build cancel 42`'],
+    ['retry', 'Which build? Write `/build retry 42`'],
+    ['status 4 5', 'Too many words after `status`'],
+    ['list yours', '`list` takes only `mine`'],
+    ['targets acme', '`acme` is not a repository; write it as owner/repo.'],
+    ['targets a/b c/d', 'Too many words after `targets`'],
+    ['use', "Write `/build use acme/widget` to make it this channel's default."],
+    ['use acme/widget now', 'Too many words after `use`'],
+    ['workers all', 'Too many words after `workers`'],
+    ['help me', 'Too many words after `help`'],
+  ])('refuses %j', (text, message) => {
+    expect(() => parseCommand(text)).toThrow(message);
+  });
+
+  it('generates the help of each front end from one table', () => {
+    const slack = commandHelp('slack');
+    for (const syntax of [
+      '/build <targets> <ref> [in owner/repo] [--force]',
+      '/build status [id]',
+      '/build cancel <id>',
+      '/build retry <id>',
+      '/build list [mine]',
+      '/build targets [owner/repo]',
+      '/build use owner/repo',
+      '/build workers',
+      '/build help',
+    ])
+      expect(slack).toContain(`\`${syntax}\``);
+    expect(commandHelp('github')).toContain('`/build cancel [id]`');
+    expect(commandHelp('github')).not.toContain('/build workers');
   });
 });

@@ -13,15 +13,19 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate closest to `input`, if it is within 2 edits (or a transposition, as in
- * "arm46" for "arm64"); otherwise undefined.
+ * The candidate closest to `input`, if it is within `maxDistance` edits (default 2; a
+ * transposition, as in "arm46" for "arm64", counts as 1); otherwise undefined.
  */
-export function closestMatch(input: string, candidates: readonly string[]): string | undefined {
+export function closestMatch(
+  input: string,
+  candidates: readonly string[],
+  maxDistance = 2,
+): string | undefined {
   let best: { candidate: string; distance: number } | undefined;
   for (const candidate of candidates) {
     const sameLetters = [...input].sort().join('') === [...candidate].sort().join('');
     const distance = sameLetters ? 1 : editDistance(input, candidate);
-    if (distance <= 2 && (!best || distance < best.distance)) best = { candidate, distance };
+    if (distance <= maxDistance && (!best || distance < best.distance)) best = { candidate, distance };
   }
   return best?.candidate;
 }

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { Probot, createNodeMiddleware, type Context } from 'probot';
-import { formatRef, parseCommand, type RepoName } from '../../core/command';
+import {
+  COMMANDS,
+  formatRef,
+  parseCommand,
+  type RepoName,
+} from '../../core/command';
 import { CrossdockError, reportError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Database } from '../../db/client';
@@ -42,6 +47,11 @@ export interface GitHubAppDeps {
   reporter: () => GitHubReporter | undefined;
 }
 
+
+/** The commands a pull request comment takes, as help lists them. */
+const PULL_COMMANDS = COMMANDS.filter((command) => command.frontEnds.includes('github'))
+  .map((command) => command.syntax)
+  .join(', ');
 /** A pull request as the triggers need it, from a webhook payload or pulls.get. */
 interface PullInfo {
   number: number;
@@ -442,12 +452,16 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
           return notice(
             event,
             pull.number,
-            'Commands: /build <targets> [--force], /build all, /build cancel, /build retry, /ok-to-build (maintainers, for forks).',
+            `Commands: ${PULL_COMMANDS}, /ok-to-build [sha] (maintainers, to build a fork's head).`,
           );
-        if (parsed.kind === 'cancel' || parsed.kind === 'retry')
-          return parsed.kind === 'cancel'
-            ? cancelPullBuilds(event, pull.number, parsed.buildId)
-            : retryPullBuild(event, pull, deliveryId, parsed.buildId);
+        if (parsed.kind === 'cancel') return cancelPullBuilds(event, pull.number, parsed.buildId);
+        if (parsed.kind === 'retry')
+          return retryPullBuild(event, pull, deliveryId, parsed.buildId);
+        if (parsed.kind !== 'build')
+          throw new CrossdockError(
+            'bad-command',
+            `/build ${parsed.kind} works in Slack; in a pull request: ${PULL_COMMANDS}.`,
+          );
         if (parsed.repo)
           throw new CrossdockError(
             'bad-command',
