@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
   databaseEnv,
@@ -10,6 +11,26 @@ import {
   storageOptions,
 } from '../core/config';
 import type { StorageOptions } from '../core/storage';
+import { parsePermissions, type PermissionsFile } from './slack/permissions';
+
+/** Reads and parses SLACK_PERMISSIONS_FILE; throws naming the file and what is wrong. */
+function readPermissions(path: string): PermissionsFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(
+      `invalid bot configuration: SLACK_PERMISSIONS_FILE ${path} cannot be read (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+  try {
+    return parsePermissions(text, path);
+  } catch (error) {
+    throw new Error(
+      `invalid bot configuration: SLACK_PERMISSIONS_FILE ${(error as Error).message}`,
+    );
+  }
+}
 
 const jsonRecord = z.string().transform((text, context) => {
   try {
@@ -85,6 +106,7 @@ function githubAppOptions(
 
 /** The Slack app's settings. */
 export interface SlackSettings {
+  /** Verifies requests over HTTP; unused in Socket Mode. */
   signingSecret: string;
   botToken: string;
   botId: string;
@@ -94,11 +116,29 @@ export interface SlackSettings {
   /** The repository a channel builds when a command names none: channel id → owner/repo. */
   channelRepos: Record<string, string>;
   defaultRepo?: string;
+  /** Receive Slack's requests over a WebSocket (Socket Mode) instead of HTTP; needs `appToken`. */
+  socketMode?: boolean;
+  /** The app-level token (xapp-…) with connections:write, for Socket Mode. */
+  appToken?: string;
+  /**
+   * How long a command's acknowledgement may wait for its answer, in ms (0–2500, default 0:
+   * acknowledge at once and answer through response_url). Slack's deadline is 3000 ms.
+   */
+  ackWaitMs?: number;
+  /** Who may build, release and approve what; undefined lets everyone do everything. */
+  permissions?: PermissionsFile;
 }
 
 const schema = z.object({
   ...databaseEnv,
-  SLACK_SIGNING_SECRET: z.string().min(1),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_SOCKET_MODE: z
+    .enum(['true', 'false', '1', '0'], { message: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true' || value === '1'),
+  SLACK_APP_TOKEN: z.string().startsWith('xapp-', 'must be an app-level token (xapp-…)').optional(),
+  SLACK_ACK_WAIT_MS: z.coerce.number().int().min(0).max(2500).default(0),
+  SLACK_PERMISSIONS_FILE: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().min(1),
   SLACK_BOT_ID: z.string().min(1),
   SLACK_BOT_USER_ID: z.string().min(1),
@@ -140,17 +180,27 @@ export interface BotConfig {
 /** Reads and validates the bot's configuration from `env`; throws naming each bad variable. */
 export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   const c = parseEnv(schema, env, 'bot');
+  if (c.SLACK_SOCKET_MODE ? !c.SLACK_APP_TOKEN : !c.SLACK_SIGNING_SECRET)
+    throw new Error(
+      c.SLACK_SOCKET_MODE
+        ? 'invalid bot configuration: SLACK_SOCKET_MODE needs SLACK_APP_TOKEN (an app-level token, xapp-…, with connections:write)'
+        : 'invalid bot configuration: SLACK_SIGNING_SECRET is required (or set SLACK_SOCKET_MODE=true with SLACK_APP_TOKEN)',
+    );
   const { S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY } = c;
   return {
     databaseUrl: c.DATABASE_URL,
     slack: {
-      signingSecret: c.SLACK_SIGNING_SECRET,
+      signingSecret: c.SLACK_SIGNING_SECRET ?? '',
       botToken: c.SLACK_BOT_TOKEN,
       botId: c.SLACK_BOT_ID,
       botUserId: c.SLACK_BOT_USER_ID,
       apiUrl: c.SLACK_API_URL,
       channelRepos: c.SLACK_CHANNEL_REPOS,
       defaultRepo: c.CROSSDOCK_DEFAULT_REPO,
+      socketMode: c.SLACK_SOCKET_MODE,
+      appToken: c.SLACK_APP_TOKEN,
+      ackWaitMs: c.SLACK_ACK_WAIT_MS,
+      permissions: c.SLACK_PERMISSIONS_FILE ? readPermissions(c.SLACK_PERMISSIONS_FILE) : undefined,
     },
     github: githubOptions(c),
     githubApp: githubAppOptions(c),

@@ -1,15 +1,39 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
-import { listUnreportedBuilds, markBuildReported } from '../db/queries/builds';
-import { loadBuildView } from './build-view';
+import { listBuildsWithOpenMessages, markBuildReported, type Build } from '../db/queries/builds';
+import {
+  claimSlackPost,
+  releaseSlackPost,
+  setSlackPostTs,
+  wantsDirectMessages,
+  type SlackPostKind,
+} from '../db/queries/slack';
+import { loadBuildView, type BuildView } from './build-view';
 import { startPassLoop, type PassLoop } from './pass-loop';
-import { renderBuildMessage } from './slack/messages';
+import { renderBuildMessage, renderDirectMessage, renderLogReply } from './slack/messages';
+
+const FINISHED = ['succeeded', 'failed', 'canceled'];
+
+/** What a build's message shows, but for running jobs' elapsed time: a change means an edit. */
+function fingerprint(view: BuildView): string {
+  return JSON.stringify([
+    view.build.state,
+    view.jobs.map((job) => [job.id, job.state, job.toolchain, job.error, job.workerId]),
+    [...view.artifactsByJob.values()].flat().map((artifact) => artifact.id),
+    [...view.queueReasons.entries()],
+  ]);
+}
 
 /**
- * Reports build state changes back to Slack: edits each build's message (`chat.update`) when its
- * state differs from the last one reported, in passes run by startPassLoop (woken by NOTIFY, with
- * polling), so each state is reported once.
+ * Reports builds back to Slack, in passes run by startPassLoop (woken by NOTIFY, with polling):
+ * edits each build's one channel message (chat.update) when what it shows changes (a job starts,
+ * ends, or makes artifacts) and every `refreshMs` (default 60 000 ms) while jobs run, for their
+ * elapsed time; posts each failed job's last log lines once as a reply in the message's thread;
+ * and when the build ends, sends its requester one direct message unless they turned those off.
+ * Each post is claimed in `slack_posts` first, so a retried pass never posts twice; a pass that
+ * fails is retried by the next one, and the final state is marked reported only once all of it
+ * was done.
  */
 export function startNotifier(options: {
   db: Database;
@@ -17,26 +41,79 @@ export function startNotifier(options: {
   portalUrl: string;
   log: Logger;
   pollMs?: number;
+  refreshMs?: number;
 }): PassLoop {
   const { db, slack, portalUrl, log } = options;
-  const pass = async () => {
-    for (const build of await listUnreportedBuilds(db)) {
-      const slackTarget = build.notify.slack;
-      if (!slackTarget?.ts) continue;
-      try {
-        const view = await loadBuildView(db, build.id);
-        if (!view) continue;
-        await slack.chat.update({
-          channel: slackTarget.channel,
-          ts: slackTarget.ts,
-          ...renderBuildMessage(view, portalUrl),
-        });
+  const refreshMs = options.refreshMs ?? 60_000;
+  const shown = new Map<number, { fingerprint: string; at: number }>();
+
+  /** Posts `post` once for (build, kind, job): claimed first, released if Slack refuses it. */
+  const postOnce = async (
+    build: Build,
+    kind: SlackPostKind,
+    jobId: number,
+    post: () => Promise<{ ts?: string }>,
+  ) => {
+    if (!(await claimSlackPost(db, build.id, kind, jobId))) return;
+    try {
+      const posted = await post();
+      await setSlackPostTs(db, build.id, kind, jobId, posted.ts ?? '');
+    } catch (error) {
+      await releaseSlackPost(db, build.id, kind, jobId);
+      throw error;
+    }
+  };
+
+  const report = async (build: Build) => {
+    const target = build.notify.slack;
+    if (!target?.ts) return;
+    const view = await loadBuildView(db, build.id);
+    if (!view) return;
+    const now = Date.now();
+    const print = fingerprint(view);
+    const last = shown.get(build.id);
+    const finished = FINISHED.includes(view.build.state);
+    const changed = build.reportedState !== view.build.state || last?.fingerprint !== print;
+    if (changed || now - (last?.at ?? 0) >= refreshMs) {
+      await slack.chat.update({
+        channel: target.channel,
+        ts: target.ts,
+        ...renderBuildMessage(view, portalUrl, new Date(now)),
+      });
+      shown.set(build.id, { fingerprint: print, at: now });
+      log.debug({ buildId: build.id, state: view.build.state }, 'build message updated');
+    }
+    for (const job of view.jobs) {
+      if (!view.logTails.has(job.id)) continue;
+      await postOnce(build, 'thread-log', job.id, () =>
+        slack.chat.postMessage({
+          channel: target.channel,
+          thread_ts: target.ts,
+          ...renderLogReply(view, job, portalUrl),
+        }),
+      );
+    }
+    if (!finished) {
+      if (build.reportedState !== view.build.state)
         await markBuildReported(db, build.id, view.build.state);
-        log.debug({ buildId: build.id, state: view.build.state }, 'build message updated');
+      return;
+    }
+    if (target.user && (await wantsDirectMessages(db, target.user)))
+      await postOnce(build, 'direct-message', 0, () =>
+        slack.chat.postMessage({ channel: target.user!, ...renderDirectMessage(view, portalUrl) }),
+      );
+    await markBuildReported(db, build.id, view.build.state);
+    shown.delete(build.id);
+  };
+
+  const pass = async () => {
+    for (const build of await listBuildsWithOpenMessages(db)) {
+      try {
+        await report(build);
       } catch (error) {
         log.warn(
           { err: error, buildId: build.id },
-          'updating the build message failed; retrying on the next pass',
+          'reporting the build to Slack failed; retrying on the next pass',
         );
       }
     }

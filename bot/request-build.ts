@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { formatRef, parseBuildCommand, type RefSpec, type RepoName } from '../core/command';
+import {
+  formatRef,
+  parseBuildCommand,
+  type BuildCommand,
+  type RefSpec,
+  type RepoName,
+} from '../core/command';
 import { CrossdockError } from '../core/errors';
 import { RECIPE_FILE, parseRecipe, type Recipe } from '../core/recipe';
 import { closestMatch } from '../core/suggest';
@@ -7,7 +13,7 @@ import type { Database } from '../db/client';
 import { createBuild, type BuildWithJobs, type NewJob } from '../db/queries/builds';
 import type { BuildNotify, Trigger } from '../db/schema';
 import type { SourceDirectory } from './sources/directory';
-import { repoLabel, type ResolvedRef } from './sources/source-host';
+import { repoLabel, type ResolvedRef, type SourceHost } from './sources/source-host';
 
 /** One request for a build, from any front end. */
 export interface BuildRequest {
@@ -44,25 +50,33 @@ export interface RequestBuildDeps {
   sources: SourceDirectory;
 }
 
+/** A build request checked against its source: what storeBuild stores. */
+export interface BuildPlan {
+  command: BuildCommand;
+  repo: RepoName;
+  source: SourceHost;
+  resolved: ResolvedRef;
+  recipe: Recipe;
+  /** The targets to build, in the command's order (every target of the recipe for `all`). */
+  targets: string[];
+}
+
 /**
  * Parses a build request, resolves its ref to a commit, reads and validates `.crossdock.yml` at
- * that commit, checks the targets, then stores the build and one queued job per target in one
- * transaction. Returns the build with `created: false` when it is a replay.
- *
- * Throws CrossdockError: `bad-command`, `unknown-repo`, `unknown-ref`, `recipe-missing`,
- * `recipe-invalid`, `unknown-target` (user mistakes: the message says what to type instead), or
- * `source-unavailable`. Nothing is stored when it throws.
+ * that commit, and checks the targets; stores nothing. Throws CrossdockError: `bad-command`,
+ * `unknown-repo`, `unknown-ref`, `recipe-missing`, `recipe-invalid`, `unknown-target` (user
+ * mistakes: the message says what to type instead), or `source-unavailable`.
  */
-export async function requestBuild(
+export async function planBuild(
   deps: RequestBuildDeps,
-  request: BuildRequest,
-): Promise<BuildWithJobs & { created: boolean }> {
+  request: Pick<BuildRequest, 'text' | 'defaultRepo' | 'defaultRef' | 'resolved'>,
+): Promise<BuildPlan> {
   const command = parseBuildCommand(request.text, { defaultRef: request.defaultRef });
   const repo = command.repo ?? request.defaultRepo;
   if (!repo) {
     throw new CrossdockError(
       'bad-command',
-      'Which repository? This channel has no default: add `in owner/repo`, e.g. `/build arm64 pr-123 in acme/widget`.',
+      'Which repository? This channel has no default: add `in owner/repo`, e.g. `/build arm64 pr-123 in acme/widget`, or set one with `/build use acme/widget`.',
     );
   }
   const source = await deps.sources.forRepo(repo);
@@ -87,6 +101,19 @@ export async function requestBuild(
       );
     }
   }
+  return { command, repo, source, resolved, recipe, targets };
+}
+
+/**
+ * Stores a planned build and one queued job per target in one transaction. Returns the build
+ * with `created: false` when it is a replay (the same request key: see BuildRequest.dedupe).
+ */
+export async function storeBuild(
+  deps: RequestBuildDeps,
+  plan: BuildPlan,
+  request: BuildRequest,
+): Promise<BuildWithJobs & { created: boolean }> {
+  const { command, repo, source, resolved, recipe, targets } = plan;
   const identity =
     request.dedupe === 'request' && !command.force
       ? [repoLabel(repo), resolved.sha, formatRef(command.ref), [...targets].sort().join(',')]
@@ -120,6 +147,18 @@ export async function requestBuild(
     cancelSuperseded: request.cancelSuperseded || recipe.cancelSuperseded,
     jobs: jobsForTargets(recipe, targets),
   });
+}
+
+/**
+ * planBuild then storeBuild: parses, resolves and checks a build request, then stores the build
+ * and its jobs. Returns the build with `created: false` when it is a replay. Throws what planBuild
+ * throws; nothing is stored when it throws.
+ */
+export async function requestBuild(
+  deps: RequestBuildDeps,
+  request: BuildRequest,
+): Promise<BuildWithJobs & { created: boolean }> {
+  return storeBuild(deps, await planBuild(deps, request), request);
 }
 
 /** The jobs of targets `names` of `recipe` (each must be one of its targets), in that order. */

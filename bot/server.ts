@@ -29,7 +29,7 @@ export async function startBotServer(
   });
   // eslint-disable-next-line prefer-const -- assigned after the Slack app that refers to it
   let notifier: ReturnType<typeof startNotifier> | undefined;
-  const { app, receiver } = createSlackApp(
+  const slack = createSlackApp(
     { ...config.slack, portalUrl: config.portalUrl },
     {
       db: deps.db,
@@ -40,7 +40,7 @@ export async function startBotServer(
   );
   notifier = startNotifier({
     db: deps.db,
-    slack: app.client,
+    slack: slack.app.client,
     portalUrl: config.portalUrl,
     log: deps.log.child({ part: 'notifier' }),
   });
@@ -74,8 +74,12 @@ export async function startBotServer(
       return;
     }
     if (github && (await github.middleware(request, response))) return;
+    if (!slack.requestListener) {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
     try {
-      receiver.requestListener(request, response);
+      slack.requestListener(request, response);
     } catch (error) {
       // Bolt throws for paths it does not serve (code slack_bolt_http_receiver_deferred_request_error).
       if ((error as { code?: string }).code !== 'slack_bolt_http_receiver_deferred_request_error')
@@ -87,9 +91,11 @@ export async function startBotServer(
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host}:${port}`;
   deps.log.info({ url }, 'bot listening');
+  await slack.start();
   return {
     url,
     async close() {
+      await slack.stop();
       await notifier?.stop();
       await reporter?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -252,12 +252,14 @@ function parseVerb(verb: Verb, args: string[], context: CommandContext): Command
       );
     case 'targets':
       if (args.length > 1) throw tooMany('`/build targets acme/widget`');
-      return args.length === 0 ? { kind: 'targets' } : { kind: 'targets', repo: parseRepoName(args[0]!) };
+      return args.length === 0
+        ? { kind: 'targets' }
+        : { kind: 'targets', repo: parseRepoName(args[0]!) };
     case 'use':
       if (args.length === 0)
         throw new CrossdockError(
           'bad-command',
-          'Which repository? Write `/build use acme/widget` to make it this channel\'s default.',
+          "Which repository? Write `/build use acme/widget` to make it this channel's default.",
         );
       if (args.length > 1) throw tooMany('`/build use acme/widget`');
       return { kind: 'use', repo: parseRepoName(args[0]!) };

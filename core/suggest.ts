@@ -25,7 +25,8 @@ export function closestMatch(
   for (const candidate of candidates) {
     const sameLetters = [...input].sort().join('') === [...candidate].sort().join('');
     const distance = sameLetters ? 1 : editDistance(input, candidate);
-    if (distance <= maxDistance && (!best || distance < best.distance)) best = { candidate, distance };
+    if (distance <= maxDistance && (!best || distance < best.distance))
+      best = { candidate, distance };
   }
   return best?.candidate;
 }

@@ -66,7 +66,7 @@ export const repos = pgTable(
   (table) => [uniqueIndex('repos_owner_name').on(table.owner, table.name)],
 );
 
-/** A build with a Slack message whose final state has not been reported (see listUnreportedBuilds). */
+/** A build with a Slack message whose final state has not been reported (see listBuildsWithOpenMessages). */
 export const UNREPORTED_BUILD = sql.raw(
   `(reported_state is null or reported_state in ('queued', 'running')) and notify -> 'slack' ? 'ts'`,
 );
@@ -415,4 +415,102 @@ export const githubReleaseAssets = pgTable(
     ...timestamps,
   },
   (table) => [primaryKey({ columns: [table.releaseId, table.artifactId] })],
+);
+
+/** A Slack channel's default repository, set with `/build use owner/repo`. */
+export const slackChannels = pgTable('slack_channels', {
+  channelId: text('channel_id').primaryKey(),
+  /** `owner/name`; checked against the source host when set. */
+  repo: text('repo').notNull(),
+  setBy: text('set_by').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** A Slack user's preferences: whether a direct message tells them when their build ends. */
+export const slackUsers = pgTable('slack_users', {
+  userId: text('user_id').primaryKey(),
+  directMessages: boolean('direct_messages').notNull().default(true),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * A Slack request for untrusted code (a fork's pull request) held until someone who may approve
+ * fork builds clicks Approve on its message; then the build of exactly `request.resolved.sha` is
+ * made and the same message shows it.
+ */
+export const slackHolds = pgTable('slack_holds', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  /** The slash command's trigger_id: a retried command finds its hold instead of making another. */
+  requestId: text('request_id').notNull().unique(),
+  channelId: text('channel_id').notNull(),
+  /** The message's ts, set once it is posted. */
+  messageTs: text('message_ts'),
+  request: jsonb('request').$type<SlackHeldRequest>().notNull(),
+  state: text('state', { enum: ['held', 'approved', 'dismissed'] })
+    .notNull()
+    .default('held'),
+  decidedBy: text('decided_by'),
+  decidedAt: timestamp('decided_at', { withTimezone: true }),
+  buildId: bigint('build_id', { mode: 'number' }).references(() => builds.id, {
+    onDelete: 'set null',
+  }),
+  ...timestamps,
+});
+
+export interface SlackHeldRequest {
+  text: string;
+  /** owner/name */
+  repo: string;
+  userId: string;
+  /** The commit and ref as resolved when the request was made (ResolvedRef). */
+  resolved: {
+    sha: string;
+    pullNumber?: number;
+    branch?: string;
+    tag?: string;
+    trusted: boolean;
+  };
+  targets: string[];
+}
+
+/**
+ * Something posted to Slack at most once, claimed before it is posted: a failed job's log in the
+ * build message's thread (`kind` thread-log, jobId set), or the direct message to the requester
+ * when the build ends (`kind` direct-message, jobId 0).
+ */
+export const slackPosts = pgTable(
+  'slack_posts',
+  {
+    buildId: bigint('build_id', { mode: 'number' })
+      .notNull()
+      .references(() => builds.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['thread-log', 'direct-message'] }).notNull(),
+    jobId: bigint('job_id', { mode: 'number' }).notNull().default(0),
+    /** The posted message's ts; null while the post is in flight. */
+    ts: text('ts'),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.buildId, table.kind, table.jobId] })],
+);
+
+/**
+ * A refused request: who asked for what and why they were refused (e.g. no permission to start
+ * release builds of acme/widget), kept for the operators' audit.
+ */
+export const refusals = pgTable(
+  'refusals',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** `slack` or `github`. */
+    frontEnd: text('front_end').notNull(),
+    /** Who asked, e.g. slack:U123. */
+    actor: text('actor').notNull(),
+    /** What was refused: build, release, approve, cancel, retry, use. */
+    action: text('action').notNull(),
+    /** owner/name, when the request named one. */
+    repo: text('repo'),
+    reason: text('reason').notNull(),
+    ...timestamps,
+  },
+  (table) => [index('refusals_created').on(table.createdAt)],
 );

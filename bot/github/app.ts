@@ -2,12 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { Probot, createNodeMiddleware, type Context } from 'probot';
-import {
-  COMMANDS,
-  formatRef,
-  parseCommand,
-  type RepoName,
-} from '../../core/command';
+import { COMMANDS, formatRef, parseCommand, type RepoName } from '../../core/command';
 import { CrossdockError, reportError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Database } from '../../db/client';
@@ -46,7 +41,6 @@ export interface GitHubAppDeps {
   /** Set once the reporter runs (it needs the Probot instance made here). */
   reporter: () => GitHubReporter | undefined;
 }
-
 
 /** The commands a pull request comment takes, as help lists them. */
 const PULL_COMMANDS = COMMANDS.filter((command) => command.frontEnds.includes('github'))
@@ -455,8 +449,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
             `Commands: ${PULL_COMMANDS}, /ok-to-build [sha] (maintainers, to build a fork's head).`,
           );
         if (parsed.kind === 'cancel') return cancelPullBuilds(event, pull.number, parsed.buildId);
-        if (parsed.kind === 'retry')
-          return retryPullBuild(event, pull, deliveryId, parsed.buildId);
+        if (parsed.kind === 'retry') return retryPullBuild(event, pull, deliveryId, parsed.buildId);
         if (parsed.kind !== 'build')
           throw new CrossdockError(
             'bad-command',

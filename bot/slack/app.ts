@@ -1,14 +1,25 @@
-import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
-import { parseRepoName, type RepoName } from '../../core/command';
+import {
+  App,
+  HTTPReceiver,
+  LogLevel,
+  SocketModeReceiver,
+  type AckFn,
+  type BlockAction,
+  type ButtonAction,
+  type Logger as BoltLogger,
+  type RespondArguments,
+  type RespondFn,
+} from '@slack/bolt';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseCommand, type Command } from '../../core/command';
 import { reportError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Database } from '../../db/client';
 import type { SlackSettings } from '../config';
-import { markBuildReported, setBuildNotify } from '../../db/queries/builds';
-import { loadBuildView } from '../build-view';
-import { requestBuild } from '../request-build';
 import type { SourceDirectory } from '../sources/directory';
-import { renderBuildMessage } from './messages';
+import { ACTIONS, renderHelp, renderText } from './messages';
+import { createSlackPermissions } from './permissions';
+import { createSlackService, type SlackReply, type SlackRequester } from './service';
 
 export interface SlackOptions extends SlackSettings {
   portalUrl: string;
@@ -20,6 +31,19 @@ export interface SlackDeps {
   log: Logger;
   /** Called after a build's message is posted, so its later states are reported promptly. */
   onBuildPosted?: (buildId: number) => void;
+}
+
+/** The Slack front end, as the bot's server runs it. */
+export interface SlackFrontEnd {
+  app: App;
+  /**
+   * Serves POST /slack/events (HTTP mode); undefined in Socket Mode, where Slack's requests
+   * come over the WebSocket that `start()` opens.
+   */
+  requestListener?: HTTPReceiver['requestListener'];
+  /** Connects to Slack in Socket Mode (nothing to do in HTTP mode). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /** Adapts pino to Bolt's logger interface. */
@@ -35,76 +59,181 @@ function boltLogger(log: Logger): BoltLogger {
   };
 }
 
+const asResponse = (reply: SlackReply): RespondArguments & { response_type: string } => ({
+  response_type: reply.visibility ?? 'ephemeral',
+  text: reply.text,
+  blocks: reply.blocks,
+});
+
 /**
- * The Slack front end: a Bolt app serving the `/build` slash command at POST /slack/events.
- * Bolt verifies Slack's v0 request signature and 5-minute timestamp window
- * (api.slack.com/authentication/verifying-requests-from-slack) and answers 401 otherwise.
- * The command is acknowledged only once the build and its jobs are stored; then one channel
- * message is posted, which the notifier edits as the build moves.
- * Serve `receiver.requestListener` from an http server bound to 127.0.0.1.
+ * The Slack front end: a Bolt app with the `/build` slash command (the grammar of
+ * core/command.ts), the buttons of build messages (Cancel, Retry, Approve, Dismiss, Open in
+ * portal), and the App Home tab.
+ *
+ * Over HTTP (default), Bolt verifies Slack's v0 request signature and 5-minute timestamp window
+ * (api.slack.com/authentication/verifying-requests-from-slack) and answers 401 otherwise; serve
+ * `requestListener` from a server bound to 127.0.0.1 behind the team's proxy. With
+ * `socketMode` the app connects out to Slack over a WebSocket (api.slack.com/apis/socket-mode)
+ * with the app-level token, for bots with no public URL.
+ *
+ * A command is acknowledged within Slack's 3 seconds whatever the database or the source host
+ * do: grammar mistakes and help are answered in the acknowledgement; anything else is
+ * acknowledged once its answer is ready or `ackWaitMs` have passed, whichever is first, and the
+ * answer then follows through the command's response_url. A started build's answer is its
+ * channel message, which the notifier edits as the build moves.
  */
-export function createSlackApp(
-  options: SlackOptions,
-  deps: SlackDeps,
-): { app: App; receiver: HTTPReceiver } {
+export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFrontEnd {
   const logger = boltLogger(deps.log);
-  const receiver = new HTTPReceiver({
-    signingSecret: options.signingSecret,
-    endpoints: '/slack/events',
-    logger,
-    unhandledRequestTimeoutMillis: 3000,
-  });
+  const clientOptions = options.apiUrl
+    ? { slackApiUrl: options.apiUrl, retryConfig: { retries: 2 } }
+    : undefined;
+  const httpReceiver = options.socketMode
+    ? undefined
+    : new HTTPReceiver({
+        signingSecret: options.signingSecret,
+        endpoints: '/slack/events',
+        logger,
+        unhandledRequestTimeoutMillis: 3000,
+      });
+  const receiver =
+    httpReceiver ??
+    new SocketModeReceiver({
+      appToken: options.appToken!,
+      logger,
+      installerOptions: { clientOptions },
+    });
   const app = new App({
     receiver,
     token: options.botToken,
     botId: options.botId,
     botUserId: options.botUserId,
     logger,
-    clientOptions: options.apiUrl
-      ? { slackApiUrl: options.apiUrl, retryConfig: { retries: 2 } }
-      : undefined,
+    clientOptions,
+  });
+  const permissions = createSlackPermissions(options.permissions, async (usergroup) => {
+    const answer = await app.client.usergroups.users.list({ usergroup });
+    return answer.users ?? [];
+  });
+  const service = createSlackService({
+    db: deps.db,
+    sources: deps.sources,
+    client: app.client,
+    permissions,
+    portalUrl: options.portalUrl,
+    channelRepos: options.channelRepos,
+    defaultRepo: options.defaultRepo,
+    log: deps.log,
+    onBuildPosted: deps.onBuildPosted,
   });
 
-  app.command('/build', async ({ command, ack, client }) => {
-    const log = deps.log.child({ channel: command.channel_id, user: command.user_id });
-    const defaultName = options.channelRepos[command.channel_id] ?? options.defaultRepo;
-    let defaultRepo: RepoName | undefined;
-    try {
-      defaultRepo = defaultName ? parseRepoName(defaultName) : undefined;
-      const result = await requestBuild(deps, {
-        text: command.text,
-        defaultRepo,
-        trigger: 'slack',
-        requester: `slack:${command.user_id}`,
-        deliveryId: command.trigger_id,
-      });
-      const { build, repo } = result;
-      log.info({ buildId: build.id, created: result.created }, 'build requested');
-      await ack({
-        response_type: 'ephemeral',
-        text: result.created
-          ? `Build #${build.id} queued: ${result.jobs.map((job) => job.target).join(', ')} of ${repo.owner}/${repo.name} at ${build.sha.slice(0, 12)}.`
-          : `That request is already build #${build.id}.`,
-      });
-      if (!result.created) return;
-      const view = await loadBuildView(deps.db, build.id);
-      const message = renderBuildMessage(view!, options.portalUrl);
-      const posted = await client.chat.postMessage({ channel: command.channel_id, ...message });
-      await setBuildNotify(deps.db, build.id, {
-        slack: {
-          channel: posted.channel ?? command.channel_id,
-          ts: posted.ts!,
-          user: command.user_id,
-        },
-      });
-      await markBuildReported(deps.db, build.id, view!.build.state);
-      deps.onBuildPosted?.(build.id);
-    } catch (error) {
-      const report = reportError(error);
-      log[report.level]({ err: error, code: report.code }, 'build request refused');
-      await ack({ response_type: 'ephemeral', text: report.reply }).catch(() => {});
+  /** A thrown error as the answer to its requester: a user's mistake says what to do instead. */
+  const errorReply = (error: unknown, log: Logger): SlackReply => {
+    const report = reportError(error);
+    log[report.level]({ err: error, code: report.code }, 'slack request refused');
+    return renderText(report.reply);
+  };
+
+  /** Acknowledges within `ackWaitMs` (with the answer if it is ready), else answers later. */
+  const answer = async (
+    ack: AckFn<string | RespondArguments>,
+    respond: RespondFn,
+    outcome: Promise<SlackReply | undefined>,
+    log: Logger,
+  ) => {
+    const waitMs = options.ackWaitMs ?? 0;
+    if (waitMs > 0) {
+      const early = await Promise.race([
+        outcome.then((reply) => ({ reply })),
+        sleep(waitMs).then(() => undefined),
+      ]);
+      if (early) {
+        await ack(early.reply ? asResponse(early.reply) : undefined);
+        return;
+      }
     }
+    await ack();
+    const reply = await outcome;
+    if (reply)
+      await respond(asResponse(reply)).catch((error) =>
+        log.warn({ err: error }, 'answering through response_url failed'),
+      );
+  };
+
+  app.command('/build', async ({ command, ack, respond }) => {
+    const log = deps.log.child({ channel: command.channel_id, user: command.user_id });
+    const who: SlackRequester = {
+      userId: command.user_id,
+      channelId: command.channel_id,
+      requestId: command.trigger_id,
+    };
+    let parsed: Command;
+    try {
+      parsed = parseCommand(command.text);
+    } catch (error) {
+      await ack(asResponse(errorReply(error, log)));
+      return;
+    }
+    if (parsed.kind === 'help') {
+      await ack(asResponse(renderHelp()));
+      return;
+    }
+    const outcome = service
+      .command(who, parsed, command.text)
+      .catch((error: unknown) => errorReply(error, log));
+    await answer(ack, respond, outcome, log);
   });
 
-  return { app, receiver };
+  /** A button whose value is a build's or held request's id. */
+  const onButton = (
+    actionId: string,
+    run: (who: SlackRequester, id: number) => Promise<SlackReply | undefined>,
+  ) =>
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, respond }) => {
+      await ack();
+      const who: SlackRequester = {
+        userId: body.user.id,
+        channelId: body.channel?.id ?? body.container.channel_id,
+        requestId: body.trigger_id,
+      };
+      const log = deps.log.child({ channel: who.channelId, user: who.userId, action: actionId });
+      const reply = await run(who, Number(action.value)).catch((error: unknown) =>
+        errorReply(error, log),
+      );
+      if (reply)
+        await respond({ ...asResponse(reply), replace_original: false }).catch((error) =>
+          log.warn({ err: error }, 'answering a button through response_url failed'),
+        );
+    });
+  onButton(ACTIONS.cancel, service.cancel);
+  onButton(ACTIONS.retry, service.retry);
+  onButton(ACTIONS.approve, service.approve);
+  onButton(ACTIONS.dismiss, service.dismiss);
+  // A link button: Slack opens the URL and still sends the click, which needs only an ack.
+  app.action(ACTIONS.openPortal, async ({ ack }) => ack());
+  app.action<BlockAction<ButtonAction>>(ACTIONS.directMessages, async ({ ack, body, action }) => {
+    await ack();
+    await service
+      .setDirectMessages(body.user.id, action.value === 'on')
+      .catch((error: unknown) => deps.log.warn({ err: error }, 'the Home tab switch failed'));
+  });
+
+  app.event('app_home_opened', async ({ event }) => {
+    if (event.tab !== 'home') return;
+    await service
+      .publishHome(event.user)
+      .catch((error: unknown) =>
+        deps.log.warn({ err: error, user: event.user }, 'publishing the Home tab failed'),
+      );
+  });
+
+  return {
+    app,
+    requestListener: httpReceiver?.requestListener,
+    async start() {
+      if (!httpReceiver) await app.start();
+    },
+    async stop() {
+      if (!httpReceiver) await app.stop();
+    },
+  };
 }

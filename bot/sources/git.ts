@@ -59,6 +59,23 @@ export class GitSource implements SourceHost {
     return { sha, trusted: await containedInRefs(mirror, sha, false) };
   }
 
+  async defaultBranch(repo: RepoName): Promise<string> {
+    let out: string;
+    try {
+      out = await git(['ls-remote', '--symref', this.repoCloneUrl, 'HEAD']);
+    } catch (error) {
+      throw new CrossdockError(
+        'source-unavailable',
+        `Cannot reach ${repoLabel(repo)}'s git server; try again in a minute.`,
+        { cause: error },
+      );
+    }
+    const branch = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out)?.[1];
+    if (!branch)
+      throw new CrossdockError('unknown-repo', `${repoLabel(repo)} has no default branch (HEAD).`);
+    return branch;
+  }
+
   async readFile(repo: RepoName, sha: string, path: string): Promise<string | undefined> {
     const mirror = this.mirrorDir(repo);
     try {

@@ -88,6 +88,20 @@ export class GitHubSource implements SourceHost {
     });
   }
 
+  async defaultBranch(repo: RepoName): Promise<string> {
+    return this.call(repo, async () => {
+      const found = await this.orUndefined(
+        this.octokit.rest.repos.get({ owner: repo.owner, repo: repo.name }),
+      );
+      if (!found)
+        throw new CrossdockError(
+          'unknown-repo',
+          `${repoLabel(repo)} does not exist on GitHub, or Crossdock cannot see it.`,
+        );
+      return found.data.default_branch;
+    });
+  }
+
   /**
    * Tag `name` resolved to its commit (an annotated tag peeled), or undefined when there is no
    * such tag: only tags, whatever branches are called.

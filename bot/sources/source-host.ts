@@ -25,6 +25,11 @@ export interface SourceHost {
   /** Where workers clone the repository from. */
   cloneUrl(repo: RepoName): string;
   resolveRef(repo: RepoName, ref: RefSpec): Promise<ResolvedRef>;
+  /**
+   * The repository's default branch (e.g. `main`). Throws `unknown-repo` when there is no such
+   * repository, `source-unavailable` when the host cannot be asked.
+   */
+  defaultBranch(repo: RepoName): Promise<string>;
   /** The file at `path` in commit `sha` as UTF-8 text, or undefined if there is none. */
   readFile(repo: RepoName, sha: string, path: string): Promise<string | undefined>;
 }

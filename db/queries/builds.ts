@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import { runPlatform, type ToolchainMode } from '../../core/recipe';
 import type { Database } from '../client';
 import {
@@ -152,16 +152,11 @@ export async function setBuildNotify(
 }
 
 /**
- * Builds whose state changed since it was last reported and that have somewhere to report
- * it (a Slack message), oldest first, at most `limit`.
+ * Builds with a Slack message whose final state is not reported yet: the queued and running ones
+ * (their messages follow each job) and those that ended since. Oldest first, at most `limit`.
  */
-export async function listUnreportedBuilds(db: Database, limit = 50): Promise<Build[]> {
-  return db
-    .select()
-    .from(builds)
-    .where(and(UNREPORTED_BUILD, sql`${builds.reportedState} is distinct from ${builds.state}`))
-    .orderBy(asc(builds.id))
-    .limit(limit);
+export async function listBuildsWithOpenMessages(db: Database, limit = 100): Promise<Build[]> {
+  return db.select().from(builds).where(UNREPORTED_BUILD).orderBy(asc(builds.id)).limit(limit);
 }
 
 /** Marks `state` as reported for a build, unless the build has moved on since. */
