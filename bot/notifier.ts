@@ -13,6 +13,12 @@ import { loadBuildView, type BuildView } from './build-view';
 import { startPassLoop, type PassLoop } from './pass-loop';
 import { renderBuildMessage, renderDirectMessage, renderLogReply } from './slack/messages';
 
+/** The Slack reporter: a pass loop told of each message the front end posts. */
+export interface Notifier extends PassLoop {
+  /** A build's message was just posted showing `view`: edit it only when that changes. */
+  posted(view: BuildView): void;
+}
+
 const FINISHED = ['succeeded', 'failed', 'canceled'];
 
 /** What a build's message shows, but for running jobs' elapsed time: a change means an edit. */
@@ -42,7 +48,7 @@ export function startNotifier(options: {
   log: Logger;
   pollMs?: number;
   refreshMs?: number;
-}): PassLoop {
+}): Notifier {
   const { db, slack, portalUrl, log } = options;
   const refreshMs = options.refreshMs ?? 60_000;
   const shown = new Map<number, { fingerprint: string; at: number }>();
@@ -118,5 +124,12 @@ export function startNotifier(options: {
       }
     }
   };
-  return startPassLoop({ db, pass, log, pollMs: options.pollMs });
+  const loop = startPassLoop({ db, pass, log, pollMs: options.pollMs });
+  return {
+    ...loop,
+    posted(view) {
+      shown.set(view.build.id, { fingerprint: fingerprint(view), at: Date.now() });
+      loop.poke();
+    },
+  };
 }

@@ -35,7 +35,7 @@ export async function startBotServer(
       db: deps.db,
       sources,
       log: deps.log.child({ frontEnd: 'slack' }),
-      onBuildPosted: () => notifier?.poke(),
+      onBuildPosted: (view) => notifier?.posted(view),
     },
   );
   notifier = startNotifier({

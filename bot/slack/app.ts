@@ -16,6 +16,7 @@ import { reportError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Database } from '../../db/client';
 import type { SlackSettings } from '../config';
+import type { BuildView } from '../build-view';
 import type { SourceDirectory } from '../sources/directory';
 import { ACTIONS, renderHelp, renderText } from './messages';
 import { createSlackPermissions } from './permissions';
@@ -29,8 +30,8 @@ export interface SlackDeps {
   db: Database;
   sources: SourceDirectory;
   log: Logger;
-  /** Called after a build's message is posted, so its later states are reported promptly. */
-  onBuildPosted?: (buildId: number) => void;
+  /** Called after a build's message is posted showing `view`, so its changes are reported. */
+  onBuildPosted?: (view: BuildView) => void;
 }
 
 /** The Slack front end, as the bot's server runs it. */

@@ -21,7 +21,7 @@ import {
   wantsDirectMessages,
 } from '../../db/queries/slack';
 import { listWorkers, queueDepth } from '../../db/queries/workers';
-import { loadBuildView } from '../build-view';
+import { loadBuildView, type BuildView } from '../build-view';
 import { planBuild, storeBuild, type BuildPlan } from '../request-build';
 import type { SourceDirectory } from '../sources/directory';
 import { repoLabel } from '../sources/source-host';
@@ -55,8 +55,8 @@ export interface SlackServiceOptions {
   channelRepos: Record<string, string>;
   defaultRepo?: string;
   log: Logger;
-  /** Called after a build's message is posted, so its later states are reported promptly. */
-  onBuildPosted?: (buildId: number) => void;
+  /** Called after a build's message is posted showing `view`, so its changes are reported. */
+  onBuildPosted?: (view: BuildView) => void;
 }
 
 /** Who asked, and where: a slash command's or a button click's context. */
@@ -131,7 +131,7 @@ export function createSlackService(options: SlackServiceOptions) {
       slack: { channel: posted.channel ?? channelId, ts: posted.ts!, user: userId },
     });
     await markBuildReported(db, buildId, view.build.state);
-    options.onBuildPosted?.(buildId);
+    options.onBuildPosted?.(view);
   };
 
   /** Permissions a planned build needs: build, release for a tag, approve for a fork's code. */
@@ -420,7 +420,7 @@ export function createSlackService(options: SlackServiceOptions) {
             slack: { channel: held.channelId, ts: held.messageTs, user: request.userId },
           });
           await markBuildReported(db, stored.build.id, view.build.state);
-          options.onBuildPosted?.(stored.build.id);
+          options.onBuildPosted?.(view);
         } else {
           await postBuildMessage(stored.build.id, held.channelId, request.userId);
         }

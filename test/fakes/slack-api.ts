@@ -12,6 +12,8 @@ export interface SlackCall {
   method: string;
   args: Record<string, unknown>;
   key?: string;
+  /** The ts the fake gave a chat.postMessage. */
+  ts?: string;
 }
 
 /** Payload problems found by checkBlockKit / checkMessageText in one call. */
@@ -292,6 +294,7 @@ export async function startFakeSlackApi(
         }
         const channel = String(args.channel ?? '');
         const ts = newTs();
+        calls[calls.length - 1]!.ts = ts;
         return {
           ok: true,
           channel: channel.startsWith('U') ? `D${channel.slice(1)}` : channel,

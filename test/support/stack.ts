@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../core/logger';
+import type { SlackSettings } from '../../bot/config';
 import { startBotServer } from '../../bot/server';
 import { createPortalApp } from '../../portal/app';
 import { startFakeGitHub } from '../fakes/github-api';
@@ -41,13 +42,21 @@ import { spawnWorker, stopProcess, storageEnvOf } from './processes';
  * git repositories) and of Slack's Web API, the portal and the bot in this process, and one
  * worker process (with `workerSlots` slots, 1 by default). `close()` stops everything and removes what it made.
  */
-export async function startStack(options: { workerSlots?: number } = {}) {
+export async function startStack(
+  options: {
+    workerSlots?: number;
+    /** Slack settings over the defaults (permissions, ackWaitMs, Socket Mode). */
+    slack?: Partial<SlackSettings>;
+    /** The fake Slack's user groups: group id → member user ids. */
+    slackUserGroups?: Record<string, string[]>;
+  } = {},
+) {
   const database = await createTestDatabase();
   const bucket = await createTestBucket();
   const workDir = mkdtempSync(join(tmpdir(), 'crossdock-e2e-'));
   const gitRoot = join(workDir, 'github');
   const github = await startFakeGitHub({ root: gitRoot, token: GITHUB_TOKEN });
-  const slack = await startFakeSlackApi();
+  const slack = await startFakeSlackApi({ userGroups: options.slackUserGroups });
   const log = createLogger({ name: 'e2e', level: 'warn' });
 
   // The portal's links need its URL, known once it listens: route to the app made after that.
@@ -78,6 +87,7 @@ export async function startStack(options: { workerSlots?: number } = {}) {
         botUserId: 'U0CROSSDOCK',
         apiUrl: slack.apiUrl,
         channelRepos: { [CHANNEL]: 'acme/hello' },
+        ...options.slack,
       },
       github: { apiUrl: github.url, token: GITHUB_TOKEN, cloneBaseUrl: github.cloneBaseUrl },
       gitCacheDir: join(workDir, 'bot-git'),
@@ -106,6 +116,7 @@ export async function startStack(options: { workerSlots?: number } = {}) {
     gitRoot,
     portalUrl,
     slackUrl: `${bot.url}/slack/events`,
+    botUrl: bot.url,
     worker,
     /**
      * Runs the `crossdock` CLI (bot/cli/main.ts) against this stack as user `user`; resolves to
