@@ -47,3 +47,72 @@ describe("the bot's GitHub App settings", () => {
     );
   });
 });
+
+describe("the bot's Slack settings", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'crossdock-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const base = {
+    DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
+    SLACK_BOT_TOKEN: 'xoxb-1',
+    SLACK_BOT_ID: 'B1',
+    SLACK_BOT_USER_ID: 'U1',
+  };
+
+  it('serves HTTP with a signing secret by default, acknowledging at once', () => {
+    const { slack } = loadBotConfig({ ...base, SLACK_SIGNING_SECRET: 's' });
+    expect(slack).toMatchObject({ socketMode: false, ackWaitMs: 0, permissions: undefined });
+  });
+
+  it('takes Socket Mode with an app-level token instead of a signing secret', () => {
+    const { slack } = loadBotConfig({
+      ...base,
+      SLACK_SOCKET_MODE: 'true',
+      SLACK_APP_TOKEN: 'xapp-1-A1-1',
+    });
+    expect(slack).toMatchObject({ socketMode: true, appToken: 'xapp-1-A1-1' });
+    expect(() => loadBotConfig({ ...base, SLACK_SOCKET_MODE: 'true' })).toThrow(
+      'SLACK_SOCKET_MODE needs SLACK_APP_TOKEN',
+    );
+    expect(() => loadBotConfig(base)).toThrow('SLACK_SIGNING_SECRET is required');
+    expect(() =>
+      loadBotConfig({ ...base, SLACK_SOCKET_MODE: 'true', SLACK_APP_TOKEN: 'xoxb-wrong' }),
+    ).toThrow('SLACK_APP_TOKEN: must be an app-level token');
+  });
+
+  it("bounds the acknowledgement wait below Slack's 3 s", () => {
+    expect(
+      loadBotConfig({ ...base, SLACK_SIGNING_SECRET: 's', SLACK_ACK_WAIT_MS: '1500' }).slack
+        .ackWaitMs,
+    ).toBe(1500);
+    expect(() =>
+      loadBotConfig({ ...base, SLACK_SIGNING_SECRET: 's', SLACK_ACK_WAIT_MS: '5000' }),
+    ).toThrow('SLACK_ACK_WAIT_MS');
+  });
+
+  it('reads the permissions file at boot and names what is wrong in it', () => {
+    const good = join(dir, 'good.yml');
+    writeFileSync(good, 'repositories:\n  "acme/*":\n    build: ["*"]\n');
+    const { slack } = loadBotConfig({
+      ...base,
+      SLACK_SIGNING_SECRET: 's',
+      SLACK_PERMISSIONS_FILE: good,
+    });
+    expect(slack.permissions).toEqual({
+      repositories: { 'acme/*': { build: ['*'], release: [], approve: [] } },
+    });
+    const bad = join(dir, 'bad.yml');
+    writeFileSync(bad, 'repositories:\n  "acme/*":\n    build: [alice]\n');
+    expect(() =>
+      loadBotConfig({ ...base, SLACK_SIGNING_SECRET: 's', SLACK_PERMISSIONS_FILE: bad }),
+    ).toThrow(
+      `SLACK_PERMISSIONS_FILE ${bad}: repositories.acme/*.build.0: must be a Slack user id`,
+    );
+    expect(() =>
+      loadBotConfig({
+        ...base,
+        SLACK_SIGNING_SECRET: 's',
+        SLACK_PERMISSIONS_FILE: join(dir, 'missing.yml'),
+      }),
+    ).toThrow('cannot be read (ENOENT)');
+  });
+});

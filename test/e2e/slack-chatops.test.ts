@@ -17,6 +17,7 @@ import {
   postBlockAction,
   postEvent,
   postSlashCommand,
+  slackSession,
 } from '../support/slack';
 import { CHANNEL, SIGNING_SECRET, makeHelloRepo, startStack } from '../support/stack';
 
@@ -67,68 +68,12 @@ describe('Slack chat-ops, end to end', () => {
   let shas: ReturnType<typeof makeHelloRepo>;
   const scratch = mkdtempSync(join(tmpdir(), 'crossdock-chatops-'));
 
-  /** Sends `/build <text>` as `user`; resolves with the acknowledgement and its response_url key. */
-  const command = async (
-    text: string,
-    user = ALICE,
-    options: { triggerId?: string; headers?: Record<string, string> } = {},
-  ) => {
-    const key = randomUUID();
-    const reply = await postSlashCommand(
-      stack.slackUrl,
-      SIGNING_SECRET,
-      {
-        command: '/build',
-        text,
-        channel_id: CHANNEL,
-        user_id: user,
-        trigger_id: options.triggerId ?? `${Date.now()}.${randomUUID()}`,
-        response_url: stack.slack.responseUrl(key),
-      },
-      { headers: options.headers },
-    );
-    expect(reply.status).toBe(200);
-    expect(reply.elapsedMs).toBeLessThan(3000);
-    return { reply, key };
-  };
-
-  const responsesTo = (key: string) =>
-    stack.slack.calls.filter((call) => call.method === 'response_url' && call.key === key);
-
-  /** The answer to a command: in its acknowledgement, or else through its response_url. */
-  const answerTo = async ({ reply, key }: Awaited<ReturnType<typeof command>>) => {
-    if (reply.body) return JSON.parse(reply.body) as { text: string; response_type: string };
-    const [response] = await waitFor(`an answer through response_url ${key}`, () => {
-      const found = responsesTo(key);
-      return found.length ? found : undefined;
-    });
-    return response!.args as { text: string; response_type: string };
-  };
-
-  /** Clicks button `actionId` (value `value`) on message `ts` as `user`; returns its response key. */
-  const click = async (actionId: string, value: string, ts: string, user = ALICE) => {
-    const key = randomUUID();
-    const reply = await postBlockAction(
-      stack.slackUrl,
-      SIGNING_SECRET,
-      blockActionPayload({
-        userId: user,
-        channelId: CHANNEL,
-        messageTs: ts,
-        actionId,
-        value,
-        responseUrl: stack.slack.responseUrl(key),
-      }),
-    );
-    expect(reply.status).toBe(200);
-    expect(reply.elapsedMs).toBeLessThan(3000);
-    return key;
-  };
-  const clickAnswer = async (key: string) =>
-    (await waitFor(`an answer to the click ${key}`, () => responsesTo(key)[0])).args as {
-      text: string;
-      replace_original: boolean;
-    };
+  let session: ReturnType<typeof slackSession>;
+  const command = (...args: Parameters<typeof session.command>) => session.command(...args);
+  const answerTo = (sent: Awaited<ReturnType<typeof command>>) => session.answerTo(sent);
+  const click = (...args: Parameters<typeof session.click>) => session.click(...args);
+  const clickAnswer = (key: string) => session.clickAnswer(key);
+  const responsesTo = (key: string) => session.responsesTo(key);
 
   const newestBuild = async () =>
     (await stack.db.select().from(builds).orderBy(desc(builds.id)).limit(1))[0];
@@ -211,6 +156,13 @@ describe('Slack chat-ops, end to end', () => {
     const recipe = join(scratch, 'recipe.yml');
     writeFileSync(recipe, RECIPE);
     shas = makeHelloRepo(stack.gitRoot, 'acme', 'ops', recipe);
+    session = slackSession({
+      url: stack.slackUrl,
+      signingSecret: SIGNING_SECRET,
+      slack: stack.slack,
+      channelId: CHANNEL,
+      userId: ALICE,
+    });
     makeHelloRepo(stack.gitRoot, 'acme', 'other', recipe);
   });
   afterAll(async () => {

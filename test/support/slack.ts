@@ -1,4 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { waitFor } from '../fakes/http';
+import type { startFakeSlackApi } from '../fakes/slack-api';
 
 /** What a signed request to the bot returned: HTTP status, body, and time taken in milliseconds. */
 export interface SlackRequestResult {
@@ -205,5 +207,91 @@ export function appHomeOpenedEvent(userId: string) {
     channel: `D${userId.slice(1)}`,
     tab: 'home',
     event_ts: slackTs(),
+  };
+}
+
+/** The fake Slack Web API a session talks to (test/fakes/slack-api.ts). */
+type FakeSlack = Pick<Awaited<ReturnType<typeof startFakeSlackApi>>, 'calls' | 'responseUrl'>;
+
+/**
+ * A Slack user's session with the bot at `url` (its /slack/events) in `channelId`: typing
+ * `/build …` and clicking buttons as Slack sends them, signed, each with its own response_url
+ * on `slack`, and reading the answers however they came (in the acknowledgement or through the
+ * response_url). Every request must be answered 200 within Slack's 3 s.
+ */
+export function slackSession(options: {
+  url: string;
+  signingSecret: string;
+  slack: FakeSlack;
+  channelId: string;
+  userId: string;
+}) {
+  const { url, signingSecret, slack, channelId } = options;
+  const responsesTo = (key: string) =>
+    slack.calls.filter((call) => call.method === 'response_url' && call.key === key);
+  const checkAck = (reply: SlackRequestResult, what: string) => {
+    if (reply.status !== 200 || reply.elapsedMs >= 3000)
+      throw new Error(
+        `${what} was answered ${reply.status} after ${Math.round(reply.elapsedMs)} ms (Slack wants 200 within 3000 ms)`,
+      );
+  };
+  return {
+    responsesTo,
+    /** Sends `/build <text>`; resolves with the acknowledgement and its response_url key. */
+    async command(
+      text: string,
+      user = options.userId,
+      request: { triggerId?: string; headers?: Record<string, string> } = {},
+    ) {
+      const key = randomUUID();
+      const reply = await postSlashCommand(
+        url,
+        signingSecret,
+        {
+          command: '/build',
+          text,
+          channel_id: channelId,
+          user_id: user,
+          trigger_id: request.triggerId ?? `${Date.now()}.${randomUUID()}`,
+          response_url: slack.responseUrl(key),
+        },
+        { headers: request.headers },
+      );
+      checkAck(reply, `/build ${text}`);
+      return { reply, key };
+    },
+    /** The answer to a command: in its acknowledgement, or else through its response_url. */
+    async answerTo(sent: { reply: SlackRequestResult; key: string }) {
+      if (sent.reply.body)
+        return JSON.parse(sent.reply.body) as { text: string; response_type: string };
+      const response = await waitFor(
+        `an answer through response_url ${sent.key}`,
+        () => responsesTo(sent.key)[0],
+      );
+      return response.args as { text: string; response_type: string };
+    },
+    /** Clicks button `actionId` (value `value`) on message `ts`; resolves with its response key. */
+    async click(actionId: string, value: string, ts: string, user = options.userId) {
+      const key = randomUUID();
+      const reply = await postBlockAction(
+        url,
+        signingSecret,
+        blockActionPayload({
+          userId: user,
+          channelId,
+          messageTs: ts,
+          actionId,
+          value,
+          responseUrl: slack.responseUrl(key),
+        }),
+      );
+      checkAck(reply, `a click on ${actionId}`);
+      return key;
+    },
+    /** The answer to a click (it always comes through its response_url). */
+    async clickAnswer(key: string) {
+      const response = await waitFor(`an answer to the click ${key}`, () => responsesTo(key)[0]);
+      return response.args as { text: string; replace_original: boolean };
+    },
   };
 }
