@@ -260,6 +260,7 @@ async function main(): Promise<void> {
         NAME,
         `WARNING: ${botCommands.length} bot commands made ${rows.length} builds and ${postedAt.size} messages`,
       );
+    if (process.env.DEBUG_DUMP) writeFileSync(process.env.DEBUG_DUMP, JSON.stringify({ pooled, outcomeMs }));
     const summary = (samples: Sample[]) => ({
       ackMs: summarize(samples.map((sample) => sample.ackMs)),
       errors: samples.filter((sample) => sample.status !== 200).length,

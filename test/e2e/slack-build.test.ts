@@ -145,6 +145,7 @@ describe('/build in Slack, end to end', () => {
       `${stack.portalUrl}/artifacts/${binary.id}/download/hello-linux-arm64`,
     );
     expect(stack.slack.unexpected).toEqual([]);
+    expect(stack.slack.violations).toEqual([]);
     expect(stack.github.unexpected).toEqual([]);
   });
 
