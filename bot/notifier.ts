@@ -1,7 +1,13 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
-import { listBuildsWithOpenMessages, markBuildReported, type Build } from '../db/queries/builds';
+import { FINAL_BUILD_STATES } from '../db/schema';
+import {
+  listBuildsWithOpenMessages,
+  markBuildReported,
+  setBuildNotify,
+  type Build,
+} from '../db/queries/builds';
 import {
   claimSlackPost,
   releaseSlackPost,
@@ -12,6 +18,7 @@ import {
 import { loadBuildView, type BuildView } from './build-view';
 import { startPassLoop, type PassLoop } from './pass-loop';
 import { renderBuildMessage, renderDirectMessage, renderLogReply } from './slack/messages';
+import { slackError } from './slack/service';
 
 /** The Slack reporter: a pass loop told of each message the front end posts. */
 export interface Notifier extends PassLoop {
@@ -19,7 +26,22 @@ export interface Notifier extends PassLoop {
   posted(view: BuildView): void;
 }
 
-const FINISHED = ['succeeded', 'failed', 'canceled'];
+/**
+ * Slack's errors that no retry can fix (api.slack.com/methods/chat.update, chat.postMessage):
+ * the message or channel is gone, or the bot may not post there.
+ */
+const PERMANENT_ERRORS = new Set([
+  'message_not_found',
+  'cant_update_message',
+  'edit_window_closed',
+  'channel_not_found',
+  'is_archived',
+  'not_in_channel',
+  'cannot_dm_bot',
+  'user_not_found',
+  'user_disabled',
+]);
+const isPermanent = (error: unknown) => PERMANENT_ERRORS.has(slackError(error));
 
 /** What a build's message shows, but for running jobs' elapsed time: a change means an edit. */
 function fingerprint(view: BuildView): string {
@@ -65,6 +87,12 @@ export function startNotifier(options: {
       const posted = await post();
       await setSlackPostTs(db, build.id, kind, jobId, posted.ts ?? '');
     } catch (error) {
+      if (isPermanent(error)) {
+        // Kept claimed: trying again would fail the same way.
+        log.warn({ err: error, buildId: build.id, kind }, 'Slack refused a post for good; skipped');
+        await setSlackPostTs(db, build.id, kind, jobId, '');
+        return;
+      }
       await releaseSlackPost(db, build.id, kind, jobId);
       throw error;
     }
@@ -78,14 +106,24 @@ export function startNotifier(options: {
     const now = Date.now();
     const print = fingerprint(view);
     const last = shown.get(build.id);
-    const finished = FINISHED.includes(view.build.state);
-    const changed = build.reportedState !== view.build.state || last?.fingerprint !== print;
+    const finished = FINAL_BUILD_STATES.includes(view.build.state);
+    // What was shown last (after a restart: what was marked reported) against what is now.
+    const changed = last ? last.fingerprint !== print : build.reportedState !== view.build.state;
     if (changed || now - (last?.at ?? 0) >= refreshMs) {
-      await slack.chat.update({
-        channel: target.channel,
-        ts: target.ts,
-        ...renderBuildMessage(view, portalUrl, new Date(now)),
-      });
+      try {
+        await slack.chat.update({
+          channel: target.channel,
+          ts: target.ts,
+          ...renderBuildMessage(view, portalUrl, new Date(now)),
+        });
+      } catch (error) {
+        if (!isPermanent(error)) throw error;
+        // The message was deleted or its channel archived: stop reporting to it.
+        log.warn({ err: error, buildId: build.id }, 'the build message is gone; no longer edited');
+        await setBuildNotify(db, build.id, { ...build.notify, slack: undefined });
+        shown.delete(build.id);
+        return;
+      }
       shown.set(build.id, { fingerprint: print, at: now });
       log.debug({ buildId: build.id, state: view.build.state }, 'build message updated');
     }

@@ -38,6 +38,10 @@ export const JOB_STATES = [
   'timed_out',
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
+/** Job states that end a job without success: what a retry builds again. */
+export const UNSUCCESSFUL_JOB_STATES: readonly JobState[] = ['failed', 'canceled', 'timed_out'];
+/** Build states after which nothing changes. */
+export const FINAL_BUILD_STATES: readonly BuildState[] = ['succeeded', 'failed', 'canceled'];
 /**
  * What started a build: a Slack command, a pull request's `build:` label (or a push to a labelled
  * pull request), a `/build` comment, a pushed tag or published release, a check run's "Re-run",

@@ -21,7 +21,7 @@ import {
   upsertGitHubRepo,
   type Hold,
 } from '../../db/queries/github';
-import type { HeldRequest, Trigger } from '../../db/schema';
+import { UNSUCCESSFUL_JOB_STATES, type HeldRequest, type Trigger } from '../../db/schema';
 import type { GitHubAppOptions } from '../config';
 import { requestBuild, type BuildRequest } from '../request-build';
 import { GitHubSource, httpStatus } from '../sources/github';
@@ -546,7 +546,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
           : `Build #${buildId} is not a build of this pull request (or one of its last 20).`,
       );
     const failed = chosen.jobs
-      .filter((job) => ['failed', 'canceled', 'timed_out'].includes(job.state))
+      .filter((job) => UNSUCCESSFUL_JOB_STATES.includes(job.state))
       .map((job) => job.target);
     if (failed.length === 0)
       throw new CrossdockError(

@@ -60,6 +60,11 @@ function boltLogger(log: Logger): BoltLogger {
   };
 }
 
+/** Undoes Slack's escaping of &, < and > in message and command text. */
+export function unescapeSlack(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
 const asResponse = (reply: SlackReply): RespondArguments & { response_type: string } => ({
   response_type: reply.visibility ?? 'ephemeral',
   text: reply.text,
@@ -85,9 +90,12 @@ const asResponse = (reply: SlackReply): RespondArguments & { response_type: stri
  */
 export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFrontEnd {
   const logger = boltLogger(deps.log);
-  const clientOptions = options.apiUrl
-    ? { slackApiUrl: options.apiUrl, retryConfig: { retries: 2 } }
-    : undefined;
+  // A few quick retries: a pass that fails is tried again by the next one, so a call must not
+  // wait out the default half hour of retries (rate limits included).
+  const clientOptions = {
+    ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
+    retryConfig: { retries: 2 },
+  };
   const httpReceiver = options.socketMode
     ? undefined
     : new HTTPReceiver({
@@ -167,9 +175,11 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
       channelId: command.channel_id,
       requestId: command.trigger_id,
     };
+    // Slack sends the text with &, < and > escaped (api.slack.com/reference/surfaces/formatting).
+    const text = unescapeSlack(command.text);
     let parsed: Command;
     try {
-      parsed = parseCommand(command.text);
+      parsed = parseCommand(text);
     } catch (error) {
       await ack(asResponse(errorReply(error, log)));
       return;
@@ -179,7 +189,7 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
       return;
     }
     const outcome = service
-      .command(who, parsed, command.text)
+      .command(who, parsed, text)
       .catch((error: unknown) => errorReply(error, log));
     await answer(ack, respond, outcome, log);
   });
@@ -211,21 +221,30 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
   onButton(ACTIONS.dismiss, service.dismiss);
   // A link button: Slack opens the URL and still sends the click, which needs only an ack.
   app.action(ACTIONS.openPortal, async ({ ack }) => ack());
-  app.action<BlockAction<ButtonAction>>(ACTIONS.directMessages, async ({ ack, body, action }) => {
-    await ack();
-    await service
-      .setDirectMessages(body.user.id, action.value === 'on')
-      .catch((error: unknown) => deps.log.warn({ err: error }, 'the Home tab switch failed'));
-  });
+  app.action<BlockAction<ButtonAction>>(
+    ACTIONS.directMessages,
+    async ({ ack, body, action, respond }) => {
+      await ack();
+      const log = deps.log.child({ user: body.user.id, action: ACTIONS.directMessages });
+      await service.setDirectMessages(body.user.id, action.value === 'on').catch(async (error) => {
+        const reply = errorReply(error, log);
+        await respond({ ...asResponse(reply), replace_original: false }).catch(() => {});
+      });
+    },
+  );
 
   app.event('app_home_opened', async ({ event }) => {
     if (event.tab !== 'home') return;
+    // Nobody to answer: a failure is logged by its kind, and the next opening tries again.
     await service
       .publishHome(event.user)
-      .catch((error: unknown) =>
-        deps.log.warn({ err: error, user: event.user }, 'publishing the Home tab failed'),
-      );
+      .catch((error: unknown) => errorReply(error, deps.log.child({ user: event.user })));
   });
+
+  if (!options.permissions)
+    deps.log.warn(
+      "no SLACK_PERMISSIONS_FILE: everyone in the workspace may build, start release builds and approve forks' code",
+    );
 
   return {
     app,

@@ -178,3 +178,20 @@ describe('Slack messages stay within Block Kit limits', () => {
     expect(escapeMrkdwn('<!channel> & <@U1|x>')).toBe('&lt;!channel&gt; &amp; &lt;@U1|x&gt;');
   });
 });
+
+describe('a failed job log reply', () => {
+  it('keeps the last lines of a log full of < and &, escaped, whole, and closes its fence', () => {
+    const view = hugeView(1, 'failed', 'failed');
+    const lines = Array.from(
+      { length: 400 },
+      (_, index) => `error: no match for std::vector<int> & ${index}`,
+    );
+    view.logTails.set(view.jobs[0]!.id, lines.join('\n'));
+    const reply = renderLogReply(view, view.jobs[0]!, PORTAL);
+    const text = (reply.blocks[1] as { text: { text: string } }).text.text;
+    expect(text.length).toBeLessThanOrEqual(3000);
+    expect(text.endsWith('std::vector&lt;int&gt; &amp; 399```')).toBe(true);
+    expect(text).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    expect(text).not.toContain('<int>');
+  });
+});

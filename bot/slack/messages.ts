@@ -6,7 +6,7 @@ import { portalUrls } from '../../core/urls';
 import type { Build, BuildWithJobs, Job } from '../../db/queries/builds';
 import type { PlatformQueue, WorkerStatus } from '../../db/queries/workers';
 import { workerState } from '../../db/queries/workers';
-import type { SlackHeldRequest } from '../../db/schema';
+import { UNSUCCESSFUL_JOB_STATES, type SlackHeldRequest } from '../../db/schema';
 import type { BuildView } from '../build-view';
 
 /**
@@ -47,8 +47,6 @@ const ICONS: Record<string, string> = {
   stopped: ':white_circle:',
   lost: ':red_circle:',
 };
-
-const FINISHED_BADLY = ['failed', 'canceled', 'timed_out'];
 
 /** Escapes text for Slack mrkdwn (&, <, > as Slack's docs require). */
 export function escapeMrkdwn(text: string): string {
@@ -142,7 +140,7 @@ function buildActions(view: BuildWithJobs, portalUrl: string): ActionsBlock {
         },
       }),
     );
-  } else if (view.jobs.some((job) => FINISHED_BADLY.includes(job.state))) {
+  } else if (view.jobs.some((job) => UNSUCCESSFUL_JOB_STATES.includes(job.state))) {
     elements.push(button('Retry', ACTIONS.retry, String(build.id), { style: 'primary' }));
   }
   elements.push(
@@ -193,7 +191,7 @@ export function renderBuildMessage(
     ),
   ];
   const text = clip(
-    `Build #${build.id} of ${repo} ${build.ref}: ${build.state} — ${portalUrls.build(portalUrl, build.id)}`,
+    `Build #${build.id} of ${escapeMrkdwn(repo)} ${escapeMrkdwn(build.ref)}: ${build.state} — ${portalUrls.build(portalUrl, build.id)}`,
     SLACK_MAX_FALLBACK_TEXT,
   );
   return { text, blocks };
@@ -202,12 +200,20 @@ export function renderBuildMessage(
 /** A failed job's last log lines, posted as a reply in the build message's thread. */
 export function renderLogReply(view: BuildView, job: Job, portalUrl: string): SlackMessage {
   const intro = `*${escapeMrkdwn(job.target)}* ${job.state.replace('_', ' ')}: ${escapeMrkdwn(job.error ?? '')} · <${portalUrls.jobLog(portalUrl, job.id)}|full log>`;
-  const tail = stripAnsi(view.logTails.get(job.id) ?? '(the log is empty)');
+  // Escaped first, then the end kept (never half an entity), so the last lines survive whole.
+  const tail = escapeMrkdwn(stripAnsi(view.logTails.get(job.id) ?? '(the log is empty)'));
   const room = SLACK_MAX_TEXT - 8;
-  const clipped = tail.length > room ? `…${tail.slice(tail.length - room + 1)}` : tail;
+  let start = Math.max(0, tail.length - room + 1);
+  // Cut inside `&amp;`, `&lt;` or `&gt;`: start after it.
+  const entity = tail.lastIndexOf('&', start - 1);
+  if (start > 0 && entity !== -1 && entity >= start - 4) start = tail.indexOf(';', entity) + 1;
+  const clipped = start > 0 ? `…${tail.slice(start)}` : tail;
   return {
-    text: clip(`${job.target} ${job.state}: last lines of its log`, SLACK_MAX_FALLBACK_TEXT),
-    blocks: [section(intro), section('```' + escapeMrkdwn(clipped) + '```')],
+    text: clip(
+      `${escapeMrkdwn(job.target)} ${job.state}: last lines of its log`,
+      SLACK_MAX_FALLBACK_TEXT,
+    ),
+    blocks: [section(intro), section('```' + clipped + '```')],
   };
 }
 
@@ -221,7 +227,7 @@ export function renderDirectMessage(
   const repo = repoName(view);
   const summary = view.jobs.map((job) => `${ICONS[job.state] ?? ''} ${escapeMrkdwn(job.target)}`);
   return {
-    text: `Your build #${build.id} of ${repo} ${build.ref} ${build.state}.`,
+    text: `Your build #${build.id} of ${escapeMrkdwn(repo)} ${escapeMrkdwn(build.ref)} ${build.state}.`,
     blocks: [
       section(
         `${headline(build, repo, build.ref, build.state)}\n${summary.join('  ')}` +
@@ -253,7 +259,7 @@ export function renderHeldMessage(
   } (${sha})`;
   if (state === 'dismissed')
     return {
-      text: `Build request of ${request.repo} at ${sha} dismissed.`,
+      text: `Build request of ${escapeMrkdwn(request.repo)} at ${sha} dismissed.`,
       blocks: [
         section(
           `${ICONS.canceled} <@${request.userId}>'s build of ${what}: dismissed by <@${decidedBy}>.`,
@@ -261,7 +267,7 @@ export function renderHeldMessage(
       ],
     };
   return {
-    text: `Build request of ${request.repo} at ${sha} waits for approval.`,
+    text: `Build request of ${escapeMrkdwn(request.repo)} at ${sha} waits for approval.`,
     blocks: [
       section(
         `${ICONS.held} <@${request.userId}> asked to build ${what}. It is a fork's code, so someone ` +

@@ -4,14 +4,19 @@ import { CrossdockError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { RECIPE_FILE, parseRecipe } from '../../core/recipe';
 import type { Database } from '../../db/client';
-import { getBuild, markBuildReported, setBuildNotify } from '../../db/queries/builds';
+import {
+  getBuild,
+  listRecentBuilds,
+  markBuildReported,
+  setBuildNotify,
+  type BuildWithJobs,
+} from '../../db/queries/builds';
 import { cancelBuild } from '../../db/queries/jobs';
 import {
   createSlackHold,
   decideSlackHold,
   getChannelRepo,
   getSlackHold,
-  listRecentBuilds,
   recordRefusal,
   reopenSlackHold,
   setChannelRepo,
@@ -21,11 +26,14 @@ import {
   wantsDirectMessages,
 } from '../../db/queries/slack';
 import { listWorkers, queueDepth } from '../../db/queries/workers';
+import { FINAL_BUILD_STATES, UNSUCCESSFUL_JOB_STATES } from '../../db/schema';
 import { loadBuildView, type BuildView } from '../build-view';
 import { planBuild, storeBuild, type BuildPlan } from '../request-build';
 import type { SourceDirectory } from '../sources/directory';
 import { repoLabel } from '../sources/source-host';
+import { portalUrls } from '../../core/urls';
 import {
+  escapeMrkdwn,
   renderBuildList,
   renderBuildMessage,
   renderHeldMessage,
@@ -67,7 +75,10 @@ export interface SlackRequester {
   requestId: string;
 }
 
-const FINISHED_BADLY = ['failed', 'canceled', 'timed_out'];
+/** Slack's error code of a failed Web API call (e.g. `not_in_channel`), or `unknown`. */
+export function slackError(error: unknown): string {
+  return (error as { data?: { error?: string } }).data?.error ?? 'unknown';
+}
 
 /**
  * What Crossdock does for Slack, behind Bolt's handlers (bot/slack/app.ts): runs parsed
@@ -120,18 +131,43 @@ export function createSlackService(options: SlackServiceOptions) {
     return found;
   };
 
-  /** Posts a new build's message in `channelId` and records it for the notifier to edit. */
-  const postBuildMessage = async (buildId: number, channelId: string, userId: string) => {
-    const view = (await loadBuildView(db, buildId))!;
-    const posted = await client.chat.postMessage({
-      channel: channelId,
-      ...renderBuildMessage(view, portalUrl),
-    });
-    await setBuildNotify(db, buildId, {
-      slack: { channel: posted.channel ?? channelId, ts: posted.ts!, user: userId },
-    });
-    await markBuildReported(db, buildId, view.build.state);
+  /**
+   * Records that message `ts` in `channelId` shows build `view` (for `userId`), for the notifier
+   * to edit. A build that is already final (its jobs reused an identical build's outcome) is left
+   * for the notifier to finish: its thread logs and direct message.
+   */
+  const attachMessage = async (view: BuildView, channelId: string, ts: string, userId: string) => {
+    await setBuildNotify(db, view.build.id, { slack: { channel: channelId, ts, user: userId } });
+    if (!FINAL_BUILD_STATES.includes(view.build.state))
+      await markBuildReported(db, view.build.id, view.build.state);
     options.onBuildPosted?.(view);
+  };
+
+  /**
+   * Posts a new build's message in `channelId` and records it for the notifier to edit. If Slack
+   * refuses the post (e.g. the bot is not in a private channel), the build still runs: the
+   * answer says so and where to follow it. Returns that answer, or undefined when posted.
+   */
+  const postBuildMessage = async (
+    buildId: number,
+    channelId: string,
+    userId: string,
+  ): Promise<SlackReply | undefined> => {
+    const view = (await loadBuildView(db, buildId))!;
+    let posted;
+    try {
+      posted = await client.chat.postMessage({
+        channel: channelId,
+        ...renderBuildMessage(view, portalUrl),
+      });
+    } catch (error) {
+      log.warn({ err: error, buildId, channel: channelId }, 'posting the build message failed');
+      return renderText(
+        `Build #${buildId} is queued, but I cannot post in this channel (${slackError(error)}): invite me with \`/invite @Crossdock\`, and follow it at ${portalUrls.build(portalUrl, buildId)}.`,
+      );
+    }
+    await attachMessage(view, posted.channel ?? channelId, posted.ts!, userId);
+    return undefined;
   };
 
   /** Permissions a planned build needs: build, release for a tag, approve for a fork's code. */
@@ -141,15 +177,27 @@ export function createSlackService(options: SlackServiceOptions) {
     if (plan.resolved.tag) await authorize(who, 'release', repo);
   };
 
+  /** The answer to a click on a request someone already decided. */
+  const alreadyDecided = async (holdId: number) => {
+    const held = (await getSlackHold(db, holdId))!;
+    const by = held.decidedBy?.startsWith('slack:')
+      ? `<@${held.decidedBy.slice('slack:'.length)}>`
+      : 'Crossdock';
+    return renderText(
+      `That request was already ${held.state} by ${by}${held.buildId ? ` (build #${held.buildId})` : ''}.`,
+    );
+  };
+
   const build = async (
     who: SlackRequester,
     command: Extract<Command, { kind: 'build' }>,
     text: string,
   ): Promise<SlackReply | undefined> => {
-    const plan = await planBuild(
-      { db, sources },
-      { text, defaultRepo: command.repo ? undefined : await channelRepo(who.channelId) },
-    );
+    const defaultRepo = command.repo ? undefined : await channelRepo(who.channelId);
+    const named = command.repo ?? defaultRepo;
+    // Before the source is read, so that nothing of a repository leaks to who may not build it.
+    if (named) await authorize(who, 'build', repoLabel(named));
+    const plan = await planBuild({ db, sources }, { text, defaultRepo });
     await authorizePlan(who, plan);
     const repo = repoLabel(plan.repo);
     if (!plan.resolved.trusted && !(await permissions.allows(who.userId, 'approve', repo)))
@@ -162,8 +210,7 @@ export function createSlackService(options: SlackServiceOptions) {
     });
     log.info({ buildId: stored.build.id, created: stored.created }, 'build requested');
     if (!stored.created) return renderText(`That request is already build #${stored.build.id}.`);
-    await postBuildMessage(stored.build.id, who.channelId, who.userId);
-    return undefined;
+    return postBuildMessage(stored.build.id, who.channelId, who.userId);
   };
 
   /** Holds a request for a fork's code: a message with Approve, for those who may approve. */
@@ -181,10 +228,20 @@ export function createSlackService(options: SlackServiceOptions) {
       request,
     });
     if (!held.created) return renderText('That request is already waiting for approval.');
-    const posted = await client.chat.postMessage({
-      channel: who.channelId,
-      ...renderHeldMessage(held.id, request, 'held'),
-    });
+    let posted;
+    try {
+      posted = await client.chat.postMessage({
+        channel: who.channelId,
+        ...renderHeldMessage(held.id, request, 'held'),
+      });
+    } catch (error) {
+      // Nobody could approve a request without its message: drop it, and say why.
+      await decideSlackHold(db, held.id, 'dismissed', 'crossdock');
+      log.warn({ err: error, holdId: held.id }, 'posting the held request failed');
+      return renderText(
+        `I cannot post in this channel (${slackError(error)}), so nobody could approve your request: invite me with \`/invite @Crossdock\` and ask again.`,
+      );
+    }
     await setHoldMessage(db, held.id, posted.ts!);
     log.info({ holdId: held.id, repo: request.repo }, 'build request held for approval');
     return renderText(
@@ -194,8 +251,10 @@ export function createSlackService(options: SlackServiceOptions) {
 
   const cancel = async (who: SlackRequester, buildId: number): Promise<SlackReply> => {
     const found = await findBuild(buildId);
-    if (found.build.requester !== requesterOf(who.userId))
+    if (found.build.requester !== requesterOf(who.userId)) {
       await authorize(who, 'build', repoLabel(found.repo), 'cancel');
+      if (found.build.tag) await authorize(who, 'release', repoLabel(found.repo), 'cancel');
+    }
     const result = await cancelBuild(db, buildId, requesterOf(who.userId));
     const stopped = (result?.canceled ?? 0) + (result?.stopping ?? 0);
     log.info({ buildId, ...result }, 'build canceled');
@@ -213,7 +272,9 @@ export function createSlackService(options: SlackServiceOptions) {
   const retry = async (who: SlackRequester, buildId: number): Promise<SlackReply | undefined> => {
     const found = await findBuild(buildId);
     const repo = repoLabel(found.repo);
-    const failed = found.jobs.filter((job) => FINISHED_BADLY.includes(job.state));
+    await authorize(who, 'build', repo, 'retry');
+    if (found.build.tag) await authorize(who, 'release', repo, 'retry');
+    const failed = found.jobs.filter((job) => UNSUCCESSFUL_JOB_STATES.includes(job.state));
     if (failed.length === 0)
       throw new CrossdockError(
         'bad-command',
@@ -236,8 +297,6 @@ export function createSlackService(options: SlackServiceOptions) {
         },
       },
     );
-    await authorize(who, 'build', repo, 'retry');
-    if (plan.resolved.tag) await authorize(who, 'release', repo, 'retry');
     const stored = await storeBuild({ db, sources }, plan, {
       text,
       trigger: 'slack',
@@ -249,8 +308,7 @@ export function createSlackService(options: SlackServiceOptions) {
         `Build #${buildId} was already retried as build #${stored.build.id}; to go again, retry that one.`,
       );
     log.info({ buildId: stored.build.id, retryOf: buildId }, 'build retried');
-    await postBuildMessage(stored.build.id, who.channelId, who.userId);
-    return undefined;
+    return postBuildMessage(stored.build.id, who.channelId, who.userId);
   };
 
   const status = async (who: SlackRequester, buildId?: number): Promise<SlackReply> => {
@@ -273,7 +331,16 @@ export function createSlackService(options: SlackServiceOptions) {
         'not-found',
         `There is no build #${id}. \`/build list\` shows recent ones.`,
       );
+    await authorize(who, 'build', repoLabel(view.repo), 'status');
     return renderBuildMessage(view, portalUrl);
+  };
+
+  /** The builds of `rows` whose repositories `userId` may build (and so see). */
+  const visible = async (userId: string, rows: BuildWithJobs[]) => {
+    const kept: BuildWithJobs[] = [];
+    for (const row of rows)
+      if (await permissions.allows(userId, 'build', repoLabel(row.repo))) kept.push(row);
+    return kept;
   };
 
   const list = async (who: SlackRequester, mine: boolean): Promise<SlackReply> => {
@@ -286,7 +353,7 @@ export function createSlackService(options: SlackServiceOptions) {
     const repo = await channelRepo(who.channelId);
     const label = repo ? repoLabel(repo) : undefined;
     return renderBuildList(
-      await listRecentBuilds(db, { repo: label, limit: 15 }),
+      await visible(who.userId, await listRecentBuilds(db, { repo: label, limit: 15 })),
       label ? `Recent builds of ${label}` : 'Recent builds',
       portalUrl,
     );
@@ -299,6 +366,7 @@ export function createSlackService(options: SlackServiceOptions) {
         'bad-command',
         "Which repository? Write `/build targets acme/widget`, or set this channel's with `/build use acme/widget`.",
       );
+    await authorize(who, 'build', repoLabel(repo), 'targets');
     const source = await sources.forRepo(repo);
     const branch = await source.defaultBranch(repo);
     const resolved = await source.resolveRef(repo, { kind: 'name', name: branch });
@@ -328,10 +396,28 @@ export function createSlackService(options: SlackServiceOptions) {
     await setChannelRepo(db, who.channelId, label, requesterOf(who.userId));
     return {
       ...renderText(
-        `<@${who.userId}> set this channel's repository to *${label}* (default branch \`${branch}\`): \`/build <targets> <ref>\` builds it here.`,
+        `<@${who.userId}> set this channel's repository to *${escapeMrkdwn(label)}* (default branch \`${escapeMrkdwn(branch)}\`): \`/build <targets> <ref>\` builds it here.`,
       ),
       visibility: 'in_channel',
     };
+  };
+
+  /** Publishes `userId`'s App Home tab (views.publish): only builds they may see. */
+  const publishHome = async (userId: string): Promise<void> => {
+    const [mine, running, fleet, queue, directMessages] = await Promise.all([
+      listRecentBuilds(db, { requester: requesterOf(userId), limit: 10 }),
+      listRecentBuilds(db, { active: true, limit: 10 }),
+      listWorkers(db),
+      queueDepth(db),
+      wantsDirectMessages(db, userId),
+    ]);
+    await client.views.publish({
+      user_id: userId,
+      view: renderHome(
+        { mine, running: await visible(userId, running), workers: fleet, queue, directMessages },
+        portalUrl,
+      ),
+    });
   };
 
   const workers = async (): Promise<SlackReply> =>
@@ -384,11 +470,9 @@ export function createSlackService(options: SlackServiceOptions) {
       if (!held) throw new CrossdockError('not-found', `There is no held request #${holdId}.`);
       await authorize(who, 'approve', held.request.repo);
       const decided = await decideSlackHold(db, holdId, 'approved', requesterOf(who.userId));
-      if (!decided)
-        return renderText(
-          `That request was already ${held.state} by ${held.decidedBy?.replace('slack:', '') ?? 'someone'}${held.buildId ? ` (build #${held.buildId})` : ''}.`,
-        );
+      if (!decided) return alreadyDecided(holdId);
       const { request } = held;
+      let stored;
       try {
         const plan = await planBuild(
           { db, sources },
@@ -398,39 +482,44 @@ export function createSlackService(options: SlackServiceOptions) {
             resolved: request.resolved,
           },
         );
-        const stored = await storeBuild({ db, sources }, plan, {
+        stored = await storeBuild({ db, sources }, plan, {
           text: request.text,
           trigger: 'slack',
           requester: requesterOf(request.userId),
           deliveryId: `hold:${holdId}`,
         });
-        await setHoldBuild(db, holdId, stored.build.id);
-        log.info(
-          { holdId, buildId: stored.build.id, approvedBy: who.userId },
-          'held build approved',
-        );
-        const view = (await loadBuildView(db, stored.build.id))!;
-        if (held.messageTs) {
-          await client.chat.update({
-            channel: held.channelId,
-            ts: held.messageTs,
-            ...renderBuildMessage(view, portalUrl),
-          });
-          await setBuildNotify(db, stored.build.id, {
-            slack: { channel: held.channelId, ts: held.messageTs, user: request.userId },
-          });
-          await markBuildReported(db, stored.build.id, view.build.state);
-          options.onBuildPosted?.(view);
-        } else {
-          await postBuildMessage(stored.build.id, held.channelId, request.userId);
-        }
-        return renderText(
-          `Approved: build #${stored.build.id} of ${request.resolved.sha.slice(0, 12)} is queued.`,
-        );
       } catch (error) {
+        // Not built (the recipe changed, the source is down): it can be approved again.
         await reopenSlackHold(db, holdId);
         throw error;
       }
+      await setHoldBuild(db, holdId, stored.build.id);
+      log.info({ holdId, buildId: stored.build.id, approvedBy: who.userId }, 'held build approved');
+      const done = `Approved: build #${stored.build.id} of ${request.resolved.sha.slice(0, 12)} is queued.`;
+      const view = (await loadBuildView(db, stored.build.id))!;
+      if (!held.messageTs)
+        return (
+          (await postBuildMessage(stored.build.id, held.channelId, request.userId)) ??
+          renderText(done)
+        );
+      try {
+        await client.chat.update({
+          channel: held.channelId,
+          ts: held.messageTs,
+          ...renderBuildMessage(view, portalUrl),
+        });
+      } catch (error) {
+        log.warn(
+          { err: error, buildId: stored.build.id },
+          "turning the held message into the build's failed",
+        );
+        return (
+          (await postBuildMessage(stored.build.id, held.channelId, request.userId)) ??
+          renderText(done)
+        );
+      }
+      await attachMessage(view, held.channelId, held.messageTs, request.userId);
+      return renderText(done);
     },
 
     /** The Dismiss button of a held request: for its requester and those who may approve. */
@@ -440,7 +529,7 @@ export function createSlackService(options: SlackServiceOptions) {
       if (held.request.userId !== who.userId)
         await authorize(who, 'approve', held.request.repo, 'dismiss');
       const decided = await decideSlackHold(db, holdId, 'dismissed', requesterOf(who.userId));
-      if (!decided) return renderText(`That request was already ${held.state}.`);
+      if (!decided) return alreadyDecided(holdId);
       if (held.messageTs)
         await client.chat.update({
           channel: held.channelId,
@@ -450,25 +539,13 @@ export function createSlackService(options: SlackServiceOptions) {
       return undefined;
     },
 
-    /** Publishes `userId`'s App Home tab (views.publish). */
-    async publishHome(userId: string): Promise<void> {
-      const [mine, running, fleet, queue, directMessages] = await Promise.all([
-        listRecentBuilds(db, { requester: requesterOf(userId), limit: 10 }),
-        listRecentBuilds(db, { active: true, limit: 10 }),
-        listWorkers(db),
-        queueDepth(db),
-        wantsDirectMessages(db, userId),
-      ]);
-      await client.views.publish({
-        user_id: userId,
-        view: renderHome({ mine, running, workers: fleet, queue, directMessages }, portalUrl),
-      });
-    },
+    /** Publishes `userId`'s App Home tab. */
+    publishHome,
 
     /** The Home tab's switch: turns direct messages on or off, then shows the new state. */
     async setDirectMessages(userId: string, on: boolean): Promise<void> {
       await setDirectMessages(db, userId, on);
-      await this.publishHome(userId);
+      await publishHome(userId);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, or, sql } from 'drizzle-orm';
 import { runPlatform, type ToolchainMode } from '../../core/recipe';
 import type { Database } from '../client';
 import {
@@ -153,10 +153,17 @@ export async function setBuildNotify(
 
 /**
  * Builds with a Slack message whose final state is not reported yet: the queued and running ones
- * (their messages follow each job) and those that ended since. Oldest first, at most `limit`.
+ * (their messages follow each job) and those that ended since. Those whose state changed since
+ * it was reported come first (so builds that wait long never crowd them out), then oldest
+ * first; at most `limit`.
  */
 export async function listBuildsWithOpenMessages(db: Database, limit = 100): Promise<Build[]> {
-  return db.select().from(builds).where(UNREPORTED_BUILD).orderBy(asc(builds.id)).limit(limit);
+  return db
+    .select()
+    .from(builds)
+    .where(UNREPORTED_BUILD)
+    .orderBy(sql`${builds.reportedState} is distinct from ${builds.state} desc`, asc(builds.id))
+    .limit(limit);
 }
 
 /** Marks `state` as reported for a build, unless the build has moved on since. */
@@ -197,4 +204,37 @@ export async function listBuildsForCommit(
 export async function listJobsOfBuilds(db: Database, buildIds: number[]): Promise<Job[]> {
   if (buildIds.length === 0) return [];
   return db.select().from(jobs).where(inArray(jobs.buildId, buildIds)).orderBy(asc(jobs.target));
+}
+
+/**
+ * Recent builds, newest first, at most `limit`, with their repositories and jobs: those of
+ * repository `repo` (owner/name) and/or by `requester`, and with `active` only queued or running
+ * ones. With neither filter: all builds.
+ */
+export async function listRecentBuilds(
+  db: Database,
+  filter: { repo?: string; requester?: string; active?: boolean; limit?: number },
+): Promise<BuildWithJobs[]> {
+  const conditions = [];
+  if (filter.repo) {
+    const [owner, name] = filter.repo.split('/');
+    conditions.push(and(eq(repos.owner, owner!), eq(repos.name, name!)));
+  }
+  if (filter.requester) conditions.push(eq(builds.requester, filter.requester));
+  if (filter.active) conditions.push(or(eq(builds.state, 'queued'), eq(builds.state, 'running')));
+  const rows = await db
+    .select({ build: builds, repo: repos })
+    .from(builds)
+    .innerJoin(repos, eq(repos.id, builds.repoId))
+    .where(and(...conditions))
+    .orderBy(desc(builds.id))
+    .limit(filter.limit ?? 10);
+  const buildJobs = await listJobsOfBuilds(
+    db,
+    rows.map((row) => row.build.id),
+  );
+  return rows.map((row) => ({
+    ...row,
+    jobs: buildJobs.filter((job) => job.buildId === row.build.id),
+  }));
 }

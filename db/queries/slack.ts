@@ -1,16 +1,13 @@
-import { and, desc, eq, isNull, or, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../client';
 import {
-  builds,
   refusals,
-  repos,
   slackChannels,
   slackHolds,
   slackPosts,
   slackUsers,
   type SlackHeldRequest,
 } from '../schema';
-import { listJobsOfBuilds, type BuildWithJobs } from './builds';
 
 export type SlackHold = typeof slackHolds.$inferSelect;
 export type SlackPostKind = (typeof slackPosts.$inferSelect)['kind'];
@@ -182,37 +179,4 @@ export async function recordRefusal(
 /** Refusals, newest first, at most `limit`. */
 export async function listRefusals(db: Database, limit = 50): Promise<Refusal[]> {
   return db.select().from(refusals).orderBy(desc(refusals.id)).limit(limit);
-}
-
-/**
- * Recent builds, newest first, at most `limit`, with their repositories and jobs: those of
- * repository `repo` (owner/name) and/or by `requester`, and with `active` only queued or running
- * ones. With neither filter: all builds.
- */
-export async function listRecentBuilds(
-  db: Database,
-  filter: { repo?: string; requester?: string; active?: boolean; limit?: number },
-): Promise<BuildWithJobs[]> {
-  const conditions = [];
-  if (filter.repo) {
-    const [owner, name] = filter.repo.split('/');
-    conditions.push(and(eq(repos.owner, owner!), eq(repos.name, name!)));
-  }
-  if (filter.requester) conditions.push(eq(builds.requester, filter.requester));
-  if (filter.active) conditions.push(or(eq(builds.state, 'queued'), eq(builds.state, 'running')));
-  const rows = await db
-    .select({ build: builds, repo: repos })
-    .from(builds)
-    .innerJoin(repos, eq(repos.id, builds.repoId))
-    .where(and(...conditions))
-    .orderBy(desc(builds.id))
-    .limit(filter.limit ?? 10);
-  const buildJobs = await listJobsOfBuilds(
-    db,
-    rows.map((row) => row.build.id),
-  );
-  return rows.map((row) => ({
-    ...row,
-    jobs: buildJobs.filter((job) => job.buildId === row.build.id),
-  }));
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { desc, eq } from 'drizzle-orm';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBotServer } from '../../bot/server';
 import { createLogger } from '../../core/logger';
 import { builds, refusals } from '../../db/schema';
@@ -19,7 +19,13 @@ import {
   postSlashCommand,
   slackSession,
 } from '../support/slack';
-import { CHANNEL, SIGNING_SECRET, makeHelloRepo, startStack } from '../support/stack';
+import {
+  CHANNEL,
+  PRIVATE_CHANNEL,
+  SIGNING_SECRET,
+  makeHelloRepo,
+  startStack,
+} from '../support/stack';
 
 const ALICE = 'U0ALICE'; // a developer: may build
 const MAINTAINER = 'U0MAINT'; // may build and approve forks' code
@@ -165,6 +171,11 @@ describe('Slack chat-ops, end to end', () => {
     });
     makeHelloRepo(stack.gitRoot, 'acme', 'other', recipe);
   });
+  afterEach(() => {
+    // Every payload sent so far kept within Block Kit's limits, and nothing unexpected was called.
+    expect(stack.slack.violations).toEqual([]);
+    expect(stack.slack.unexpected).toEqual([]);
+  });
   afterAll(async () => {
     await stack?.close();
     rmSync(scratch, { recursive: true, force: true });
@@ -304,7 +315,7 @@ describe('Slack chat-ops, end to end', () => {
     expect(await buildMessageTs(build.id)).toBe(ts); // the same message became the build's
     const again = await clickAnswer(await click('hold_approve', holdId, ts, MAINTAINER));
     expect(again.text).toBe(
-      `That request was already approved by ${MAINTAINER} (build #${build.id}).`,
+      `That request was already approved by <@${MAINTAINER}> (build #${build.id}).`,
     );
     expect((await finished(build.id)).state).toBe('succeeded');
     const history = await finalHistory(ts, 'succeeded');
@@ -390,7 +401,10 @@ describe('Slack chat-ops, end to end', () => {
     expect((await answerTo(retry)).text).toBe(`That request is already build #${build.id}.`);
     const ts = await buildMessageTs(build.id);
     await finished(build.id);
-    await finalHistory(ts, 'succeeded');
+    // Reused: the first story's build of this commit made it, so it is posted finished.
+    expect(await finalHistory(ts, 'succeeded')).toEqual(['post:succeeded']);
+    // Its requester is still told.
+    await waitFor('the direct message', () => directMessagesTo(ALICE, build.id)[0]);
     expect((await newestBuild())!.id).toBe(build.id);
     expect(
       stack.slack.calls.filter(
@@ -487,9 +501,11 @@ describe('Slack chat-ops, end to end', () => {
     expect(JSON.stringify(republished.args.view)).toContain('are *off*');
 
     const before = (await newestBuild())!.id;
-    await command('quick main');
+    await command('quick main --force'); // built anew, not reused
     const build = await newBuildAfter(before);
-    await finalHistory(await buildMessageTs(build.id), 'succeeded');
+    const ts = await buildMessageTs(build.id);
+    expect((await finished(build.id)).state).toBe('succeeded');
+    expectHistory(await finalHistory(ts, 'succeeded'), 'succeeded');
     await waitFor('the build reported', async () => {
       const [row] = await stack.db.select().from(builds).where(eq(builds.id, build.id));
       return row?.reportedState === 'succeeded' ? true : undefined;
@@ -497,9 +513,43 @@ describe('Slack chat-ops, end to end', () => {
     expect(directMessagesTo(ALICE, build.id)).toEqual([]);
   });
 
-  it('sent nothing outside Block Kit limits and called nothing unexpected', () => {
-    expect(stack.slack.violations).toEqual([]);
-    expect(stack.slack.unexpected).toEqual([]);
+  it('a channel the bot is not in: the build still runs, and the requester is told where to follow it', async () => {
+    const elsewhere = slackSession({
+      url: stack.slackUrl,
+      signingSecret: SIGNING_SECRET,
+      slack: stack.slack,
+      channelId: PRIVATE_CHANNEL,
+      userId: ALICE,
+    });
+    const before = (await newestBuild())!.id;
+    const answer = await elsewhere.answerTo(
+      await elsewhere.command('quick main in acme/ops --force'),
+    );
+    const build = await newBuildAfter(before);
+    expect(answer.text).toBe(
+      `Build #${build.id} is queued, but I cannot post in this channel (not_in_channel): invite me with \`/invite @Crossdock\`, and follow it at ${stack.portalUrl}/builds/${build.id}.`,
+    );
+    expect((await finished(build.id)).state).toBe('succeeded');
+  });
+
+  it('shows nothing of a repository to someone who may not build it, and records each refusal', async () => {
+    const build = (await newestBuild())!;
+    for (const [text, action] of [
+      [`status ${build.id}`, 'status'],
+      ['targets acme/ops', 'targets'],
+      ['arm46 main', 'build'],
+    ] as const) {
+      const answer = await answerTo(await command(text, EVE));
+      expect(answer.text).toBe(
+        'You may not build acme/ops. <!subteam^S0DEVS> may: ask one of them.',
+      );
+      const [refusal] = await stack.db.select().from(refusals).orderBy(desc(refusals.id)).limit(1);
+      expect(refusal).toMatchObject({ actor: `slack:${EVE}`, action, repo: 'acme/ops' });
+    }
+    const list = await answerTo(await command('list', EVE));
+    expect(list.text).toBe(
+      'Recent builds of acme/ops: none yet. Start one with `/build <targets> <ref>`.',
+    );
   });
 });
 

@@ -238,8 +238,14 @@ async function startSocketServer(
  * `ts` values count up from 1700000000.000001, one per posted message.
  */
 export async function startFakeSlackApi(
-  options: { userGroups?: Record<string, string[]>; appToken?: string } = {},
+  options: {
+    userGroups?: Record<string, string[]>;
+    appToken?: string;
+    /** Channels the bot is not in: chat.postMessage there answers `not_in_channel`. */
+    refusedChannels?: string[];
+  } = {},
 ) {
+  const refusedChannels = new Set(options.refusedChannels ?? []);
   const userGroups = options.userGroups ?? {};
   const appToken = options.appToken ?? 'xapp-test-token';
   const calls: SlackCall[] = [];
@@ -293,6 +299,8 @@ export async function startFakeSlackApi(
           return { ok: true, channel: args.channel, ts: args.ts, text: args.text, message };
         }
         const channel = String(args.channel ?? '');
+        if (method === 'chat.postMessage' && refusedChannels.has(channel))
+          return { ok: false, error: 'not_in_channel' };
         const ts = newTs();
         calls[calls.length - 1]!.ts = ts;
         return {

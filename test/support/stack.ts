@@ -18,6 +18,8 @@ const run = promisify(execFile);
 export const SIGNING_SECRET = 'test-signing-secret-1f2e3d';
 export const GITHUB_TOKEN = 'ghs_testtoken';
 export const CHANNEL = 'C0BUILDS';
+/** A private channel the bot was not invited to: the fake Slack refuses posts there. */
+export const PRIVATE_CHANNEL = 'C0PRIVATE';
 
 /**
  * Makes bare repository `<root>/<owner>/<name>.git` from Debian's GNU hello source with
@@ -56,7 +58,10 @@ export async function startStack(
   const workDir = mkdtempSync(join(tmpdir(), 'crossdock-e2e-'));
   const gitRoot = join(workDir, 'github');
   const github = await startFakeGitHub({ root: gitRoot, token: GITHUB_TOKEN });
-  const slack = await startFakeSlackApi({ userGroups: options.slackUserGroups });
+  const slack = await startFakeSlackApi({
+    userGroups: options.slackUserGroups,
+    refusedChannels: [PRIVATE_CHANNEL],
+  });
   const log = createLogger({ name: 'e2e', level: 'warn' });
 
   // The portal's links need its URL, known once it listens: route to the app made after that.
