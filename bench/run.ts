@@ -9,6 +9,7 @@ import { RESULTS_DIR } from './support';
 /** The benchmarks, in the order they run (the quick in-process ones first). */
 const BENCHMARKS = [
   'dispatch',
+  'slack-ack',
   'throughput',
   'overhead',
   'recovery',

@@ -23,18 +23,21 @@
 // whole (postSlashCommand's elapsedMs: fetch through Node's undici client with keep-alive, the
 // same client for both), in milliseconds; a status other than 200 is an error. A batch is
 // COMMANDS commands, CONCURRENCY in flight at once (that many senders over a shared queue, each
-// waiting a tick after an answer so that CONCURRENCY connections suffice). Each
-// batch is preceded by WARMUP commands to the same system, discarded, so that it starts with
-// open connections (the client drops a connection idle for 4 s). The two take turns: ROUNDS
-// rounds of one batch each, the first in the round alternating (baseline, bot; bot, baseline;
-// ...), and each system's samples are pooled. A bot batch (or warm-up) ends only once every one
-// of its builds' channel messages has been posted, then SETTLE_MS of quiet, so that no batch
-// carries the other system's leftover work.
+// waiting a tick after an answer so that CONCURRENCY connections suffice). Each batch is
+// preceded by WARMUP commands to the same system, discarded, so that it starts with open
+// connections (the client drops a connection idle for 4 s). The two take turns: WARMUP_ROUNDS
+// discarded rounds (the JIT), then ROUNDS rounds of one batch each, the first in the round
+// alternating (baseline, bot; bot, baseline; ...); each system's samples are pooled. A bot
+// batch (or warm-up) ends only once every one of its builds' channel messages has been posted,
+// then SETTLE_MS of quiet, so that no batch carries the other system's leftover work.
 //
 // For information, the outcome latency of the bot's commands: from sending until the fake Slack
 // received the build's channel message (chat.postMessage "Build #<id> …"). The fake records its
 // calls but not when, so its `calls.push` is wrapped to note the time of each one, as
 // performance.timeOrigin + performance.now() (epoch milliseconds, comparable across processes).
+// It says more about the fakes than about the bot: the fake GitHub's four git processes per
+// command are spawned one after another from its event loop, so a batch's messages trickle out
+// over seconds, after its acknowledgements.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,7 +77,9 @@ const COMMANDS = 200;
 const CONCURRENCY = 20;
 /** Commands to a system before each of its batches (connections, JIT, plans), discarded. */
 const WARMUP = 20;
-/** Batches per system. */
+/** Rounds (one batch per system) before measuring, discarded: the JIT warms up over the first. */
+const WARMUP_ROUNDS = 1;
+/** Measured rounds. */
 const ROUNDS = Number(process.env.BENCH_SLACK_ACK_ROUNDS ?? 3);
 /** `in-process` runs the fakes in the bot's process, to show what that costs the bot. */
 const FAKES_IN_PROCESS = process.env.BENCH_SLACK_ACK_FAKES === 'in-process';
@@ -350,8 +355,12 @@ async function main(): Promise<void> {
     ];
 
     const botCommands: Sample[] = [];
-    /** Sends one batch; for the bot, waits until each of its builds' messages is posted. */
+    /**
+     * Sends one batch; for the bot, waits until each of its builds' messages is posted. Returns
+     * the samples and the CPU time this process spent meanwhile (client, bot, baseline), in ms.
+     */
     const batch = async (system: System, count: number) => {
+      const cpuBefore = process.cpuUsage();
       const samples = await sendBatch(system, count, fakes.responseUrlPrefix);
       if (system.name === 'bot') {
         botCommands.push(...samples);
@@ -365,33 +374,38 @@ async function main(): Promise<void> {
               : undefined;
           },
           OUTCOME_TIMEOUT_MS,
+          100,
         );
       }
+      const cpu = process.cpuUsage(cpuBefore);
       await sleep(SETTLE_MS);
-      return samples;
+      return { samples, cpuMs: (cpu.user + cpu.system) / 1000 };
     };
 
     progress(
       NAME,
-      `${ROUNDS} rounds of ${COMMANDS} commands per system, ${CONCURRENCY} in flight, each after ${WARMUP} discarded; fakes ${FAKES_IN_PROCESS ? 'in this process' : 'in a child process'}`,
+      `${WARMUP_ROUNDS} discarded and ${ROUNDS} measured rounds of ${COMMANDS} commands per system, ${CONCURRENCY} in flight, each batch after ${WARMUP} discarded; fakes ${FAKES_IN_PROCESS ? 'in this process' : 'in a child process'}`,
     );
     const pooled = { baseline: [] as Sample[], bot: [] as Sample[] };
+    const cpuMs = { baseline: 0, bot: 0 };
     const rounds: Record<string, unknown>[] = [];
-    for (let index = 0; index < ROUNDS; index += 1) {
+    for (let index = -WARMUP_ROUNDS; index < ROUNDS; index += 1) {
       const order = index % 2 === 0 ? systems : [...systems].reverse();
       const entry: Record<string, unknown> = { first: order[0]!.name };
       for (const system of order) {
         await batch(system, WARMUP);
-        const samples = await batch(system, COMMANDS);
-        pooled[system.name].push(...samples);
-        const ackMs = summarize(samples.map((sample) => sample.ackMs));
-        entry[system.name] = { p50: ackMs.p50, p99: ackMs.p99, max: ackMs.max };
+        const measured = await batch(system, COMMANDS);
+        const ackMs = summarize(measured.samples.map((sample) => sample.ackMs));
         progress(
           NAME,
-          `round ${index + 1} ${system.name}: p50 ${ackMs.p50} ms, p99 ${ackMs.p99} ms`,
+          `${index < 0 ? 'warm-up round' : `round ${index + 1}`} ${system.name}: p50 ${ackMs.p50} ms, p99 ${ackMs.p99} ms`,
         );
+        if (index < 0) continue;
+        pooled[system.name].push(...measured.samples);
+        cpuMs[system.name] += measured.cpuMs;
+        entry[system.name] = { p50: ackMs.p50, p99: ackMs.p99, max: ackMs.max };
       }
-      rounds.push(entry);
+      if (index >= 0) rounds.push(entry);
     }
 
     // Every bot command made one build, and each build's message was posted.
@@ -412,12 +426,17 @@ async function main(): Promise<void> {
         `WARNING: ${botCommands.length} bot commands made ${rows.length} builds and ${postedAt.size} messages`,
       );
 
-    const summary = (samples: Sample[]) => ({
-      ackMs: summarize(samples.map((sample) => sample.ackMs)),
-      errors: samples.filter((sample) => sample.status !== 200).length,
+    const summary = (name: System['name']) => ({
+      ackMs: summarize(pooled[name].map((sample) => sample.ackMs)),
+      errors: pooled[name].filter((sample) => sample.status !== 200).length,
+      /**
+       * CPU time of this process per command over the batches (the bot's: until its messages
+       * were posted), client included, in ms.
+       */
+      cpuMsPerCommand: round(cpuMs[name] / pooled[name].length),
     });
-    const theirs = summary(pooled.baseline);
-    const ours = summary(pooled.bot);
+    const theirs = summary('baseline');
+    const ours = summary('bot');
     const ratio = {
       p50: round(ours.ackMs.p50 / theirs.ackMs.p50),
       p99: round(ours.ackMs.p99 / theirs.ackMs.p99),
@@ -436,7 +455,8 @@ async function main(): Promise<void> {
           command: '/build quick main (each its own trigger_id, user and response_url)',
           bot: 'startBotServer with default settings (ackWaitMs 0), log level warn',
           fakes: `fake GitHub over a real git repository and fake Slack Web API, ${FAKES_IN_PROCESS ? 'in the bot’s process' : 'in a child process'}`,
-          baseline: 'Hono on @hono/node-server in the bot’s process: POST /slack/events → 200, no body',
+          baseline:
+            'Hono on @hono/node-server in the bot’s process: POST /slack/events → 200, no body',
           client: "Node's fetch (undici, keep-alive), the same for both, in the bot’s process",
         },
         baseline: theirs,
@@ -468,8 +488,6 @@ async function main(): Promise<void> {
       },
       { cpuBusyBeforePercent },
     );
-    if (process.env.DEBUG_DUMP)
-      writeFileSync(process.env.DEBUG_DUMP, JSON.stringify({ pooled, outcomeMs }));
   } finally {
     for (const close of closers.reverse()) await close().catch((error) => console.error(error));
     await database.drop();
