@@ -35,9 +35,8 @@
 // received the build's channel message (chat.postMessage "Build #<id> …"). The fake records its
 // calls but not when, so its `calls.push` is wrapped to note the time of each one, as
 // performance.timeOrigin + performance.now() (epoch milliseconds, comparable across processes).
-// It says more about the fakes than about the bot: the fake GitHub's four git processes per
-// command are spawned one after another from its event loop, so a batch's messages trickle out
-// over seconds, after its acknowledgements.
+// It is a matter of throughput: a batch's messages trickle out over seconds after its
+// acknowledgements, bounded by the bot's follow-up work and by the fake GitHub's spawns.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
