@@ -127,6 +127,11 @@ export interface SlackSettings {
   ackWaitMs?: number;
   /** Who may build, release and approve what; undefined lets everyone do everything. */
   permissions?: PermissionsFile;
+  /**
+   * Requests whose work after the acknowledgement runs at once (default 4); more wait their
+   * turn, so that acknowledgements never queue behind the work of every request in flight.
+   */
+  maxConcurrentRequests?: number;
 }
 
 const schema = z.object({

@@ -4,9 +4,11 @@ import type { Database } from '../db/client';
 import { FINAL_BUILD_STATES } from '../db/schema';
 import {
   listBuildsWithOpenMessages,
+  listJobsOfBuilds,
   markBuildReported,
   setBuildNotify,
   type Build,
+  type Job,
 } from '../db/queries/builds';
 import {
   claimSlackPost,
@@ -43,13 +45,14 @@ const PERMANENT_ERRORS = new Set([
 ]);
 const isPermanent = (error: unknown) => PERMANENT_ERRORS.has(slackError(error));
 
-/** What a build's message shows, but for running jobs' elapsed time: a change means an edit. */
-function fingerprint(view: BuildView): string {
+/**
+ * What a build's message shows, from its rows alone (artifacts come with a job's success): a
+ * change means an edit. Why a job waits and running jobs' elapsed time are left to the refresh.
+ */
+function fingerprint(build: Build, jobs: Job[]): string {
   return JSON.stringify([
-    view.build.state,
-    view.jobs.map((job) => [job.id, job.state, job.toolchain, job.error, job.workerId]),
-    [...view.artifactsByJob.values()].flat().map((artifact) => artifact.id),
-    [...view.queueReasons.entries()],
+    build.state,
+    jobs.map((job) => [job.id, job.state, job.toolchain, job.error, job.workerId]),
   ]);
 }
 
@@ -98,18 +101,20 @@ export function startNotifier(options: {
     }
   };
 
-  const report = async (build: Build) => {
+  /** Reports one build whose rows were read as `print` (fingerprint) at `now`. */
+  const report = async (build: Build, print: string, now: number) => {
     const target = build.notify.slack;
     if (!target?.ts) return;
+    const last = shown.get(build.id);
+    // What was shown last (after a restart: what was marked reported) against what is now.
+    const changed = last ? last.fingerprint !== print : build.reportedState !== build.state;
+    const due = now - (last?.at ?? 0) >= refreshMs;
+    // Nothing to edit and nothing to finish: skip without reading the build's view.
+    if (!changed && !due && build.reportedState === build.state) return;
     const view = await loadBuildView(db, build.id);
     if (!view) return;
-    const now = Date.now();
-    const print = fingerprint(view);
-    const last = shown.get(build.id);
     const finished = FINAL_BUILD_STATES.includes(view.build.state);
-    // What was shown last (after a restart: what was marked reported) against what is now.
-    const changed = last ? last.fingerprint !== print : build.reportedState !== view.build.state;
-    if (changed || now - (last?.at ?? 0) >= refreshMs) {
+    if (changed || due) {
       try {
         await slack.chat.update({
           channel: target.channel,
@@ -151,9 +156,19 @@ export function startNotifier(options: {
   };
 
   const pass = async () => {
-    for (const build of await listBuildsWithOpenMessages(db)) {
+    const open = await listBuildsWithOpenMessages(db);
+    const jobs = await listJobsOfBuilds(
+      db,
+      open.map((build) => build.id),
+    );
+    const now = Date.now();
+    for (const build of open) {
+      const print = fingerprint(
+        build,
+        jobs.filter((job) => job.buildId === build.id),
+      );
       try {
-        await report(build);
+        await report(build, print, now);
       } catch (error) {
         log.warn(
           { err: error, buildId: build.id },
@@ -166,7 +181,7 @@ export function startNotifier(options: {
   return {
     ...loop,
     posted(view) {
-      shown.set(view.build.id, { fingerprint: fingerprint(view), at: Date.now() });
+      shown.set(view.build.id, { fingerprint: fingerprint(view.build, view.jobs), at: Date.now() });
       loop.poke();
     },
   };

@@ -11,6 +11,7 @@ import {
   type RespondFn,
 } from '@slack/bolt';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit from 'p-limit';
 import { parseCommand, type Command } from '../../core/command';
 import { reportError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
@@ -135,6 +136,11 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
     onBuildPosted: deps.onBuildPosted,
   });
 
+  // The work after the acknowledgements (sources, database, Slack) runs a few requests at a
+  // time: it shares the event loop with the acknowledgements, which must not wait behind the
+  // follow-up work of every request in flight. The rest wait their turn, already acknowledged.
+  const followUp = pLimit(options.maxConcurrentRequests ?? 4);
+
   /** A thrown error as the answer to its requester: a user's mistake says what to do instead. */
   const errorReply = (error: unknown, log: Logger): SlackReply => {
     const report = reportError(error);
@@ -188,9 +194,9 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
       await ack(asResponse(renderHelp()));
       return;
     }
-    const outcome = service
-      .command(who, parsed, text)
-      .catch((error: unknown) => errorReply(error, log));
+    const outcome = followUp(() => service.command(who, parsed, text)).catch((error: unknown) =>
+      errorReply(error, log),
+    );
     await answer(ack, respond, outcome, log);
   });
 
@@ -207,7 +213,7 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
         requestId: body.trigger_id,
       };
       const log = deps.log.child({ channel: who.channelId, user: who.userId, action: actionId });
-      const reply = await run(who, Number(action.value)).catch((error: unknown) =>
+      const reply = await followUp(() => run(who, Number(action.value))).catch((error: unknown) =>
         errorReply(error, log),
       );
       if (reply)
