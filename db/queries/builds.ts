@@ -190,6 +190,14 @@ export async function listBuildsForCommit(
     .innerJoin(repos, eq(repos.id, builds.repoId))
     .where(and(eq(builds.repoId, repoId), eq(builds.sha, sha)))
     .orderBy(desc(builds.id));
+  return withJobs(db, rows);
+}
+
+/** Each build of `rows` with its jobs (ordered by target), in one query. */
+async function withJobs(
+  db: Database,
+  rows: Omit<BuildWithJobs, 'jobs'>[],
+): Promise<BuildWithJobs[]> {
   const buildJobs = await listJobsOfBuilds(
     db,
     rows.map((row) => row.build.id),
@@ -229,12 +237,5 @@ export async function listRecentBuilds(
     .where(and(...conditions))
     .orderBy(desc(builds.id))
     .limit(filter.limit ?? 10);
-  const buildJobs = await listJobsOfBuilds(
-    db,
-    rows.map((row) => row.build.id),
-  );
-  return rows.map((row) => ({
-    ...row,
-    jobs: buildJobs.filter((job) => job.buildId === row.build.id),
-  }));
+  return withJobs(db, rows);
 }
