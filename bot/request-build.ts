@@ -10,7 +10,7 @@ import { CrossdockError } from '../core/errors';
 import { RECIPE_FILE, parseRecipe, type Recipe } from '../core/recipe';
 import { closestMatch } from '../core/suggest';
 import type { Database } from '../db/client';
-import { createBuild, type BuildWithJobs, type NewJob } from '../db/queries/builds';
+import { createBuild, type Build, type BuildWithJobs, type NewJob } from '../db/queries/builds';
 import type { BuildNotify, Trigger } from '../db/schema';
 import type { SourceDirectory } from './sources/directory';
 import { repoLabel, type ResolvedRef, type SourceHost } from './sources/source-host';
@@ -159,6 +159,17 @@ export async function requestBuild(
   request: BuildRequest,
 ): Promise<BuildWithJobs & { created: boolean }> {
   return storeBuild(deps, await planBuild(deps, request), request);
+}
+
+/** The commit and ref a stored build was of, to build it again exactly (a retry, a re-run). */
+export function resolvedRefOf(build: Build): ResolvedRef {
+  return {
+    sha: build.sha,
+    pullNumber: build.pullNumber ?? undefined,
+    branch: build.branch ?? undefined,
+    tag: build.tag ?? undefined,
+    trusted: build.trusted,
+  };
 }
 
 /** The jobs of targets `names` of `recipe` (each must be one of its targets), in that order. */

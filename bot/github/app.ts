@@ -23,7 +23,7 @@ import {
 } from '../../db/queries/github';
 import { UNSUCCESSFUL_JOB_STATES, type HeldRequest, type Trigger } from '../../db/schema';
 import type { GitHubAppOptions } from '../config';
-import { requestBuild, type BuildRequest } from '../request-build';
+import { requestBuild, resolvedRefOf, type BuildRequest } from '../request-build';
 import { GitHubSource, httpStatus } from '../sources/github';
 import type { ResolvedRef } from '../sources/source-host';
 import { commentCommands, labelTargets, targetsText } from './commands';
@@ -661,13 +661,7 @@ function registerHandlers(app: Probot, options: GitHubAppOptions, deps: GitHubAp
         requester: `github:${event.sender}`,
         deliveryId: context.id,
         defaultRef: { kind: 'name', name: build.ref },
-        resolved: {
-          sha: build.sha,
-          pullNumber: build.pullNumber ?? undefined,
-          branch: build.branch ?? undefined,
-          tag: build.tag ?? undefined,
-          trusted: build.trusted,
-        },
+        resolved: resolvedRefOf(build),
       });
       event.log.info({ buildId: result.build.id, target: job.target }, 'check run re-run');
       deps.reporter()?.poke();

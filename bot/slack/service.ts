@@ -28,7 +28,7 @@ import {
 import { listWorkers, queueDepth } from '../../db/queries/workers';
 import { FINAL_BUILD_STATES, UNSUCCESSFUL_JOB_STATES } from '../../db/schema';
 import { loadBuildView, type BuildView } from '../build-view';
-import { planBuild, storeBuild, type BuildPlan } from '../request-build';
+import { planBuild, resolvedRefOf, storeBuild, type BuildPlan } from '../request-build';
 import type { SourceDirectory } from '../sources/directory';
 import { repoLabel } from '../sources/source-host';
 import { portalUrls } from '../../core/urls';
@@ -170,13 +170,6 @@ export function createSlackService(options: SlackServiceOptions) {
     return undefined;
   };
 
-  /** Permissions a planned build needs: build, release for a tag, approve for a fork's code. */
-  const authorizePlan = async (who: SlackRequester, plan: BuildPlan) => {
-    const repo = repoLabel(plan.repo);
-    await authorize(who, 'build', repo);
-    if (plan.resolved.tag) await authorize(who, 'release', repo);
-  };
-
   /** The answer to a click on a request someone already decided. */
   const alreadyDecided = async (holdId: number) => {
     const held = (await getSlackHold(db, holdId))!;
@@ -195,11 +188,12 @@ export function createSlackService(options: SlackServiceOptions) {
   ): Promise<SlackReply | undefined> => {
     const defaultRepo = command.repo ? undefined : await channelRepo(who.channelId);
     const named = command.repo ?? defaultRepo;
-    // Before the source is read, so that nothing of a repository leaks to who may not build it.
+    // Before the source is read, so that nothing of a repository leaks to who may not build it
+    // (without a repository, planBuild refuses the command).
     if (named) await authorize(who, 'build', repoLabel(named));
     const plan = await planBuild({ db, sources }, { text, defaultRepo });
-    await authorizePlan(who, plan);
     const repo = repoLabel(plan.repo);
+    if (plan.resolved.tag) await authorize(who, 'release', repo);
     if (!plan.resolved.trusted && !(await permissions.allows(who.userId, 'approve', repo)))
       return hold(who, plan, text);
     const stored = await storeBuild({ db, sources }, plan, {
@@ -283,20 +277,7 @@ export function createSlackService(options: SlackServiceOptions) {
           : `Build #${buildId} has nothing to retry: no target failed or was canceled. To build again anyway: \`/build <targets> ${found.build.ref} --force\`.`,
       );
     const text = `${failed.map((job) => job.target).join(',')} ${found.build.ref} in ${repo} --force`;
-    const { build: original } = found;
-    const plan = await planBuild(
-      { db, sources },
-      {
-        text,
-        resolved: {
-          sha: original.sha,
-          pullNumber: original.pullNumber ?? undefined,
-          branch: original.branch ?? undefined,
-          tag: original.tag ?? undefined,
-          trusted: original.trusted,
-        },
-      },
-    );
+    const plan = await planBuild({ db, sources }, { text, resolved: resolvedRefOf(found.build) });
     const stored = await storeBuild({ db, sources }, plan, {
       text,
       trigger: 'slack',
@@ -549,5 +530,3 @@ export function createSlackService(options: SlackServiceOptions) {
     },
   };
 }
-
-export type SlackService = ReturnType<typeof createSlackService>;

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../client';
 import {
   refusals,
@@ -174,9 +174,4 @@ export async function recordRefusal(
   refusal: Pick<Refusal, 'frontEnd' | 'actor' | 'action' | 'reason'> & { repo?: string },
 ): Promise<void> {
   await db.insert(refusals).values(refusal);
-}
-
-/** Refusals, newest first, at most `limit`. */
-export async function listRefusals(db: Database, limit = 50): Promise<Refusal[]> {
-  return db.select().from(refusals).orderBy(desc(refusals.id)).limit(limit);
 }
