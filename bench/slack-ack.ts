@@ -7,21 +7,22 @@
 // (test/support/slack.ts), with its own trigger_id, user and response_url, so every one makes a
 // new build (whose job attaches to the first queued identical one). No worker runs: the builds
 // stay queued, and the machine does only the bot's work and the fakes'. Bolt verifies the
-// signature and the handler acknowledges; after that the bot reads the branch and the recipe
-// from the fake GitHub, stores the build and posts its channel message.
+// signature and the handler acknowledges, on the main thread; after that the bot's follow-up
+// thread reads the branch and the recipe from the fake GitHub, stores the build and posts its
+// channel message.
 //
-// The fakes run in a child process (this file with `--fakes`), as GitHub and Slack are not in
-// the bot's process either: the fake GitHub answers each read by spawning git twice, and in the
-// bot's process those spawns held its event loop for about 3.4 ms each, four per command, which
-// the bot's acknowledgements then waited out (BENCH_SLACK_ACK_FAKES=in-process measures that).
-// The child still shares the machine's two cores.
+// Slack, GitHub and the client run in child processes of this file, as they are not in the bot's
+// process either. The fakes (`--fakes`) run at nice 19: the fake GitHub answers each read by
+// spawning git twice (about 3.4 ms each, four per command), work that GitHub does on its own
+// machines (BENCH_SLACK_ACK_FAKES=in-process runs them in the bot's process instead). The client
+// (`--client`) signs and sends the commands. All of them still share the machine's two cores.
 //
 // Baseline: a bare Hono app on @hono/node-server in this process, `POST /slack/events` answering
-// 200 with no body, sent the same signed requests.
+// 200 with no body, sent the same signed requests by the same client.
 //
 // Latency of one command = from just before the request is sent until its response is read
-// whole (postSlashCommand's elapsedMs: fetch through Node's undici client with keep-alive, the
-// same client for both), in milliseconds; a status other than 200 is an error. A batch is
+// whole (postSlashCommand's elapsedMs in the client's process: fetch through Node's undici
+// client with keep-alive), in milliseconds; a status other than 200 is an error. A batch is
 // COMMANDS commands, CONCURRENCY in flight at once (that many senders over a shared queue, each
 // waiting a tick after an answer so that CONCURRENCY connections suffice). Each batch is
 // preceded by WARMUP commands to the same system, discarded, so that it starts with open
@@ -39,10 +40,10 @@
 // acknowledgements, bounded by the bot's follow-up work and by the fake GitHub's spawns.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -100,6 +101,17 @@ const RECIPE = [
 
 /** Now in epoch milliseconds, sub-millisecond, comparable between this process and the fakes'. */
 const epochMs = () => performance.timeOrigin + performance.now();
+
+/**
+ * This thread's scheduling totals from /proc/thread-self/schedstat (Linux): time spent on a CPU
+ * and time spent runnable, waiting for one, in ms.
+ */
+function schedStat(): { onCpuMs: number; runQueueMs: number } {
+  const [onCpuNs, runQueueNs] = readFileSync('/proc/thread-self/schedstat', 'utf8')
+    .split(' ')
+    .map(Number);
+  return { onCpuMs: onCpuNs! / 1e6, runQueueMs: runQueueNs! / 1e6 };
+}
 
 /** What the fakes saw of the bot's commands, and anything they did not expect. */
 interface FakesReport {
@@ -166,72 +178,112 @@ type FromFakes =
   | { type: 'report'; report: FakesReport }
   | { type: 'closed' };
 
-/** The child's side (`--fakes <gitRoot>`): serves startFakes over IPC until told to close. */
-async function serveFakes(gitRoot: string): Promise<void> {
-  const fakes = await startFakes(gitRoot);
-  const send = (message: FromFakes) => process.send!(message);
+/**
+ * Serves a child's side over IPC: sends `ready`, answers each message with `answer`'s reply,
+ * and on `close` runs `close` and sends `closed`. If this bench's process goes away, `close`
+ * runs too, so that the child exits.
+ */
+function serveChild<In extends { type: string }, Out extends { type: string }>(
+  ready: Out,
+  answer: (message: Exclude<In, { type: 'close' }>) => Promise<Out>,
+  close: () => Promise<void>,
+): void {
+  const send = (message: Out | { type: 'closed' }) => process.send!(message);
   let closing: Promise<void> | undefined;
-  const close = () => (closing ??= fakes.close());
-  process.on('message', async (message: ToFakes) => {
-    if (message.type === 'report') send({ type: 'report', report: await fakes.report() });
+  const closeOnce = () => (closing ??= close());
+  process.on('message', async (message: In | { type: 'close' }) => {
     if (message.type === 'close') {
-      await close();
+      await closeOnce();
       send({ type: 'closed' });
       process.disconnect();
-    }
+    } else send(await answer(message as Exclude<In, { type: 'close' }>));
   });
-  // The bench's process is gone (or done): stop serving, so that this one exits too.
-  process.once('disconnect', () => void close());
-  send({
-    type: 'ready',
-    githubUrl: fakes.githubUrl,
-    cloneBaseUrl: fakes.cloneBaseUrl,
-    slackApiUrl: fakes.slackApiUrl,
-    responseUrlPrefix: fakes.responseUrlPrefix,
-  });
+  process.once('disconnect', () => void closeOnce());
+  send(ready);
 }
 
-/** Starts this file with `--fakes` as a child process; resolves once its fakes listen. */
-async function forkFakes(gitRoot: string): Promise<Fakes> {
-  const child: ChildProcess = fork(new URL(import.meta.url).pathname, ['--fakes', gitRoot], {
+/** A child process of this file, as this process talks to it. */
+interface Child<In extends { type: string }, Out extends { type: string }> {
+  ready: Extract<Out, { type: 'ready' }>;
+  /** Sends `message` and resolves with the next message of type `type`. */
+  ask<T extends Out['type']>(message: In, type: T): Promise<Extract<Out, { type: T }>>;
+  close(): Promise<void>;
+}
+
+/** Starts this file with `args` (e.g. `--fakes <gitRoot>`) as a child; resolves once it is ready. */
+async function forkChild<In extends { type: string }, Out extends { type: string }>(
+  args: string[],
+  what: string,
+): Promise<Child<In, Out>> {
+  const child: ChildProcess = fork(new URL(import.meta.url).pathname, args, {
     cwd: ROOT,
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  let waiting: ((message: FromFakes) => void) | undefined;
-  const next = <T extends FromFakes['type']>(type: T, what: string) => {
-    const reply = deferred<Extract<FromFakes, { type: T }>>();
+  let waiting: ((message: Out) => void) | undefined;
+  const next = <T extends Out['type']>(type: T, step: string, timeoutMs = 30_000) => {
+    const reply = deferred<Extract<Out, { type: T }>>();
     waiting = (message) => {
-      if (message.type === type) reply.resolve(message as Extract<FromFakes, { type: T }>);
+      if (message.type === type) reply.resolve(message as Extract<Out, { type: T }>);
     };
-    return withTimeout(reply.promise, 30_000, `the fakes' child: ${what}`);
+    return withTimeout(reply.promise, timeoutMs, `${what}: ${step}`);
   };
-  child.on('message', (message: FromFakes) => waiting?.(message));
+  child.on('message', (message: Out) => waiting?.(message));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const ready = await Promise.race([
-    next('ready', 'start'),
+    next('ready' as Out['type'], 'start'),
     exited.then(() => {
-      throw new Error('the fakes’ child exited before it was ready');
+      throw new Error(`${what} exited before it was ready`);
     }),
   ]);
-  const ask = async <T extends FromFakes['type']>(message: ToFakes, type: T) => {
-    const reply = next(type, message.type);
+  const ask: Child<In, Out>['ask'] = async (message, type) => {
+    const reply = next(type, message.type, OUTCOME_TIMEOUT_MS);
     child.send(message);
     return reply;
   };
   return {
-    githubUrl: ready.githubUrl,
-    cloneBaseUrl: ready.cloneBaseUrl,
-    slackApiUrl: ready.slackApiUrl,
-    responseUrlPrefix: ready.responseUrlPrefix,
-    async report() {
-      return (await ask({ type: 'report' }, 'report')).report;
-    },
+    ready: ready as Extract<Out, { type: 'ready' }>,
+    ask,
     async close() {
-      if (child.exitCode === null) await ask({ type: 'close' }, 'closed').catch(() => {});
+      if (child.exitCode === null)
+        await ask({ type: 'close' } as In, 'closed' as Out['type']).catch(() => {});
       if (child.exitCode === null) child.kill();
       await exited;
     },
+  };
+}
+
+/**
+ * The child's side (`--fakes <gitRoot>`): serves startFakes over IPC until told to close. At
+ * the lowest priority (nice 19, inherited by its git processes): GitHub and Slack do their work
+ * on their own machines, so here their fakes take what CPU the bot leaves.
+ */
+async function serveFakes(gitRoot: string): Promise<void> {
+  setPriority(19);
+  const fakes = await startFakes(gitRoot);
+  serveChild<ToFakes, FromFakes>(
+    {
+      type: 'ready',
+      githubUrl: fakes.githubUrl,
+      cloneBaseUrl: fakes.cloneBaseUrl,
+      slackApiUrl: fakes.slackApiUrl,
+      responseUrlPrefix: fakes.responseUrlPrefix,
+    },
+    async () => ({ type: 'report', report: await fakes.report() }),
+    () => fakes.close(),
+  );
+}
+
+/** Starts the fakes in a child process (`--fakes`); resolves once they listen. */
+async function forkFakes(gitRoot: string): Promise<Fakes> {
+  const child = await forkChild<ToFakes, FromFakes>(['--fakes', gitRoot], 'the fakes’ child');
+  return {
+    githubUrl: child.ready.githubUrl,
+    cloneBaseUrl: child.ready.cloneBaseUrl,
+    slackApiUrl: child.ready.slackApiUrl,
+    responseUrlPrefix: child.ready.responseUrlPrefix,
+    report: async () => (await child.ask({ type: 'report' }, 'report')).report,
+    close: () => child.close(),
   };
 }
 
@@ -269,15 +321,21 @@ interface Sample {
 
 let sequence = 0;
 
+/** One batch for the client's child to send. */
+interface BatchOrder {
+  system: System;
+  count: number;
+  responseUrlPrefix: string;
+}
+type ToClient = { type: 'batch'; order: BatchOrder } | { type: 'close' };
+type FromClient =
+  { type: 'ready' } | { type: 'samples'; samples: Sample[]; cpuMs: number } | { type: 'closed' };
+
 /**
  * Sends `count` signed `/build quick main` commands to `system`, CONCURRENCY at once, each with
  * its own trigger_id, user (U0BENCH<n>) and response_url (`responseUrlPrefix` + key).
  */
-async function sendBatch(
-  system: System,
-  count: number,
-  responseUrlPrefix: string,
-): Promise<Sample[]> {
+async function sendBatch({ system, count, responseUrlPrefix }: BatchOrder): Promise<Sample[]> {
   const samples: Sample[] = [];
   let next = 0;
   const sender = async () => {
@@ -311,6 +369,24 @@ async function sendBatch(
   return samples;
 }
 
+/**
+ * The client's side (`--client`): sends the batches it is given, as Slack would from its own
+ * machines, so that its work does not share the bot's event loop. Answers with the samples and
+ * the CPU time it spent, in ms.
+ */
+function serveClient(): void {
+  serveChild<ToClient, FromClient>(
+    { type: 'ready' },
+    async (message) => {
+      const before = process.cpuUsage();
+      const samples = await sendBatch(message.order);
+      const cpu = process.cpuUsage(before);
+      return { type: 'samples', samples, cpuMs: (cpu.user + cpu.system) / 1000 };
+    },
+    async () => {},
+  );
+}
+
 async function main(): Promise<void> {
   const cpuBusyBeforePercent = await cpuBusyPercent();
   parseRecipe(RECIPE); // fails here, not in the bot, if the recipe is wrong
@@ -342,6 +418,8 @@ async function main(): Promise<void> {
         portalUrl: 'http://127.0.0.1:9',
         host: '127.0.0.1',
         port: 0,
+        databaseUrl: database.url,
+        logLevel: 'warn',
       },
       { db, log: createLogger({ name: 'bench', level: 'warn' }) },
     );
@@ -353,14 +431,28 @@ async function main(): Promise<void> {
       { name: 'bot', url: `${bot.url}/slack/events` },
     ];
 
+    const client = await forkChild<ToClient, FromClient>(['--client'], 'the client’s child');
+    closers.push(() => client.close());
+
     const botCommands: Sample[] = [];
     /**
-     * Sends one batch; for the bot, waits until each of its builds' messages is posted. Returns
-     * the samples and the CPU time this process spent meanwhile (client, bot, baseline), in ms.
+     * Sends one batch through the client's child; for the bot, waits until each of its builds'
+     * messages is posted. Returns the samples, the CPU time this process spent meanwhile (the
+     * bot with its follow-up thread, or the baseline) and the client's, in ms.
      */
     const batch = async (system: System, count: number) => {
+      const schedBefore = schedStat();
       const cpuBefore = process.cpuUsage();
-      const samples = await sendBatch(system, count, fakes.responseUrlPrefix);
+      const sent = await client.ask(
+        { type: 'batch', order: { system, count, responseUrlPrefix: fakes.responseUrlPrefix } },
+        'samples',
+      );
+      const samples = sent.samples;
+      const schedAfter = schedStat();
+      const mainThread = {
+        onCpuMs: schedAfter.onCpuMs - schedBefore.onCpuMs,
+        runQueueMs: schedAfter.runQueueMs - schedBefore.runQueueMs,
+      };
       if (system.name === 'bot') {
         botCommands.push(...samples);
         const expected = botCommands.filter((sample) => sample.status === 200).length;
@@ -378,7 +470,12 @@ async function main(): Promise<void> {
       }
       const cpu = process.cpuUsage(cpuBefore);
       await sleep(SETTLE_MS);
-      return { samples, cpuMs: (cpu.user + cpu.system) / 1000 };
+      return {
+        samples,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        clientCpuMs: sent.cpuMs,
+        mainThread,
+      };
     };
 
     progress(
@@ -387,6 +484,11 @@ async function main(): Promise<void> {
     );
     const pooled = { baseline: [] as Sample[], bot: [] as Sample[] };
     const cpuMs = { baseline: 0, bot: 0 };
+    const clientCpuMs = { baseline: 0, bot: 0 };
+    const mainThread = {
+      baseline: { onCpuMs: 0, runQueueMs: 0 },
+      bot: { onCpuMs: 0, runQueueMs: 0 },
+    };
     const rounds: Record<string, unknown>[] = [];
     for (let index = -WARMUP_ROUNDS; index < ROUNDS; index += 1) {
       const order = index % 2 === 0 ? systems : [...systems].reverse();
@@ -402,7 +504,16 @@ async function main(): Promise<void> {
         if (index < 0) continue;
         pooled[system.name].push(...measured.samples);
         cpuMs[system.name] += measured.cpuMs;
-        entry[system.name] = { p50: ackMs.p50, p99: ackMs.p99, max: ackMs.max };
+        clientCpuMs[system.name] += measured.clientCpuMs;
+        mainThread[system.name].onCpuMs += measured.mainThread.onCpuMs;
+        mainThread[system.name].runQueueMs += measured.mainThread.runQueueMs;
+        entry[system.name] = {
+          p50: ackMs.p50,
+          p99: ackMs.p99,
+          max: ackMs.max,
+          mainThreadOnCpuMs: round(measured.mainThread.onCpuMs),
+          mainThreadRunQueueMs: round(measured.mainThread.runQueueMs),
+        };
       }
       if (index >= 0) rounds.push(entry);
     }
@@ -429,10 +540,18 @@ async function main(): Promise<void> {
       ackMs: summarize(pooled[name].map((sample) => sample.ackMs)),
       errors: pooled[name].filter((sample) => sample.status !== 200).length,
       /**
-       * CPU time of this process per command over the batches (the bot's: until its messages
-       * were posted), client included, in ms.
+       * CPU time of the system's process per command over the batches (the bot's, with its
+       * follow-up thread: until its messages were posted), in ms.
        */
       cpuMsPerCommand: round(cpuMs[name] / pooled[name].length),
+      /** The client's CPU time per command, in ms. */
+      clientCpuMsPerCommand: round(clientCpuMs[name] / pooled[name].length),
+      /**
+       * The acknowledging (main) thread while its batches were sent, per command, in ms: time on
+       * a CPU, and time runnable but waiting for one (/proc/thread-self/schedstat).
+       */
+      mainThreadOnCpuMsPerCommand: round(mainThread[name].onCpuMs / pooled[name].length),
+      mainThreadRunQueueMsPerCommand: round(mainThread[name].runQueueMs / pooled[name].length),
     });
     const theirs = summary('baseline');
     const ours = summary('bot');
@@ -452,11 +571,11 @@ async function main(): Promise<void> {
           warmupBeforeEachBatch: WARMUP,
           settleMs: SETTLE_MS,
           command: '/build quick main (each its own trigger_id, user and response_url)',
-          bot: 'startBotServer with default settings (ackWaitMs 0), log level warn',
-          fakes: `fake GitHub over a real git repository and fake Slack Web API, ${FAKES_IN_PROCESS ? 'in the bot’s process' : 'in a child process'}`,
+          bot: 'startBotServer with default settings (ackWaitMs 0), log level warn: Bolt acknowledges on the main thread, the Slack follow-up thread does the rest',
+          fakes: `fake GitHub over a real git repository and fake Slack Web API, ${FAKES_IN_PROCESS ? 'in the bot’s process' : 'in a child process at nice 19'}`,
           baseline:
             'Hono on @hono/node-server in the bot’s process: POST /slack/events → 200, no body',
-          client: "Node's fetch (undici, keep-alive), the same for both, in the bot’s process",
+          client: "Node's fetch (undici, keep-alive), the same for both, in a child process",
         },
         baseline: theirs,
         bot: ours,
@@ -495,4 +614,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--fakes') await serveFakes(process.argv[3]!);
+else if (process.argv[2] === '--client') serveClient();
 else await main();

@@ -22,6 +22,9 @@ import { startPassLoop, type PassLoop } from './pass-loop';
 import { renderBuildMessage, renderDirectMessage, renderLogReply } from './slack/messages';
 import { slackError } from './slack/service';
 
+/** The shortest time between the starts of two notifier passes, in ms. */
+const PASS_GAP_MS = 250;
+
 /** The Slack reporter: a pass loop told of each message the front end posts. */
 export interface Notifier extends PassLoop {
   /** A build's message was just posted showing `view`: edit it only when that changes. */
@@ -177,7 +180,9 @@ export function startNotifier(options: {
       }
     }
   };
-  const loop = startPassLoop({ db, pass, log, pollMs: options.pollMs });
+  // At most a few passes a second: each reads up to 100 open builds, and Slack allows about one
+  // chat.update per second per channel anyway (api.slack.com/docs/rate-limits).
+  const loop = startPassLoop({ db, pass, log, pollMs: options.pollMs, minGapMs: PASS_GAP_MS });
   return {
     ...loop,
     posted(view) {

@@ -6,44 +6,36 @@ import type { BotConfig } from './config';
 import { createStorageClient } from '../core/storage';
 import { createGitHubApp } from './github/app';
 import { startGitHubReporter, type GitHubClient, type GitHubReporter } from './github/reporter';
-import { startNotifier } from './notifier';
 import { createSlackApp } from './slack/app';
-import { createSourceDirectory } from './sources/directory';
+import { startSlackFollowUp } from './slack/follow-up';
 
 /**
  * Starts the bot: the Slack endpoint (POST /slack/events), with `config.githubApp` the GitHub
  * App's webhooks (POST /api/github/webhooks), and GET /healthz on one HTTP server at
- * `config.host:config.port` (port 0 picks a free one); the notifier that edits Slack messages and
- * the reporter that updates check runs, pull request comments and releases. Resolves with the
- * server's base URL and a `close()` that stops everything. Throws if the App is configured
- * without `config.github` (its API URL) or `config.storage`.
+ * `config.host:config.port` (port 0 picks a free one); the Slack follow-up thread (the work after
+ * each acknowledgement, and the notifier that edits Slack messages; it opens its own pool to
+ * `config.databaseUrl` and logs as `logName` at `config.logLevel`); the reporter that updates
+ * check runs, pull request comments and releases. Resolves with the server's base URL and a
+ * `close()` that stops everything. Throws if the App is configured without `config.github` (its
+ * API URL) or `config.storage`, or if the follow-up thread fails to start.
  */
 export async function startBotServer(
-  config: Omit<BotConfig, 'databaseUrl' | 'logLevel'>,
-  deps: { db: Database; log: Logger },
+  config: BotConfig,
+  deps: { db: Database; log: Logger; logName?: string },
 ): Promise<{ url: string; close: () => Promise<void> }> {
-  const sources = createSourceDirectory({
-    db: deps.db,
-    github: config.github,
-    gitCacheDir: config.gitCacheDir,
-  });
-  // eslint-disable-next-line prefer-const -- assigned after the Slack app that refers to it
-  let notifier: ReturnType<typeof startNotifier> | undefined;
-  const slack = createSlackApp(
-    { ...config.slack, portalUrl: config.portalUrl },
+  const slackLog = deps.log.child({ frontEnd: 'slack' });
+  const followUp = await startSlackFollowUp(
     {
-      db: deps.db,
-      sources,
-      log: deps.log.child({ frontEnd: 'slack' }),
-      onBuildPosted: (view) => notifier?.posted(view),
+      slack: config.slack,
+      portalUrl: config.portalUrl,
+      databaseUrl: config.databaseUrl,
+      github: config.github,
+      gitCacheDir: config.gitCacheDir,
+      log: { name: deps.logName ?? 'bot', level: config.logLevel },
     },
+    slackLog,
   );
-  notifier = startNotifier({
-    db: deps.db,
-    slack: slack.app.client,
-    portalUrl: config.portalUrl,
-    log: deps.log.child({ part: 'notifier' }),
-  });
+  const slack = createSlackApp(config.slack, { followUp, log: slackLog });
   let reporter: GitHubReporter | undefined;
   let github: Awaited<ReturnType<typeof createGitHubApp>> | undefined;
   if (config.githubApp) {
@@ -96,7 +88,7 @@ export async function startBotServer(
     url,
     async close() {
       await slack.stop();
-      await notifier?.stop();
+      await followUp.stop();
       await reporter?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -214,8 +214,9 @@ export function parseCommand(text: string, context: CommandContext = {}): Comman
     buildError = error;
   }
   // `canel 42`, `stauts`: a near-miss of a command word, unless it reads as a build of a real ref.
-  const verb = closestMatch(first, VERBS, 1);
-  if (verb && (!build || args.every((arg) => /^#?\d+$/.test(arg)))) {
+  const verb =
+    !build || args.every((arg) => /^#?\d+$/.test(arg)) ? closestMatch(first, VERBS, 1) : undefined;
+  if (verb) {
     const suggestion = ['/build', verb, ...args].join(' ');
     throw new CrossdockError(
       'bad-command',

@@ -11,28 +11,23 @@ import {
   type RespondFn,
 } from '@slack/bolt';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pLimit from 'p-limit';
 import { parseCommand, type Command } from '../../core/command';
-import { reportError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import type { Database } from '../../db/client';
 import type { SlackSettings } from '../config';
-import type { BuildView } from '../build-view';
-import type { SourceDirectory } from '../sources/directory';
-import { ACTIONS, renderHelp, renderText } from './messages';
-import { createSlackPermissions } from './permissions';
-import { createSlackService, type SlackReply, type SlackRequester } from './service';
-
-export interface SlackOptions extends SlackSettings {
-  portalUrl: string;
-}
+import {
+  errorReply,
+  type ButtonWork,
+  type Delivery,
+  type FollowUpTask,
+  type SlackFollowUp,
+} from './follow-up';
+import { ACTIONS, renderHelp } from './messages';
+import type { SlackReply, SlackRequester } from './service';
 
 export interface SlackDeps {
-  db: Database;
-  sources: SourceDirectory;
+  /** Where the work after each acknowledgement runs (bot/slack/follow-up.ts). */
+  followUp: SlackFollowUp;
   log: Logger;
-  /** Called after a build's message is posted showing `view`, so its changes are reported. */
-  onBuildPosted?: (view: BuildView) => void;
 }
 
 /** The Slack front end, as the bot's server runs it. */
@@ -66,6 +61,17 @@ export function unescapeSlack(text: string): string {
   return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }
 
+/** The buttons whose click the follow-up thread handles, by action_id. */
+const BUTTON_WORK: Record<string, ButtonWork> = {
+  [ACTIONS.cancel]: 'cancel',
+  [ACTIONS.retry]: 'retry',
+  [ACTIONS.approve]: 'approve',
+  [ACTIONS.dismiss]: 'dismiss',
+};
+
+/** Every button of Crossdock's messages and Home tab, by action_id. */
+const BUTTONS = new RegExp(`^(${Object.values(ACTIONS).join('|')})$`);
+
 const asResponse = (reply: SlackReply): RespondArguments & { response_type: string } => ({
   response_type: reply.visibility ?? 'ephemeral',
   text: reply.text,
@@ -83,16 +89,18 @@ const asResponse = (reply: SlackReply): RespondArguments & { response_type: stri
  * `socketMode` the app connects out to Slack over a WebSocket (api.slack.com/apis/socket-mode)
  * with the app-level token, for bots with no public URL.
  *
- * A command is acknowledged within Slack's 3 seconds whatever the database or the source host
- * do: grammar mistakes and help are answered in the acknowledgement; anything else is
- * acknowledged once its answer is ready or `ackWaitMs` have passed, whichever is first, and the
- * answer then follows through the command's response_url. A started build's answer is its
- * channel message, which the notifier edits as the build moves.
+ * This thread only verifies, parses and acknowledges; the work that follows (database, source
+ * host, Slack's Web API) runs in the follow-up thread (`deps.followUp`), so acknowledgements do
+ * not queue behind it. A command is acknowledged within Slack's 3 seconds whatever the database
+ * or the source host do: grammar mistakes and help are answered in the acknowledgement; anything
+ * else is acknowledged at once (`ackWaitMs` 0, the default) or once its answer is ready or
+ * `ackWaitMs` have passed, whichever is first, and the answer then follows through the
+ * command's response_url. A started build's answer is its channel message, which the notifier
+ * edits as the build moves.
  */
-export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFrontEnd {
+export function createSlackApp(options: SlackSettings, deps: SlackDeps): SlackFrontEnd {
   const logger = boltLogger(deps.log);
-  // A few quick retries: a pass that fails is tried again by the next one, so a call must not
-  // wait out the default half hour of retries (rate limits included).
+  // Bolt's own client opens Socket Mode connections (apps.connections.open); a few quick retries.
   const clientOptions = {
     ...(options.apiUrl ? { slackApiUrl: options.apiUrl } : {}),
     retryConfig: { retries: 2 },
@@ -119,63 +127,68 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
     botUserId: options.botUserId,
     logger,
     clientOptions,
+    // Conversation state is not used: skip Bolt's per-request store lookup.
+    convoStore: false,
   });
-  const permissions = createSlackPermissions(options.permissions, async (usergroup) => {
-    const answer = await app.client.usergroups.users.list({ usergroup });
-    return answer.users ?? [];
-  });
-  const service = createSlackService({
-    db: deps.db,
-    sources: deps.sources,
-    client: app.client,
-    permissions,
-    portalUrl: options.portalUrl,
-    channelRepos: options.channelRepos,
-    defaultRepo: options.defaultRepo,
-    log: deps.log,
-    onBuildPosted: deps.onBuildPosted,
+  const { followUp } = deps;
+  // Every request Slack sends is counted first, so that follow-up work waits for a pause.
+  app.use(async ({ next }) => {
+    followUp.received();
+    await next();
   });
 
-  // The work after the acknowledgements (sources, database, Slack) runs a few requests at a
-  // time: it shares the event loop with the acknowledgements, which must not wait behind the
-  // follow-up work of every request in flight. The rest wait their turn, already acknowledged.
-  const followUp = pLimit(options.maxConcurrentRequests ?? 4);
-
-  /** A thrown error as the answer to its requester: a user's mistake says what to do instead. */
-  const errorReply = (error: unknown, log: Logger): SlackReply => {
-    const report = reportError(error);
-    log[report.level]({ err: error, code: report.code }, 'slack request refused');
-    return renderText(report.reply);
+  /**
+   * Hands `task` to the follow-up thread, which answers through `responseUrl`. Should the thread
+   * end before it is done, the requester is told so here. Not awaited by the handlers: Bolt's
+   * request is done once acknowledged, and keeps nothing alive while the follow-up runs.
+   */
+  const handOver = async (
+    task: FollowUpTask,
+    responseUrl: string | undefined,
+    respond: RespondFn | undefined,
+    log: () => Logger,
+  ) => {
+    const delivery: Delivery = { to: 'response_url', responseUrl };
+    await followUp.run(task, delivery).catch(async (error: unknown) => {
+      const reply = errorReply(error, log());
+      if (respond && responseUrl)
+        await respond({ ...asResponse(reply), replace_original: false }).catch(() => {});
+    });
   };
 
-  /** Acknowledges within `ackWaitMs` (with the answer if it is ready), else answers later. */
-  const answer = async (
+  /**
+   * Acknowledges a command within `ackWaitMs` with its answer if that is ready by then; else
+   * acknowledges empty and answers through response_url once the follow-up thread is done.
+   */
+  const answerWithin = async (
+    waitMs: number,
     ack: AckFn<string | RespondArguments>,
     respond: RespondFn,
-    outcome: Promise<SlackReply | undefined>,
-    log: Logger,
+    task: FollowUpTask,
+    log: () => Logger,
   ) => {
-    const waitMs = options.ackWaitMs ?? 0;
-    if (waitMs > 0) {
-      const early = await Promise.race([
-        outcome.then((reply) => ({ reply })),
-        sleep(waitMs).then(() => undefined),
-      ]);
-      if (early) {
-        await ack(early.reply ? asResponse(early.reply) : undefined);
-        return;
-      }
+    const outcome = followUp
+      .run(task, { to: 'caller' })
+      .catch((error: unknown) => errorReply(error, log()));
+    const early = await Promise.race([
+      outcome.then((reply) => ({ reply })),
+      sleep(waitMs).then(() => undefined),
+    ]);
+    if (early) {
+      await ack(early.reply ? asResponse(early.reply) : undefined);
+      return;
     }
     await ack();
     const reply = await outcome;
     if (reply)
       await respond(asResponse(reply)).catch((error) =>
-        log.warn({ err: error }, 'answering through response_url failed'),
+        log().warn({ err: error }, 'answering through response_url failed'),
       );
   };
 
   app.command('/build', async ({ command, ack, respond }) => {
-    const log = deps.log.child({ channel: command.channel_id, user: command.user_id });
+    // A logger is made only when there is something to log: acknowledgements stay cheap.
+    const log = () => deps.log.child({ channel: command.channel_id, user: command.user_id });
     const who: SlackRequester = {
       userId: command.user_id,
       channelId: command.channel_id,
@@ -187,64 +200,50 @@ export function createSlackApp(options: SlackOptions, deps: SlackDeps): SlackFro
     try {
       parsed = parseCommand(text);
     } catch (error) {
-      await ack(asResponse(errorReply(error, log)));
+      await ack(asResponse(errorReply(error, log())));
       return;
     }
     if (parsed.kind === 'help') {
       await ack(asResponse(renderHelp()));
       return;
     }
-    const outcome = followUp(() => service.command(who, parsed, text)).catch((error: unknown) =>
-      errorReply(error, log),
-    );
-    await answer(ack, respond, outcome, log);
+    const task: FollowUpTask = { kind: 'command', who, command: parsed, text };
+    const waitMs = options.ackWaitMs ?? 0;
+    if (waitMs > 0) return answerWithin(waitMs, ack, respond, task, log);
+    await ack();
+    void handOver(task, command.response_url, respond, log);
   });
 
-  /** A button whose value is a build's or held request's id. */
-  const onButton = (
-    actionId: string,
-    run: (who: SlackRequester, id: number) => Promise<SlackReply | undefined>,
-  ) =>
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, respond }) => {
-      await ack();
-      const who: SlackRequester = {
+  // One listener for every button: Bolt runs each listener's middleware for every request.
+  app.action<BlockAction<ButtonAction>>(BUTTONS, async ({ ack, body, action, respond }) => {
+    await ack();
+    // A link button: Slack opens the URL itself and sends the click only to be acknowledged.
+    if (action.action_id === ACTIONS.openPortal) return;
+    const channelId = body.channel?.id ?? body.container.channel_id;
+    const log = () =>
+      deps.log.child({ channel: channelId, user: body.user.id, action: action.action_id });
+    if (action.action_id === ACTIONS.directMessages) {
+      // The Home tab's switch: a view has no response_url, so a failure is only logged.
+      const task: FollowUpTask = {
+        kind: 'direct-messages',
         userId: body.user.id,
-        channelId: body.channel?.id ?? body.container.channel_id,
-        requestId: body.trigger_id,
+        on: action.value === 'on',
       };
-      const log = deps.log.child({ channel: who.channelId, user: who.userId, action: actionId });
-      const reply = await followUp(() => run(who, Number(action.value))).catch((error: unknown) =>
-        errorReply(error, log),
-      );
-      if (reply)
-        await respond({ ...asResponse(reply), replace_original: false }).catch((error) =>
-          log.warn({ err: error }, 'answering a button through response_url failed'),
-        );
-    });
-  onButton(ACTIONS.cancel, service.cancel);
-  onButton(ACTIONS.retry, service.retry);
-  onButton(ACTIONS.approve, service.approve);
-  onButton(ACTIONS.dismiss, service.dismiss);
-  // A link button: Slack opens the URL and still sends the click, which needs only an ack.
-  app.action(ACTIONS.openPortal, async ({ ack }) => ack());
-  app.action<BlockAction<ButtonAction>>(
-    ACTIONS.directMessages,
-    async ({ ack, body, action, respond }) => {
-      await ack();
-      const log = deps.log.child({ user: body.user.id, action: ACTIONS.directMessages });
-      await service.setDirectMessages(body.user.id, action.value === 'on').catch(async (error) => {
-        const reply = errorReply(error, log);
-        await respond({ ...asResponse(reply), replace_original: false }).catch(() => {});
-      });
-    },
-  );
+      void handOver(task, undefined, undefined, log);
+      return;
+    }
+    const who: SlackRequester = { userId: body.user.id, channelId, requestId: body.trigger_id };
+    const work = BUTTON_WORK[action.action_id]!;
+    const task: FollowUpTask = { kind: 'button', work, who, id: Number(action.value) };
+    void handOver(task, body.response_url, respond, log);
+  });
 
   app.event('app_home_opened', async ({ event }) => {
     if (event.tab !== 'home') return;
-    // Nobody to answer: a failure is logged by its kind, and the next opening tries again.
-    await service
-      .publishHome(event.user)
-      .catch((error: unknown) => errorReply(error, deps.log.child({ user: event.user })));
+    // Nobody to answer: a failure is logged, and the next opening tries again.
+    void handOver({ kind: 'home', userId: event.user }, undefined, undefined, () =>
+      deps.log.child({ user: event.user }),
+    );
   });
 
   if (!options.permissions)

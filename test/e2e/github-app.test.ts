@@ -205,6 +205,8 @@ describe('the GitHub App', () => {
         portalUrl: 'http://127.0.0.1:8080',
         host: '127.0.0.1',
         port: 0,
+        databaseUrl: database.url,
+        logLevel: 'warn',
       },
       { db: database.db, log },
     );

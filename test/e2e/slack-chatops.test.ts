@@ -578,6 +578,8 @@ describe('Slack in Socket Mode', () => {
         portalUrl: stack.portalUrl,
         host: '127.0.0.1',
         port: 0,
+        databaseUrl: stack.databaseUrl,
+        logLevel: 'warn',
       },
       { db: stack.db, log: createLogger({ name: 'socket-mode', level: 'warn' }) },
     );

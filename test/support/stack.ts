@@ -99,6 +99,8 @@ export async function startStack(
       portalUrl,
       host: '127.0.0.1',
       port: 0,
+      databaseUrl: database.url,
+      logLevel: 'warn',
     },
     { db: database.db, log },
   );
