@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import { createLogger, type Logger } from '../../core/logger';
 import { threadData } from '../../core/threads';
 import { connect } from '../../db/client';
-import { startNotifier, type Notifier } from '../notifier';
+import { startNotifier } from '../notifier';
 import { createSourceDirectory } from '../sources/directory';
 import {
   createQuietGate,
@@ -45,7 +45,13 @@ const permissions = createSlackPermissions(init.slack.permissions, async (usergr
   const answer = await client.usergroups.users.list({ usergroup });
   return answer.users ?? [];
 });
-let notifier: Notifier | undefined;
+const notifier = startNotifier({
+  db,
+  slack: client,
+  portalUrl: init.portalUrl,
+  log: log.child({ part: 'notifier' }),
+  pollMs: init.notifierPollMs,
+});
 const service = createSlackService({
   db,
   sources,
@@ -55,14 +61,7 @@ const service = createSlackService({
   channelRepos: init.slack.channelRepos,
   defaultRepo: init.slack.defaultRepo,
   log,
-  onBuildPosted: (view) => notifier?.posted(view),
-});
-notifier = startNotifier({
-  db,
-  slack: client,
-  portalUrl: init.portalUrl,
-  log: log.child({ part: 'notifier' }),
-  pollMs: init.notifierPollMs,
+  onBuildPosted: (view) => notifier.posted(view),
 });
 // A few requests at a time: each holds database connections and calls Slack and the source
 // host; the rest wait their turn, already acknowledged.
@@ -137,7 +136,7 @@ async function stop(): Promise<void> {
   while (limit.activeCount + limit.pendingCount > 0)
     await new Promise((resolve) => setTimeout(resolve, 50));
   gate.stop();
-  await notifier?.stop();
+  await notifier.stop();
   await db.$client.end({ timeout: 5 });
   send({ type: 'stopped' });
   port.close();
