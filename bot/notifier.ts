@@ -104,14 +104,19 @@ export function startNotifier(options: {
     }
   };
 
-  /** Reports one build whose rows were read as `print` (fingerprint) at `now`. */
-  const report = async (build: Build, print: string, now: number) => {
+  /**
+   * Reports one build whose rows were read as `print` (fingerprint) at `now`; `running`: one of
+   * its jobs runs, so its elapsed time is refreshed every `refreshMs`.
+   */
+  const report = async (build: Build, print: string, running: boolean, now: number) => {
     const target = build.notify.slack;
     if (!target?.ts) return;
     const last = shown.get(build.id);
     // What was shown last (after a restart: what was marked reported) against what is now.
     const changed = last ? last.fingerprint !== print : build.reportedState !== build.state;
-    const due = now - (last?.at ?? 0) >= refreshMs;
+    // Only running jobs' elapsed time needs a refresh: refreshing every queued build's message
+    // would spend Slack's chat.update allowance (about 50 a minute) on messages that show the same.
+    const due = running && now - (last?.at ?? 0) >= refreshMs;
     // Nothing to edit and nothing to finish: skip without reading the build's view.
     if (!changed && !due && build.reportedState === build.state) return;
     const view = await loadBuildView(db, build.id);
@@ -166,12 +171,15 @@ export function startNotifier(options: {
     );
     const now = Date.now();
     for (const build of open) {
-      const print = fingerprint(
-        build,
-        jobs.filter((job) => job.buildId === build.id),
-      );
+      const own = jobs.filter((job) => job.buildId === build.id);
+      const print = fingerprint(build, own);
       try {
-        await report(build, print, now);
+        await report(
+          build,
+          print,
+          own.some((job) => job.state === 'running'),
+          now,
+        );
       } catch (error) {
         log.warn(
           { err: error, buildId: build.id },
