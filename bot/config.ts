@@ -128,8 +128,9 @@ export interface SlackSettings {
   /** Who may build, release and approve what; undefined lets everyone do everything. */
   permissions?: PermissionsFile;
   /**
-   * Requests whose work after the acknowledgement runs at once (default 4); more wait their
-   * turn, so that acknowledgements never queue behind the work of every request in flight.
+   * Requests whose work after the acknowledgement runs at once in the follow-up thread (default
+   * 4): each holds database connections and calls Slack and the source host; more wait their
+   * turn, already acknowledged.
    */
   maxConcurrentRequests?: number;
 }
