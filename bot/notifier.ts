@@ -67,7 +67,8 @@ function fingerprint(build: Build, jobs: Job[]): string {
  * and when the build ends, sends its requester one direct message unless they turned those off.
  * Each post is claimed in `slack_posts` first, so a retried pass never posts twice; a pass that
  * fails is retried by the next one, and the final state is marked reported only once all of it
- * was done.
+ * was done. A pass reads the open builds whose state changed and the next `pageSize` of the
+ * others, so that any number of open messages are all visited in turn.
  */
 export function startNotifier(options: {
   db: Database;
@@ -76,10 +77,15 @@ export function startNotifier(options: {
   log: Logger;
   pollMs?: number;
   refreshMs?: number;
+  /** Open builds read per pass besides those whose state changed (default 100). */
+  pageSize?: number;
 }): Notifier {
   const { db, slack, portalUrl, log } = options;
   const refreshMs = options.refreshMs ?? 60_000;
   const shown = new Map<number, { fingerprint: string; at: number }>();
+  const pageSize = options.pageSize ?? 100;
+  /** Where the next pass's page of open builds starts (builds whose state changed come too). */
+  let cursor = 0;
 
   /** Posts `post` once for (build, kind, job): claimed first, released if Slack refuses it. */
   const postOnce = async (
@@ -164,7 +170,11 @@ export function startNotifier(options: {
   };
 
   const pass = async () => {
-    const open = await listBuildsWithOpenMessages(db);
+    const { builds: open, nextAfterId } = await listBuildsWithOpenMessages(db, {
+      afterId: cursor,
+      limit: pageSize,
+    });
+    cursor = nextAfterId;
     const jobs = await listJobsOfBuilds(
       db,
       open.map((build) => build.id),

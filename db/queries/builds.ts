@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, or, sql } from 'drizzle-orm';
 import { runPlatform, type ToolchainMode } from '../../core/recipe';
 import type { Database } from '../client';
 import {
@@ -153,17 +153,36 @@ export async function setBuildNotify(
 
 /**
  * Builds with a Slack message whose final state is not reported yet: the queued and running ones
- * (their messages follow each job) and those that ended since. Those whose state changed since
- * it was reported come first (so builds that wait long never crowd them out), then oldest
- * first; at most `limit`.
+ * (their messages follow each job) and those that ended since, in one page: those whose state
+ * changed since it was reported (at most `limit`, oldest first, so builds that wait long never
+ * crowd them out), then the next `limit` by id after `afterId` (0: from the start). `nextAfterId`
+ * is where the next page starts: 0 once the last was read, so that a caller paging once per pass
+ * visits every open build in turn however many there are.
  */
-export async function listBuildsWithOpenMessages(db: Database, limit = 100): Promise<Build[]> {
-  return db
-    .select()
-    .from(builds)
-    .where(UNREPORTED_BUILD)
-    .orderBy(sql`${builds.reportedState} is distinct from ${builds.state} desc`, asc(builds.id))
-    .limit(limit);
+export async function listBuildsWithOpenMessages(
+  db: Database,
+  options: { afterId?: number; limit?: number } = {},
+): Promise<{ builds: Build[]; nextAfterId: number }> {
+  const limit = options.limit ?? 100;
+  const [changed, page] = await Promise.all([
+    db
+      .select()
+      .from(builds)
+      .where(and(UNREPORTED_BUILD, sql`${builds.reportedState} is distinct from ${builds.state}`))
+      .orderBy(asc(builds.id))
+      .limit(limit),
+    db
+      .select()
+      .from(builds)
+      .where(and(UNREPORTED_BUILD, gt(builds.id, options.afterId ?? 0)))
+      .orderBy(asc(builds.id))
+      .limit(limit),
+  ]);
+  const seen = new Set(changed.map((build) => build.id));
+  return {
+    builds: [...changed, ...page.filter((build) => !seen.has(build.id))],
+    nextAfterId: page.length < limit ? 0 : page.at(-1)!.id,
+  };
 }
 
 /** Marks `state` as reported for a build, unless the build has moved on since. */
