@@ -48,6 +48,23 @@ describe('startNotifier', () => {
     await database.drop();
   });
 
+  /** Runs a notifier (polling every 100 ms) for `ms`, then stops it. */
+  const runNotifier = async (ms: number, options: { refreshMs: number; pageSize?: number }) => {
+    const notifier = startNotifier({
+      db: database.db,
+      slack: new WebClient('xoxb-test-token', { slackApiUrl: slack.apiUrl }),
+      portalUrl: 'http://127.0.0.1:9',
+      log,
+      pollMs: 100,
+      ...options,
+    });
+    await sleep(ms);
+    await notifier.stop();
+  };
+  /** How many times the message `ts` was edited. */
+  const edits = (ts: string) =>
+    slack.calls.filter((call) => call.method === 'chat.update' && call.args.ts === ts).length;
+
   it('refreshes the messages of running builds every refreshMs, and leaves queued ones be', async () => {
     await runningBuild(database, '1700000000.000100', false);
     const queued = await createBuild(database.db, buildRequest('notifier', { jobs: [JOB] }));
@@ -55,19 +72,7 @@ describe('startNotifier', () => {
       slack: { channel: 'C0BUILDS', ts: '1700000000.000200', user: 'U0ALICE' },
     });
 
-    const notifier = startNotifier({
-      db: database.db,
-      slack: new WebClient('xoxb-test-token', { slackApiUrl: slack.apiUrl }),
-      portalUrl: 'http://127.0.0.1:9',
-      log,
-      pollMs: 100,
-      refreshMs: 300,
-    });
-    await sleep(1200);
-    await notifier.stop();
-
-    const edits = (ts: string) =>
-      slack.calls.filter((call) => call.method === 'chat.update' && call.args.ts === ts).length;
+    await runNotifier(1200, { refreshMs: 300 });
     // The running build: edited at once (never reported yet), then every ~300 ms for 1.2 s.
     expect(edits('1700000000.000100')).toBeGreaterThanOrEqual(3);
     // The queued one: edited once (its state was never reported), then not again.
@@ -78,22 +83,8 @@ describe('startNotifier', () => {
   it('visits every open build in turn when there are more than a page', async () => {
     const stamps = Array.from({ length: 5 }, (_, index) => `1700000001.00000${index}`);
     for (const ts of stamps) await runningBuild(database, ts, true);
-    const notifier = startNotifier({
-      db: database.db,
-      slack: new WebClient('xoxb-test-token', { slackApiUrl: slack.apiUrl }),
-      portalUrl: 'http://127.0.0.1:9',
-      log,
-      pollMs: 100,
-      refreshMs: 200,
-      pageSize: 2,
-    });
-    await sleep(1500);
-    await notifier.stop();
+    await runNotifier(1500, { refreshMs: 200, pageSize: 2 });
     // Each of the five running builds' messages was refreshed, two builds read per pass.
-    for (const ts of stamps)
-      expect(
-        slack.calls.filter((call) => call.method === 'chat.update' && call.args.ts === ts).length,
-        ts,
-      ).toBeGreaterThanOrEqual(1);
+    for (const ts of stamps) expect(edits(ts), ts).toBeGreaterThanOrEqual(1);
   });
 });
