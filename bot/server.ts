@@ -7,7 +7,7 @@ import { createStorageClient } from '../core/storage';
 import { createGitHubApp } from './github/app';
 import { startGitHubReporter, type GitHubClient, type GitHubReporter } from './github/reporter';
 import { createSlackApp } from './slack/app';
-import { startSlackFollowUp } from './slack/follow-up';
+import { startSlackFollowUp, type SlackFollowUp } from './slack/follow-up';
 
 /**
  * Starts the bot: the Slack endpoint (POST /slack/events), with `config.githubApp` the GitHub
@@ -17,16 +17,21 @@ import { startSlackFollowUp } from './slack/follow-up';
  * `config.databaseUrl` and logs as `logName` at `config.logLevel`); the reporter that updates
  * check runs, pull request comments and releases. Resolves with the server's base URL and a
  * `close()` that stops everything. Throws if the App is configured without `config.github` (its
- * API URL) or `config.storage`, or if the follow-up thread fails to start.
+ * API URL) or `config.storage`, or if the follow-up thread fails to start. GET /healthz answers
+ * 503 while the follow-up thread is down.
  */
 export async function startBotServer(
   config: BotConfig,
   deps: { db: Database; log: Logger; logName?: string },
 ): Promise<{ url: string; close: () => Promise<void> }> {
+  if (config.githubApp && (!config.github || !config.storage))
+    throw new Error('the GitHub App needs GITHUB_API_URL and the S3_* settings');
   const slackLog = deps.log.child({ frontEnd: 'slack' });
+  // The thread needs neither the signing secret nor the app token: they stay on this one.
+  const { signingSecret, appToken, ...slackSettings } = config.slack;
   const followUp = await startSlackFollowUp(
     {
-      slack: config.slack,
+      slack: slackSettings,
       portalUrl: config.portalUrl,
       databaseUrl: config.databaseUrl,
       github: config.github,
@@ -35,17 +40,30 @@ export async function startBotServer(
     },
     slackLog,
   );
+  try {
+    return await serve(config, deps, followUp, slackLog);
+  } catch (error) {
+    await followUp.stop();
+    throw error;
+  }
+}
+
+/** The rest of startBotServer, once the Slack follow-up thread runs. */
+async function serve(
+  config: BotConfig,
+  deps: { db: Database; log: Logger },
+  followUp: SlackFollowUp,
+  slackLog: Logger,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const slack = createSlackApp(config.slack, { followUp, log: slackLog });
   let reporter: GitHubReporter | undefined;
   let github: Awaited<ReturnType<typeof createGitHubApp>> | undefined;
   if (config.githubApp) {
-    if (!config.github || !config.storage)
-      throw new Error('the GitHub App needs GITHUB_API_URL and the S3_* settings');
     github = await createGitHubApp(config.githubApp, {
       db: deps.db,
       log: deps.log,
-      apiUrl: config.github.apiUrl,
-      cloneBaseUrl: config.github.cloneBaseUrl,
+      apiUrl: config.github!.apiUrl,
+      cloneBaseUrl: config.github!.cloneBaseUrl,
       portalUrl: config.portalUrl,
       reporter: () => reporter,
     });
@@ -55,14 +73,18 @@ export async function startBotServer(
       appId: config.githubApp.appId,
       auth: async (installationId) =>
         (await probot.auth(installationId)) as unknown as GitHubClient,
-      storage: { client: createStorageClient(config.storage), bucket: config.storage.bucket },
+      storage: { client: createStorageClient(config.storage!), bucket: config.storage!.bucket },
       portalUrl: config.portalUrl,
       log: deps.log.child({ part: 'github-reporter' }),
     });
   }
   const server = createServer(async (request, response) => {
     if (request.method === 'GET' && request.url === '/healthz') {
-      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      if (followUp.healthy()) response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      else
+        response
+          .writeHead(503, { 'content-type': 'text/plain' })
+          .end('the Slack follow-up thread is being started again');
       return;
     }
     if (github && (await github.middleware(request, response))) return;
@@ -83,15 +105,21 @@ export async function startBotServer(
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host}:${port}`;
   deps.log.info({ url }, 'bot listening');
-  await slack.start();
-  return {
-    url,
-    async close() {
-      await slack.stop();
-      await followUp.stop();
-      await reporter?.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-    },
+  const close = async () => {
+    // No new requests first, so that none is acknowledged and then dropped.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await slack.stop();
+    await followUp.stop();
+    await reporter?.stop();
+    server.closeAllConnections();
+    await closed;
   };
+  try {
+    await slack.start();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { url, close };
 }

@@ -20,6 +20,8 @@ import {
 import { createSlackPermissions } from './permissions';
 import { createSlackService, type SlackReply } from './service';
 
+/** How long a POST to a response_url may take, in ms. */
+const RESPONSE_TIMEOUT_MS = 10_000;
 /** This thread's nice value: 10 gives it about a tenth of the acknowledging thread's CPU share. */
 const FOLLOW_UP_NICE = 10;
 
@@ -101,6 +103,7 @@ function logOf(task: FollowUpTask): Logger {
 async function respond(responseUrl: string, reply: SlackReply): Promise<void> {
   const response = await fetch(responseUrl, {
     method: 'POST',
+    signal: AbortSignal.timeout(RESPONSE_TIMEOUT_MS),
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       response_type: reply.visibility ?? 'ephemeral',
@@ -113,21 +116,28 @@ async function respond(responseUrl: string, reply: SlackReply): Promise<void> {
   if (!response.ok) throw new Error(`response_url answered HTTP ${response.status}`);
 }
 
+/**
+ * Runs a task and delivers its answer. Always tells the acknowledging thread it is done, so that
+ * nothing waits on it forever.
+ */
 async function handle(
   id: number,
   task: FollowUpTask,
   delivery: Delivery,
   arrivedAt: number,
 ): Promise<void> {
-  await gate.wait(arrivedAt);
-  const taskLog = logOf(task);
-  const reply = await perform(task).catch((error: unknown) => errorReply(error, taskLog));
-  if (delivery.to === 'caller') return send({ type: 'done', id, reply });
-  if (reply && delivery.responseUrl)
-    await respond(delivery.responseUrl, reply).catch((error) =>
-      taskLog.warn({ err: error }, 'answering through response_url failed'),
-    );
-  send({ type: 'done', id });
+  let reply: SlackReply | undefined;
+  try {
+    await gate.wait(arrivedAt);
+    const taskLog = logOf(task);
+    reply = await perform(task).catch((error: unknown) => errorReply(error, taskLog));
+    if (delivery.to === 'response_url' && reply && delivery.responseUrl)
+      await respond(delivery.responseUrl, reply).catch((error) =>
+        taskLog.warn({ err: error }, 'answering through response_url failed'),
+      );
+  } finally {
+    send({ type: 'done', id, reply: delivery.to === 'caller' ? reply : undefined });
+  }
 }
 
 let stopping: Promise<void> | undefined;

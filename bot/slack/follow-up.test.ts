@@ -1,5 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createQuietGate } from './follow-up';
+import { createLogger } from '../../core/logger';
+import { createQuietGate, startSlackFollowUp, type FollowUpTask } from './follow-up';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -54,5 +58,44 @@ describe('createQuietGate', () => {
     gate.stop();
     expect(released - since).toBeGreaterThanOrEqual(99);
     expect(released).toBeLessThan(lastRequest);
+  });
+});
+
+describe('startSlackFollowUp', () => {
+  const scripted = new URL('../../test/support/scripted-follow-up-thread.ts', import.meta.url);
+  const log = createLogger({ name: 'follow-up-test', level: 'silent' });
+  const options = (gitCacheDir: string) => ({
+    slack: { botToken: 'xoxb-test', botId: 'B0', botUserId: 'U0', channelRepos: {} },
+    portalUrl: 'http://127.0.0.1:9',
+    databaseUrl: 'postgres://unused@127.0.0.1:9/unused',
+    gitCacheDir,
+    log: { name: 'follow-up-test', level: 'silent' },
+  });
+  const home: FollowUpTask = { kind: 'home', userId: 'U0ALICE' };
+
+  it('starts the thread again after it dies: its task fails, later ones wait for the new thread', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crossdock-follow-up-'));
+    const followUp = await startSlackFollowUp(options(dir), log, scripted);
+    try {
+      expect(followUp.healthy()).toBe(true);
+      // The first thread dies at its first task: that task is rejected, not left hanging.
+      await expect(followUp.run(home, { to: 'caller' })).rejects.toThrow(/ended \(exit code 1\)/);
+      expect(followUp.healthy()).toBe(false);
+      // Handed over while no thread runs: it waits for the next one (started after 1 s).
+      const reply = await followUp.run(home, { to: 'caller' });
+      expect(reply).toEqual({ text: 'done home', blocks: [] });
+      expect(followUp.healthy()).toBe(true);
+      expect(readFileSync(join(dir, 'starts'), 'utf8')).toBe('xx');
+    } finally {
+      await followUp.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await expect(followUp.run(home, { to: 'caller' })).rejects.toThrow(/stopping/);
+  });
+
+  it('rejects when the thread fails to start', async () => {
+    await expect(
+      startSlackFollowUp(options(join(tmpdir(), 'crossdock-follow-up-fail')), log, scripted),
+    ).rejects.toThrow(/ended \(exit code 1\)/);
   });
 });

@@ -35,7 +35,8 @@ export interface Delivery {
 
 /** What the follow-up thread needs to build its own database pool, sources and Slack client. */
 export interface FollowUpInit {
-  slack: SlackSettings;
+  /** Without the signing secret and app token, which only the acknowledging thread uses. */
+  slack: Omit<SlackSettings, 'signingSecret' | 'appToken'>;
   portalUrl: string;
   databaseUrl: string;
   github?: GitHubOptions;
@@ -66,11 +67,14 @@ export interface SlackFollowUp {
   /**
    * Hands `task` to the follow-up thread. Resolves once it is done, with its answer when
    * `delivery.to` is `caller` (undefined when there is nothing to answer, e.g. a started build,
-   * whose answer is its channel message). Rejects if the thread ends before it is done.
+   * whose answer is its channel message). Rejects if the thread ends before it is done, or the
+   * bot is stopping.
    */
   run(task: FollowUpTask, delivery: Delivery): Promise<SlackReply | undefined>;
   /** Notes a request received from Slack (cheap: one atomic add), for the quiet gate. */
   received(): void;
+  /** Whether a follow-up thread is running and ready (false while it is being started again). */
+  healthy(): boolean;
   /** Lets the thread finish its tasks (up to `graceMs`, default 10 s), then ends it. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -131,115 +135,148 @@ export function errorReply(error: unknown, log: Logger): SlackReply {
   return renderText(report.reply);
 }
 
-/** How long the thread may take to load and connect before the bot gives up starting, in ms. */
+/** How long the thread may take to load and connect before it counts as failed, in ms. */
 const START_TIMEOUT_MS = 60_000;
-/** Wait before a crashed thread is started again, in ms. */
+/** Wait before a crashed thread is started again, in ms; doubled after each failed start. */
 const RESTART_DELAY_MS = 1000;
+/** The longest wait between two starts, in ms. */
+const RESTART_MAX_DELAY_MS = 30_000;
+
+/** A task handed over, until the thread says it is done. */
+interface Handover {
+  message: Extract<ToFollowUp, { type: 'task' }>;
+  /** Posted to the current thread (else waiting for one that is ready). */
+  sent: boolean;
+  resolve: (reply: SlackReply | undefined) => void;
+  reject: (error: Error) => void;
+}
 
 /**
  * Starts the Slack follow-up thread (bot/slack/follow-up-thread.ts): a worker thread with its own
  * database pool, source hosts and Slack Web API client that runs the work after each
  * acknowledgement (commands, buttons, the Home tab) and the notifier. The acknowledging thread
  * then does nothing but verify, parse and acknowledge, so its latency does not depend on how
- * much follow-up work is in flight (decision 0007). Resolves once the thread is ready; rejects
- * if it fails to start. A thread that crashes later is logged, its unfinished tasks rejected,
- * and it is started again after a second.
+ * much follow-up work is in flight (decision 0008). Resolves once the thread is ready; rejects
+ * if it fails to start (or is not ready within 60 s).
+ *
+ * A thread that ends later is logged and started again after 1 s, doubling up to 30 s while
+ * starts fail. The tasks it had taken are rejected (their requesters are told); tasks handed over
+ * meanwhile wait for the next thread, and are rejected if that one fails to start too.
  */
 export async function startSlackFollowUp(
   options: Omit<FollowUpInit, 'requests'>,
   log: Logger,
+  /** The thread's module; tests give one that follows a script. */
+  entry = new URL('./follow-up-thread.ts', import.meta.url),
 ): Promise<SlackFollowUp> {
   const requests = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   const init: FollowUpInit = { ...options, requests };
-  const pending = new Map<
-    number,
-    { resolve: (reply: SlackReply | undefined) => void; reject: (error: Error) => void }
-  >();
+  const handovers = new Map<number, Handover>();
   let nextId = 0;
+  let thread: Worker | undefined;
+  let ready = false;
+  let started = false;
   let stopping = false;
-  let thread!: Worker;
-  let alive = false;
+  let failedStarts = 0;
   let stopped: (() => void) | undefined;
 
-  const spawn = () =>
+  /** Rejects the handovers `which` selects with `error`. */
+  const rejectWhere = (which: (handover: Handover) => boolean, error: Error) => {
+    for (const [id, handover] of handovers)
+      if (which(handover)) {
+        handovers.delete(id);
+        handover.reject(error);
+      }
+  };
+
+  const restartLater = () => {
+    const delayMs = Math.min(RESTART_MAX_DELAY_MS, RESTART_DELAY_MS * 2 ** failedStarts);
+    log.error({ delayMs }, 'the Slack follow-up thread ended; starting it again');
+    setTimeout(() => {
+      if (!stopping) start().catch(() => {}); // logged by its exit
+    }, delayMs).unref();
+  };
+
+  const start = () =>
     new Promise<void>((resolve, reject) => {
-      thread = startTypeScriptThread(
-        new URL('./follow-up-thread.ts', import.meta.url),
-        init,
-        'crossdock-slack-follow-up',
-      );
-      alive = true;
-      let ready = false;
-      thread.on('message', (message: FromFollowUp) => {
+      const worker = startTypeScriptThread(entry, init, 'crossdock-slack-follow-up');
+      thread = worker;
+      const startTimer = setTimeout(() => {
+        log.error('the Slack follow-up thread did not start within 60 s');
+        void worker.terminate();
+      }, START_TIMEOUT_MS);
+      worker.on('message', (message: FromFollowUp) => {
         if (message.type === 'ready') {
+          clearTimeout(startTimer);
           ready = true;
+          started = true;
+          failedStarts = 0;
+          for (const handover of handovers.values())
+            if (!handover.sent) {
+              worker.postMessage(handover.message);
+              handover.sent = true;
+            }
           resolve();
         } else if (message.type === 'done') {
-          pending.get(message.id)?.resolve(message.reply);
-          pending.delete(message.id);
+          handovers.get(message.id)?.resolve(message.reply);
+          handovers.delete(message.id);
         } else if (message.type === 'stopped') stopped?.();
       });
-      thread.on('error', (error) => {
-        if (!ready) reject(error);
-        else log.error({ err: error }, 'the Slack follow-up thread failed');
-      });
-      thread.on('exit', (code) => {
-        alive = false;
-        const lost = new Error(`the Slack follow-up thread ended (exit code ${code})`);
-        for (const task of pending.values()) task.reject(lost);
-        if (pending.size)
-          log.error({ tasks: pending.size }, 'Slack requests were acknowledged but not finished');
-        pending.clear();
-        if (!ready) reject(lost);
-        if (ready && !stopping) {
-          log.error({ code }, 'the Slack follow-up thread ended; starting it again');
-          setTimeout(() => {
-            if (!stopping)
-              spawn().catch((error) =>
-                log.error({ err: error }, 'the Slack follow-up thread did not start again'),
-              );
-          }, RESTART_DELAY_MS).unref();
+      worker.on('error', (error) => log.error({ err: error }, 'the Slack follow-up thread failed'));
+      worker.on('exit', (code) => {
+        clearTimeout(startTimer);
+        const wasReady = ready;
+        ready = false;
+        thread = undefined;
+        const ended = new Error(`the Slack follow-up thread ended (exit code ${code})`);
+        const taken = [...handovers.values()].filter((handover) => handover.sent).length;
+        if (taken) log.error({ tasks: taken }, 'Slack requests were acknowledged but not finished');
+        rejectWhere((handover) => handover.sent, ended);
+        if (!wasReady) {
+          failedStarts += 1;
+          // Waiting tasks had their chance: a thread that does not start may not start again.
+          rejectWhere(() => true, ended);
+          reject(ended);
         }
+        if (started && !stopping) restartLater();
       });
     });
 
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      spawn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error('the Slack follow-up thread did not start within 60 s')),
-          START_TIMEOUT_MS,
-        );
-      }),
-    ]);
+    await start();
   } catch (error) {
     stopping = true;
-    await thread.terminate();
+    await thread?.terminate();
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 
   return {
     received() {
       Atomics.add(requests, 0, 1);
     },
+    healthy: () => ready,
     run(task, delivery) {
+      if (stopping) return Promise.reject(new Error('the bot is stopping'));
       const id = (nextId += 1);
       return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        thread.postMessage({ type: 'task', id, task, delivery } satisfies ToFollowUp);
+        const message: Handover['message'] = { type: 'task', id, task, delivery };
+        const handover: Handover = { message, sent: false, resolve, reject };
+        handovers.set(id, handover);
+        if (ready && thread) {
+          thread.postMessage(message);
+          handover.sent = true;
+        }
       });
     },
     async stop(graceMs = 10_000) {
       stopping = true;
-      if (!alive) return;
+      rejectWhere((handover) => !handover.sent, new Error('the bot is stopping'));
+      const worker = thread;
+      if (!worker) return;
       const done = new Promise<void>((resolve) => (stopped = resolve));
-      const exited = new Promise((resolve) => thread.once('exit', resolve));
-      thread.postMessage({ type: 'stop' } satisfies ToFollowUp);
-      const grace = setTimeout(() => void thread.terminate(), graceMs);
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage({ type: 'stop' } satisfies ToFollowUp);
+      const grace = setTimeout(() => void worker.terminate(), graceMs);
       await Promise.race([done.then(() => exited), exited]);
       clearTimeout(grace);
     },
