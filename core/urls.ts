@@ -22,5 +22,37 @@ export const portalUrls = {
   queueApi: (base: string) => `${base}/api/v1/queue`,
   /** The exact bytes of one artifact; `file` is its name (path under /out), URL-encoded per segment. */
   artifactDownload: (base: string, artifactId: number, file: string) =>
-    `${base}/artifacts/${artifactId}/download/${file.split('/').map(encodeURIComponent).join('/')}`,
+    `${base}/artifacts/${artifactId}/download/${fileSegments(file)}`,
+  // Stable download URLs (docs/portal.md): they name what to download, not one artifact row, so
+  // they stay valid as builds come and go.
+  /** File `file` of the newest successful build of tag `tag`, of trusted code. */
+  releaseDownload: (base: string, owner: string, repo: string, tag: string, file: string) =>
+    `${base}/${owner}/${repo}/releases/${encodeURIComponent(tag)}/download/${fileSegments(file)}`,
+  /** File `file` of the newest successful build of any tag, of trusted code. */
+  latestReleaseDownload: (base: string, owner: string, repo: string, file: string) =>
+    `${base}/${owner}/${repo}/releases/latest/download/${fileSegments(file)}`,
+  /** File `file` of target `target` of the newest build of commit `sha` where it succeeded. */
+  commitDownload: (
+    base: string,
+    owner: string,
+    repo: string,
+    sha: string,
+    target: string,
+    file: string,
+  ) => `${base}/${owner}/${repo}/commit/${sha}/${encodeURIComponent(target)}/${fileSegments(file)}`,
+  /** File `file` of target `target` of the newest build of branch `branch` where it succeeded. */
+  branchDownload: (
+    base: string,
+    owner: string,
+    repo: string,
+    branch: string,
+    target: string,
+    file: string,
+  ) =>
+    `${base}/${owner}/${repo}/branches/${encodeURIComponent(branch)}/latest/${encodeURIComponent(target)}/${fileSegments(file)}`,
 };
+
+/** An artifact's name (its path under /out) as URL path segments, each percent-encoded. */
+export function fileSegments(file: string): string {
+  return file.split('/').map(encodeURIComponent).join('/');
+}

@@ -16,7 +16,7 @@ import {
   type TestDatabase,
 } from '../test/support/services';
 import { createPortalApp } from './app';
-import { attachmentDisposition, downloadPathName } from './download';
+import { attachmentDisposition, fileNameInPath } from './download';
 import { stripAnsi } from '../core/ansi';
 
 const BASE = 'http://portal.test';
@@ -343,7 +343,7 @@ describe('portal', () => {
   });
 });
 
-describe('downloadPathName', () => {
+describe('fileNameInPath', () => {
   it.each([
     ['/artifacts/1/download/a.tar.gz', 'a.tar.gz'],
     ['/artifacts/1/download/dist/a%20b.zip', 'dist/a b.zip'],
@@ -354,7 +354,7 @@ describe('downloadPathName', () => {
     ['/artifacts/1/download/%ff', undefined],
     ['/artifacts/1/download/', undefined],
   ])('reads %s as %s', (pathname, name) => {
-    expect(downloadPathName(pathname)).toBe(name);
+    expect(fileNameInPath(pathname, 4)).toBe(name);
   });
 });
 

@@ -3,15 +3,22 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { Client } from 'minio';
 import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
-import { getArtifact } from '../db/queries/artifacts';
+import { getArtifact, type Artifact } from '../db/queries/artifacts';
 import { getBuild, listBuildsForCommit } from '../db/queries/builds';
 import { getJobWithBuild } from '../db/queries/jobs';
 import { readLog } from '../db/queries/logs';
 import { explainQueuedJobs, listWorkers, queueDepth } from '../db/queries/workers';
-import { listCommitsOfRepo, listRepos, listTagsOfRepo } from '../db/queries/portal';
+import {
+  findDownloads,
+  listCommitsOfRepo,
+  listRepos,
+  listTagsOfRepo,
+  type DownloadSelector,
+} from '../db/queries/portal';
 import { findRepo } from '../db/queries/repos';
+import { portalUrls } from '../core/urls';
 import { buildToJson, isFinished, loadBuildDetails } from './build-details';
-import { ArtifactObjectMissing, artifactResponse, downloadPathName } from './download';
+import { ArtifactObjectMissing, artifactResponse, fileNameInPath } from './download';
 import { stripAnsi } from '../core/ansi';
 import { queueToJson, workerToJson } from './fleet';
 import { logToJson, parseLogQuery, type LogQuery } from './job-log';
@@ -62,7 +69,11 @@ export function parseSha(text: string | undefined): string | undefined {
  * - `GET /jobs/:id/log[?attempt=N]`, `/jobs/:id/log.txt[?attempt=N]`: a job's log (latest
  *   attempt by default) as a page, which reloads itself while the job is queued or running, or
  *   as the raw text.
- * - `GET /artifacts/:id/download/<name>`: an artifact's bytes.
+ * - `GET /artifacts/:id/download/<name>`: an artifact's bytes (HEAD, Range, If-None-Match).
+ * - Stable download URLs (core/urls.ts, db/queries/portal.ts `findDownloads`):
+ *   `/:owner/:repo/releases/latest/download/<name>`, `/:owner/:repo/releases/:tag/download/<name>`,
+ *   `/:owner/:repo/commit/:sha/:target/<name>` and
+ *   `/:owner/:repo/branches/:branch/latest/:target/<name>` (tag and branch percent-encoded).
  * - `GET /api/v1/repos/:owner/:repo/commits/:sha/builds`: `{repo, sha, builds}` (buildToJson).
  * - `GET /api/v1/workers`: `{workers}` (workerToJson); `GET /api/v1/queue`: `{queue}`
  *   (queueToJson).
@@ -233,28 +244,86 @@ export function createPortalApp(deps: PortalDeps): Hono {
     return c.json(logToJson(found.job, found.log));
   });
 
-  app.get('/artifacts/:id/download/*', async (c) => {
-    const id = parseId(c.req.param('id'));
-    const name = downloadPathName(new URL(c.req.url).pathname);
-    const found = id === undefined || name === undefined ? undefined : await getArtifact(db, id);
-    if (!found || found.artifact.name !== name) return c.notFound();
+  /** Sends an artifact's bytes, honouring Range, If-Range and If-None-Match; 404 if its object is gone. */
+  const sendArtifact = async (c: Context, artifact: Artifact) => {
     try {
-      // Hono answers HEAD by running this GET route; c.req.method is still HEAD here.
+      // Hono answers HEAD by running the GET route; c.req.method is still HEAD here.
       return await artifactResponse({
         storage,
         bucket,
-        artifact: found.artifact,
+        artifact,
         method: c.req.method,
+        conditions: {
+          range: c.req.header('range'),
+          ifRange: c.req.header('if-range'),
+          ifNoneMatch: c.req.header('if-none-match'),
+        },
       });
     } catch (error) {
       if (!(error instanceof ArtifactObjectMissing)) throw error;
-      log.warn(
-        { artifactId: found.artifact.id, objectKey: error.objectKey },
-        'artifact object missing',
-      );
+      log.warn({ artifactId: artifact.id, objectKey: error.objectKey }, 'artifact object missing');
       return c.notFound();
     }
+  };
+
+  app.get('/artifacts/:id/download/*', async (c) => {
+    const id = parseId(c.req.param('id'));
+    const name = fileNameInPath(new URL(c.req.url).pathname, 4);
+    const found = id === undefined || name === undefined ? undefined : await getArtifact(db, id);
+    if (!found || found.artifact.name !== name) return c.notFound();
+    return sendArtifact(c, found.artifact);
   });
+
+  /**
+   * Serves the file a stable URL names: the path after its first `skip` segments, from the build
+   * `selector` picks in the URL's repository. 404 when there is none; 409, with the URL of each,
+   * when several targets made a file of that name.
+   */
+  const sendStableDownload = async (c: Context, selector: DownloadSelector, skip: number) => {
+    const name = fileNameInPath(new URL(c.req.url).pathname, skip);
+    const { owner, repo: repoName } = c.req.param() as { owner: string; repo: string };
+    const repo = name === undefined ? undefined : await findRepo(db, owner, repoName);
+    if (!repo || name === undefined) return c.notFound();
+    const found = await findDownloads(db, repo.id, selector, name);
+    if (found.length === 0) return c.notFound();
+    if (found.length > 1)
+      return c.json(
+        {
+          error: 'ambiguous',
+          message: `${found.length} targets made ${name}: download it by commit and target`,
+          downloads: found.map((download) =>
+            portalUrls.commitDownload(
+              base,
+              owner,
+              repoName,
+              download.build.sha,
+              download.target,
+              name,
+            ),
+          ),
+        },
+        409,
+      );
+    return sendArtifact(c, found[0]!.artifact);
+  };
+  app.get('/:owner/:repo/releases/latest/download/*', (c) =>
+    sendStableDownload(c, { kind: 'latest-release' }, 6),
+  );
+  app.get('/:owner/:repo/releases/:tag/download/*', (c) =>
+    sendStableDownload(c, { kind: 'release', tag: c.req.param('tag') }, 6),
+  );
+  app.get('/:owner/:repo/commit/:sha/:target/*', (c) => {
+    const sha = parseSha(c.req.param('sha'));
+    if (!sha) return c.notFound();
+    return sendStableDownload(c, { kind: 'commit', sha, target: c.req.param('target') }, 6);
+  });
+  app.get('/:owner/:repo/branches/:branch/latest/:target/*', (c) =>
+    sendStableDownload(
+      c,
+      { kind: 'branch', branch: c.req.param('branch'), target: c.req.param('target') },
+      7,
+    ),
+  );
 
   app.get('/:owner/:repo', async (c) => {
     const repo = await findRepo(db, c.req.param('owner'), c.req.param('repo'));

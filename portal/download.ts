@@ -1,16 +1,18 @@
 import { Readable } from 'node:stream';
 import type { Client } from 'minio';
+import parseRange from 'range-parser';
 import type { Artifact } from '../db/queries/artifacts';
 
 /**
- * The artifact name that the trailing path of a download URL spells: the path segments after
- * `/artifacts/<id>/download/`, each percent-decoded, joined with "/" (the inverse of
- * core/urls.ts `portalUrls.artifactDownload`). `pathname` is the URL's raw (still encoded)
- * path. Returns undefined when the path is malformed: a bad escape, an empty, "." or ".."
- * segment, or a segment that decodes to something holding "/" (e.g. `%2e%2e%2f`).
+ * The artifact name that the trailing path of a download URL spells: the path segments after the
+ * first `skip` (e.g. 4 for `/artifacts/<id>/download/…`: the empty one before the first "/"
+ * counts), each percent-decoded, joined with "/" (the inverse of core/urls.ts `fileSegments`).
+ * `pathname` is the URL's raw (still encoded) path. Returns undefined when the path is malformed:
+ * a bad escape, an empty, "." or ".." segment, or a segment that decodes to something holding "/"
+ * (e.g. `%2e%2e%2f`).
  */
-export function downloadPathName(pathname: string): string | undefined {
-  const segments = pathname.split('/').slice(4);
+export function fileNameInPath(pathname: string, skip: number): string | undefined {
+  const segments = pathname.split('/').slice(skip);
   if (segments.length === 0) return undefined;
   const decoded: string[] = [];
   for (const segment of segments) {
@@ -54,21 +56,36 @@ export class ArtifactObjectMissing extends Error {
   }
 }
 
+/** The request headers a download honours. */
+export interface DownloadConditions {
+  /** `Range` (RFC 9110 §14.2): one byte range is served as 206; several get the whole file. */
+  range?: string;
+  /** `If-Range`: the range applies only while the ETag still matches. */
+  ifRange?: string;
+  /** `If-None-Match`: 304 when the ETag matches. */
+  ifNoneMatch?: string;
+}
+
 /**
  * The download response of an artifact: its exact object bytes (none for `HEAD`) with
- * Content-Type application/octet-stream, Content-Length in bytes, Content-Disposition and
- * X-Checksum-Sha256 (hex, as recorded when it was uploaded). Throws ArtifactObjectMissing when
- * the object is gone from an existing bucket; rethrows the client's error for anything else (a
- * missing bucket, an unreachable store), and throws Error when the object's size differs from
- * the recorded one.
+ * Content-Type application/octet-stream, Content-Length in bytes, Content-Disposition,
+ * X-Checksum-Sha256 (hex, as recorded when it was uploaded), a strong ETag (the quoted sha256,
+ * so it names the bytes whatever URL serves them) and Accept-Ranges. Honours `conditions`
+ * (RFC 9110): If-None-Match → 304; a single satisfiable byte Range → 206 with Content-Range,
+ * read from the store as just that part; an unsatisfiable one → 416 with a Content-Range that
+ * gives the size. Throws ArtifactObjectMissing when the object is gone from an existing bucket;
+ * rethrows the client's error for anything else (a missing bucket, an unreachable store), and
+ * throws Error when the object's size differs from the recorded one.
  */
 export async function artifactResponse(options: {
   storage: Client;
   bucket: string;
   artifact: Artifact;
   method: string;
+  conditions?: DownloadConditions;
 }): Promise<Response> {
   const { storage, bucket, artifact } = options;
+  const conditions = options.conditions ?? {};
   const stat = await storage
     .statObject(bucket, artifact.objectKey)
     .catch(async (error: unknown) => {
@@ -83,18 +100,63 @@ export async function artifactResponse(options: {
       `artifact ${artifact.id}: object ${artifact.objectKey} has ${stat.size} bytes, the record says ${artifact.size}`,
     );
   }
-  const headers = {
+  const etag = `"${artifact.sha256}"`;
+  const headers: Record<string, string> = {
     'Content-Type': 'application/octet-stream',
-    'Content-Length': String(stat.size),
     'Content-Disposition': attachmentDisposition(artifact.name),
     'X-Checksum-Sha256': artifact.sha256,
     'Cache-Control': 'private, max-age=3600',
+    ETag: etag,
+    'Accept-Ranges': 'bytes',
   };
-  if (options.method === 'HEAD') return new Response(null, { headers });
-  const object = await storage.getObject(bucket, artifact.objectKey).catch((error: unknown) => {
+  if (matchesEtag(conditions.ifNoneMatch, etag))
+    return new Response(null, { status: 304, headers });
+  const range = byteRange(stat.size, conditions, etag);
+  if (range === 'unsatisfiable')
+    return new Response(null, {
+      status: 416,
+      headers: { ...headers, 'Content-Range': `bytes */${stat.size}` },
+    });
+  const length = range ? range.end - range.start + 1 : stat.size;
+  headers['Content-Length'] = String(length);
+  if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${stat.size}`;
+  const status = range ? 206 : 200;
+  if (options.method === 'HEAD') return new Response(null, { status, headers });
+  const object = await (
+    range
+      ? storage.getPartialObject(bucket, artifact.objectKey, range.start, length)
+      : storage.getObject(bucket, artifact.objectKey)
+  ).catch((error: unknown) => {
     throw isMissing(error) ? new ArtifactObjectMissing(artifact.objectKey) : error;
   });
-  return new Response(Readable.toWeb(object) as ReadableStream<Uint8Array>, { headers });
+  return new Response(Readable.toWeb(object) as ReadableStream<Uint8Array>, { status, headers });
+}
+
+/** Whether an If-None-Match header lists `etag` (or is `*`); weak comparison (RFC 9110 §13.1.2). */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header
+    .split(',')
+    .map((tag) => tag.trim().replace(/^W\//, ''))
+    .some((tag) => tag === '*' || tag === etag);
+}
+
+/**
+ * The one byte range to serve (inclusive offsets), undefined for the whole file, or
+ * `unsatisfiable`. A Range that is invalid, not in bytes, of several ranges, or whose If-Range is
+ * not this ETag is ignored (the whole file), as RFC 9110 §14.2 allows.
+ */
+function byteRange(
+  size: number,
+  conditions: DownloadConditions,
+  etag: string,
+): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (!conditions.range) return undefined;
+  if (conditions.ifRange !== undefined && conditions.ifRange.trim() !== etag) return undefined;
+  const ranges = parseRange(size, conditions.range, { combine: true });
+  if (ranges === -1) return 'unsatisfiable';
+  if (ranges === -2 || ranges.type !== 'bytes' || ranges.length !== 1) return undefined;
+  return ranges[0];
 }
 
 function isMissing(error: unknown): boolean {

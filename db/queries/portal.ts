@@ -1,6 +1,19 @@
-import { and, asc, count, desc, eq, isNotNull, max } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  count,
+  desc,
+  eq,
+  exists,
+  isNotNull,
+  isNull,
+  max,
+  sql,
+  type SQL,
+} from 'drizzle-orm';
 import type { Database } from '../client';
-import { builds, repos } from '../schema';
+import { artifacts, builds, jobs, repos } from '../schema';
+import type { Artifact } from './artifacts';
 import type { Build } from './builds';
 import type { Repo } from './repos';
 
@@ -103,4 +116,106 @@ export async function listTagsOfRepo(
     .innerJoin(builds, eq(builds.id, tags.latestId))
     .orderBy(desc(builds.id));
   return rows.map((row) => ({ tag: row.latest.tag!, latest: row.latest }));
+}
+
+/**
+ * Which build a stable download URL means (docs/portal.md):
+ * - `release`: the newest successful build of tag `tag`, of trusted code;
+ * - `latest-release`: the newest successful build of any tag, of trusted code (by finish time);
+ * - `commit`: the newest build of commit `sha` whose job for `target` succeeded;
+ * - `branch`: the newest build of branch `branch` (not a pull request or tag), of trusted code,
+ *   whose job for `target` succeeded.
+ */
+export type DownloadSelector =
+  | { kind: 'release'; tag: string }
+  | { kind: 'latest-release' }
+  | { kind: 'commit'; sha: string; target: string }
+  | { kind: 'branch'; branch: string; target: string };
+
+/** An artifact a stable URL found, with its job's target and its build. */
+export interface FoundDownload {
+  artifact: Artifact;
+  target: string;
+  build: Build;
+}
+
+/**
+ * The artifacts named `name` (their path under /out) of the build that `selector` means in
+ * repository `repoId`, one per job that made one (several when targets make files of the same
+ * name), ordered by target. Returns [] when there is no such build or file. Only succeeded jobs'
+ * artifacts count.
+ */
+export async function findDownloads(
+  db: Database,
+  repoId: number,
+  selector: DownloadSelector,
+  name: string,
+): Promise<FoundDownload[]> {
+  const build = await downloadBuild(db, repoId, selector);
+  if (!build) return [];
+  const target = 'target' in selector ? selector.target : undefined;
+  const rows = await db
+    .select({ artifact: artifacts, target: jobs.target })
+    .from(artifacts)
+    .innerJoin(jobs, eq(jobs.id, artifacts.jobId))
+    .where(
+      and(
+        eq(jobs.buildId, build.id),
+        eq(jobs.state, 'succeeded'),
+        eq(artifacts.name, name),
+        target === undefined ? undefined : eq(jobs.target, target),
+      ),
+    )
+    .orderBy(asc(jobs.target));
+  return rows.map((row) => ({ ...row, build }));
+}
+
+/** The build a download selector means, or undefined. */
+async function downloadBuild(
+  db: Database,
+  repoId: number,
+  selector: DownloadSelector,
+): Promise<Build | undefined> {
+  const ofRepo = eq(builds.repoId, repoId);
+  const release = and(ofRepo, eq(builds.trusted, true), eq(builds.state, 'succeeded'));
+  const withSucceededTarget = (target: string) =>
+    exists(
+      db
+        .select({ one: sql`1` })
+        .from(jobs)
+        .where(
+          and(eq(jobs.buildId, builds.id), eq(jobs.target, target), eq(jobs.state, 'succeeded')),
+        ),
+    );
+  let where: SQL | undefined;
+  let order: SQL[] = [desc(builds.id)];
+  switch (selector.kind) {
+    case 'release':
+      where = and(release, eq(builds.tag, selector.tag));
+      break;
+    case 'latest-release':
+      where = and(release, isNotNull(builds.tag));
+      order = [sql`${builds.finishedAt} desc nulls last`, desc(builds.id)];
+      break;
+    case 'commit':
+      where = and(ofRepo, eq(builds.sha, selector.sha), withSucceededTarget(selector.target));
+      break;
+    case 'branch':
+      where = and(
+        ofRepo,
+        eq(builds.trusted, true),
+        eq(builds.branch, selector.branch),
+        isNull(builds.pullNumber),
+        isNull(builds.tag),
+        withSucceededTarget(selector.target),
+      );
+      break;
+  }
+  const [build] = await db
+    .select()
+    .from(builds)
+    .where(where)
+    .orderBy(...order)
+    .limit(1);
+  return build;
 }

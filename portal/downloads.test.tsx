@@ -1,0 +1,288 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactKey } from '../core/storage';
+import { portalUrls } from '../core/urls';
+import { createBuild, type NewBuild, type NewJob } from '../db/queries/builds';
+import { claimJob, completeJob, type NewArtifact } from '../db/queries/jobs';
+// The layer rule forbids app code to import test/; this test file needs the shared services.
+import {
+  createTestBucket,
+  createTestDatabase,
+  type TestBucket,
+  type TestDatabase,
+} from '../test/support/services';
+import { createPortalApp } from './app';
+
+const BASE = 'http://portal.test';
+const path = (url: string) => url.slice(BASE.length);
+const job = (target: string, platform: string): NewJob => ({
+  target,
+  platform,
+  toolchains: ['native', 'cross'],
+  image: 'crossdock/builder-debian:bookworm',
+  spec: { script: 'make', artifacts: ['**'], env: {}, network: false, timeoutMinutes: 30 },
+});
+const JOBS = [job('amd64', 'linux/amd64'), job('arm64', 'linux/arm64')];
+
+let builds = 0;
+/** A build request of acme/widget at its own sha. */
+const request = (overrides: Partial<NewBuild>): NewBuild => {
+  builds += 1;
+  return {
+    repo: { owner: 'acme', name: 'widget', cloneUrl: '/srv/git/widget.git', source: 'git' },
+    sha: builds.toString(16).padStart(40, 'c'),
+    ref: 'main',
+    trigger: 'cli',
+    requester: 'cli:test',
+    recipeDigest: 'sha256:0',
+    jobs: JOBS,
+    ...overrides,
+  };
+};
+
+/** What one target's job ends as, and the files it made. */
+type Outcome = { state: 'succeeded' | 'failed'; files?: Record<string, Buffer> };
+
+describe('stable download URLs', () => {
+  let database: TestDatabase;
+  let bucket: TestBucket;
+  let app: ReturnType<typeof createPortalApp>;
+  const log = pino({ level: 'silent' });
+  const bytes = (label: string) => Buffer.concat([Buffer.from(`${label}\n`), randomBytes(50_000)]);
+  const files = {
+    v100: bytes('1.0.0 amd64'),
+    v100arm: bytes('1.0.0 arm64'),
+    v110: bytes('1.1.0 amd64'),
+    untrusted: bytes('1.2.0 from a fork'),
+    failedRelease: bytes('1.3.0 amd64, build failed'),
+    mainOld: bytes('main, older'),
+    feature: bytes('feature/x'),
+  };
+  const shas: Record<string, string> = {};
+
+  /** Stores a build, runs its jobs to `outcomes` (by target) and uploads their files. */
+  const finishedBuild = async (
+    name: string,
+    input: NewBuild,
+    outcomes: Record<string, Outcome>,
+  ) => {
+    const { db } = database;
+    await createBuild(db, input);
+    shas[name] = input.sha;
+    for (;;) {
+      const claimed = await claimJob(db, {
+        workerId: 'worker-a',
+        platforms: ['linux/amd64', 'linux/arm64'],
+        leaseSeconds: 60,
+      });
+      if (!claimed) break;
+      const fence = { jobId: claimed.job.id, attempt: claimed.job.attempt };
+      const outcome = outcomes[claimed.job.target]!;
+      const artifacts: NewArtifact[] = [];
+      for (const [file, content] of Object.entries(outcome.files ?? {})) {
+        const objectKey = artifactKey({
+          owner: 'acme',
+          repo: 'widget',
+          sha: input.sha,
+          target: claimed.job.target,
+          ...fence,
+          file,
+        });
+        await bucket.client.putObject(bucket.storage.bucket, objectKey, content, content.length);
+        const sha256 = createHash('sha256').update(content).digest('hex');
+        artifacts.push({ name: file, objectKey, size: content.length, sha256 });
+      }
+      await completeJob(db, fence, {
+        state: outcome.state,
+        exitCode: outcome.state === 'succeeded' ? 0 : 1,
+        artifacts,
+      });
+    }
+  };
+
+  beforeAll(async () => {
+    [database, bucket] = await Promise.all([createTestDatabase(), createTestBucket()]);
+    const readme = Buffer.from('read me\n');
+    const tag = (name: string) => ({ ref: name, tag: name, trigger: 'tag' as const });
+    await finishedBuild('v1.0.0', request(tag('v1.0.0')), {
+      amd64: {
+        state: 'succeeded',
+        files: { 'widget-amd64.tar.gz': files.v100, 'README.txt': readme },
+      },
+      arm64: {
+        state: 'succeeded',
+        files: { 'widget-arm64.tar.gz': files.v100arm, 'README.txt': readme },
+      },
+    });
+    await finishedBuild('v1.1.0', request(tag('v1.1.0')), {
+      amd64: { state: 'succeeded', files: { 'widget-amd64.tar.gz': files.v110 } },
+      arm64: { state: 'succeeded' },
+    });
+    // Newer, but of untrusted code, or failed: never a release, never the latest.
+    await finishedBuild('v1.2.0', request({ ...tag('v1.2.0'), trusted: false }), {
+      amd64: { state: 'succeeded', files: { 'widget-amd64.tar.gz': files.untrusted } },
+      arm64: { state: 'succeeded' },
+    });
+    await finishedBuild('v1.3.0', request(tag('v1.3.0')), {
+      amd64: { state: 'succeeded', files: { 'widget-amd64.tar.gz': files.failedRelease } },
+      arm64: { state: 'failed' },
+    });
+    const branch = (name: string) => ({ ref: name, branch: name });
+    await finishedBuild('main-old', request(branch('main')), {
+      amd64: { state: 'succeeded', files: { 'widget-amd64.tar.gz': files.mainOld } },
+      arm64: { state: 'succeeded' },
+    });
+    await finishedBuild('main-new', request(branch('main')), {
+      amd64: { state: 'failed' },
+      arm64: { state: 'succeeded' },
+    });
+    await finishedBuild('feature', request(branch('feature/x')), {
+      amd64: { state: 'succeeded', files: { 'dist/widget amd64.tar.gz': files.feature } },
+      arm64: { state: 'succeeded' },
+    });
+    app = createPortalApp({
+      db: database.db,
+      storage: bucket.client,
+      bucket: bucket.storage.bucket,
+      portalUrl: BASE,
+      log,
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([database?.drop(), bucket?.remove()]);
+  });
+
+  const get = (url: string, headers: Record<string, string> = {}) =>
+    app.request(path(url), { headers });
+  const body = async (response: Response) => Buffer.from(await response.arrayBuffer());
+  const release = (tag: string, file: string) =>
+    portalUrls.releaseDownload(BASE, 'acme', 'widget', tag, file);
+
+  it("downloads a tag's file as the raw bytes, with its name, sha256 and ETag", async () => {
+    const response = await get(release('v1.0.0', 'widget-amd64.tar.gz'));
+    expect(response.status).toBe(200);
+    expect((await body(response)).equals(files.v100)).toBe(true);
+    const sha256 = createHash('sha256').update(files.v100).digest('hex');
+    expect(response.headers.get('content-disposition')).toBe(
+      'attachment; filename="widget-amd64.tar.gz"',
+    );
+    expect(response.headers.get('content-length')).toBe(String(files.v100.length));
+    expect(response.headers.get('x-checksum-sha256')).toBe(sha256);
+    expect(response.headers.get('etag')).toBe(`"${sha256}"`);
+    expect(response.headers.get('accept-ranges')).toBe('bytes');
+  });
+
+  it('latest is the newest successful release of trusted code', async () => {
+    const latest = portalUrls.latestReleaseDownload(BASE, 'acme', 'widget', 'widget-amd64.tar.gz');
+    const response = await get(latest);
+    expect(response.status).toBe(200);
+    // Not v1.2.0 (a fork's code) nor v1.3.0 (its build failed), though both are newer.
+    expect((await body(response)).equals(files.v110)).toBe(true);
+  });
+
+  it('a tag built from untrusted code, or whose build failed, has no release downloads', async () => {
+    expect((await get(release('v1.2.0', 'widget-amd64.tar.gz'))).status).toBe(404);
+    expect((await get(release('v1.3.0', 'widget-amd64.tar.gz'))).status).toBe(404);
+    expect((await get(release('v9.9.9', 'widget-amd64.tar.gz'))).status).toBe(404);
+    expect((await get(release('v1.0.0', 'missing.tar.gz'))).status).toBe(404);
+  });
+
+  it('a file that several targets made answers 409 with the URL of each', async () => {
+    const response = await get(release('v1.0.0', 'README.txt'));
+    expect(response.status).toBe(409);
+    const answer = (await response.json()) as { downloads: string[] };
+    expect(answer.downloads).toEqual(
+      ['amd64', 'arm64'].map((target) =>
+        portalUrls.commitDownload(BASE, 'acme', 'widget', shas['v1.0.0']!, target, 'README.txt'),
+      ),
+    );
+    const one = await get(answer.downloads[1]!);
+    expect((await body(one)).toString()).toBe('read me\n');
+  });
+
+  it("a commit's file is its target's, from the newest build where that target succeeded", async () => {
+    const url = portalUrls.commitDownload(
+      BASE,
+      'acme',
+      'widget',
+      shas['v1.3.0']!,
+      'amd64',
+      'widget-amd64.tar.gz',
+    );
+    // The build failed (arm64), but amd64 succeeded: the commit's own URL serves it.
+    expect((await body(await get(url))).equals(files.failedRelease)).toBe(true);
+    expect((await get(url.replace('/amd64/', '/arm64/'))).status).toBe(404);
+    expect((await get(url.replace(shas['v1.3.0']!, shas['v1.3.0']!.slice(0, 12)))).status).toBe(
+      404,
+    );
+  });
+
+  it("a branch's latest file is from its newest build where the target succeeded", async () => {
+    const main = portalUrls.branchDownload(
+      BASE,
+      'acme',
+      'widget',
+      'main',
+      'amd64',
+      'widget-amd64.tar.gz',
+    );
+    // The newest build of main failed for amd64: the one before serves it.
+    expect((await body(await get(main))).equals(files.mainOld)).toBe(true);
+    const feature = portalUrls.branchDownload(
+      BASE,
+      'acme',
+      'widget',
+      'feature/x',
+      'amd64',
+      'dist/widget amd64.tar.gz',
+    );
+    expect(feature).toContain('/branches/feature%2Fx/latest/amd64/dist/widget%20amd64.tar.gz');
+    const response = await get(feature);
+    expect((await body(response)).equals(files.feature)).toBe(true);
+    expect(response.headers.get('content-disposition')).toBe(
+      'attachment; filename="widget amd64.tar.gz"',
+    );
+  });
+
+  it('serves one byte range as 206, and says 416 for a range past the end', async () => {
+    const url = release('v1.0.0', 'widget-amd64.tar.gz');
+    const size = files.v100.length;
+    const part = await get(url, { range: 'bytes=100-199' });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-199/${size}`);
+    expect(part.headers.get('content-length')).toBe('100');
+    expect((await body(part)).equals(files.v100.subarray(100, 200))).toBe(true);
+
+    const tail = await get(url, { range: 'bytes=-10' });
+    expect(tail.status).toBe(206);
+    expect((await body(tail)).equals(files.v100.subarray(size - 10))).toBe(true);
+
+    const past = await get(url, { range: `bytes=${size}-` });
+    expect(past.status).toBe(416);
+    expect(past.headers.get('content-range')).toBe(`bytes */${size}`);
+
+    // Several ranges, or an If-Range of another ETag: the whole file.
+    const several = await get(url, { range: 'bytes=0-1,5-6' });
+    expect(several.status).toBe(200);
+    expect((await body(several)).length).toBe(size);
+    const changed = await get(url, { range: 'bytes=0-9', 'if-range': '"0000"' });
+    expect(changed.status).toBe(200);
+
+    const etag = part.headers.get('etag')!;
+    const resumed = await get(url, { range: 'bytes=0-9', 'if-range': etag });
+    expect(resumed.status).toBe(206);
+    expect((await get(url, { 'if-none-match': etag })).status).toBe(304);
+
+    const head = await app.request(path(url), { method: 'HEAD', headers: { range: 'bytes=0-99' } });
+    expect(head.status).toBe(206);
+    expect(head.headers.get('content-length')).toBe('100');
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  it('refuses paths that climb out, and unknown repositories', async () => {
+    const climb = `${BASE}/acme/widget/releases/v1.0.0/download/%2e%2e%2fwidget-amd64.tar.gz`;
+    expect((await get(climb)).status).toBe(404);
+    expect((await get(release('v1.0.0', 'x').replace('/widget/', '/nope/'))).status).toBe(404);
+  });
+});
