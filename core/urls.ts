@@ -23,6 +23,12 @@ export const portalUrls = {
   /** The exact bytes of one artifact; `file` is its name (path under /out), URL-encoded per segment. */
   artifactDownload: (base: string, artifactId: number, file: string) =>
     `${base}/artifacts/${artifactId}/download/${fileSegments(file)}`,
+  /** The release page of tag `tag` (its newest successful build of trusted code). */
+  release: (base: string, owner: string, repo: string, tag: string) =>
+    `${base}/${owner}/${repo}/releases/${encodeURIComponent(tag)}`,
+  /** Redirects to the release page of the newest release. */
+  latestRelease: (base: string, owner: string, repo: string) =>
+    `${base}/${owner}/${repo}/releases/latest`,
   // Stable download URLs (docs/portal.md): they name what to download, not one artifact row, so
   // they stay valid as builds come and go.
   /** File `file` of the newest successful build of tag `tag`, of trusted code. */

@@ -9,6 +9,7 @@ import { getJobWithBuild } from '../db/queries/jobs';
 import { readLog } from '../db/queries/logs';
 import { explainQueuedJobs, listWorkers, queueDepth } from '../db/queries/workers';
 import {
+  findDownloadBuild,
   findDownloads,
   listCommitsOfRepo,
   listRepos,
@@ -18,7 +19,13 @@ import {
 import { findRepo } from '../db/queries/repos';
 import { portalUrls } from '../core/urls';
 import { buildToJson, isFinished, loadBuildDetails } from './build-details';
-import { ArtifactObjectMissing, artifactResponse, fileNameInPath } from './download';
+import {
+  ArtifactObjectMissing,
+  artifactResponse,
+  attachmentDisposition,
+  fileNameInPath,
+} from './download';
+import { releaseFiles, sha256Sums } from './release';
 import { stripAnsi } from '../core/ansi';
 import { queueToJson, workerToJson } from './fleet';
 import { logToJson, parseLogQuery, type LogQuery } from './job-log';
@@ -26,6 +33,7 @@ import {
   BadRequestPage,
   BuildPage,
   CommitPage,
+  ReleasePage,
   ErrorPage,
   HomePage,
   LogPage,
@@ -306,6 +314,40 @@ export function createPortalApp(deps: PortalDeps): Hono {
       );
     return sendArtifact(c, found[0]!.artifact);
   };
+  /** The release build of `tag` (`latest`: the newest release) with its details, or undefined. */
+  async function loadRelease(owner: string, name: string, tag: string) {
+    const repo = await findRepo(db, owner, name);
+    const selector: DownloadSelector =
+      tag === 'latest' ? { kind: 'latest-release' } : { kind: 'release', tag };
+    const build = repo && (await findDownloadBuild(db, repo.id, selector));
+    const withJobs = build && (await getBuild(db, build.id));
+    if (!withJobs) return undefined;
+    const [details] = await loadBuildDetails(db, [withJobs]);
+    return { details: details!, files: releaseFiles(details!) };
+  }
+
+  app.get('/:owner/:repo/releases/latest', async (c) => {
+    const { owner, repo } = c.req.param();
+    const release = await loadRelease(owner, repo, 'latest');
+    if (!release) return c.notFound();
+    return c.redirect(portalUrls.release(base, owner, repo, release.details.build.tag!), 302);
+  });
+  app.get('/:owner/:repo/releases/:tag', async (c) => {
+    const { owner, repo, tag } = c.req.param();
+    const release = await loadRelease(owner, repo, tag);
+    if (!release) return c.notFound();
+    return c.html(<ReleasePage base={base} details={release.details} files={release.files} />);
+  });
+  // A release's SHA256SUMS: its own artifact of that name if it made one, else generated.
+  app.get('/:owner/:repo/releases/:tag/download/SHA256SUMS', async (c, next) => {
+    const { owner, repo, tag } = c.req.param();
+    const release = await loadRelease(owner, repo, tag);
+    if (!release) return c.notFound();
+    if (release.files.some((file) => file.name === 'SHA256SUMS')) return next();
+    c.header('Content-Disposition', attachmentDisposition('SHA256SUMS'));
+    c.header('Cache-Control', 'private, max-age=60');
+    return c.text(sha256Sums(release.files));
+  });
   app.get('/:owner/:repo/releases/latest/download/*', (c) =>
     sendStableDownload(c, { kind: 'latest-release' }, 6),
   );

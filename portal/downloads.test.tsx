@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactKey } from '../core/storage';
@@ -284,5 +288,73 @@ describe('stable download URLs', () => {
     const climb = `${BASE}/acme/widget/releases/v1.0.0/download/%2e%2e%2fwidget-amd64.tar.gz`;
     expect((await get(climb)).status).toBe(404);
     expect((await get(release('v1.0.0', 'x').replace('/widget/', '/nope/'))).status).toBe(404);
+  });
+
+  it("a tag's release page lists its files by platform, with stable links, sizes and sha256", async () => {
+    const response = await get(portalUrls.release(BASE, 'acme', 'widget', 'v1.0.0'));
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('<h1>widget v1.0.0</h1>');
+    expect(html.indexOf('linux/amd64')).toBeLessThan(html.indexOf('linux/arm64'));
+    expect(html).toContain(`href="${release('v1.0.0', 'widget-amd64.tar.gz')}"`);
+    expect(html).toContain(createHash('sha256').update(files.v100arm).digest('hex'));
+    // Made by both targets: listed per target, linked by commit.
+    const readme = portalUrls.commitDownload(
+      BASE,
+      'acme',
+      'widget',
+      shas['v1.0.0']!,
+      'arm64',
+      'README.txt',
+    );
+    expect(html).toContain(`href="${readme}">arm64/README.txt</a>`);
+    expect(html).toContain(`href="${release('v1.0.0', 'SHA256SUMS')}"`);
+
+    const latest = await get(portalUrls.latestRelease(BASE, 'acme', 'widget'));
+    expect(latest.status).toBe(302);
+    expect(latest.headers.get('location')).toBe(
+      portalUrls.release(BASE, 'acme', 'widget', 'v1.1.0'),
+    );
+    expect((await get(portalUrls.release(BASE, 'acme', 'widget', 'v1.2.0'))).status).toBe(404);
+  });
+
+  it("a release's SHA256SUMS checks its downloaded files with sha256sum --check", async () => {
+    const sums = await get(release('v1.0.0', 'SHA256SUMS'));
+    expect(sums.status).toBe(200);
+    const text = await sums.text();
+    expect(
+      text
+        .trim()
+        .split('\n')
+        .map((line) => line.slice(66)),
+    ).toEqual([
+      'amd64/README.txt',
+      'arm64/README.txt',
+      'widget-amd64.tar.gz',
+      'widget-arm64.tar.gz',
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'crossdock-sums-'));
+    try {
+      for (const line of text.trim().split('\n')) {
+        const listed = line.slice(66);
+        const [target, name] = listed.includes('/') ? listed.split('/') : [undefined, listed];
+        const url = target
+          ? portalUrls.commitDownload(BASE, 'acme', 'widget', shas['v1.0.0']!, target, name!)
+          : release('v1.0.0', name!);
+        mkdirSync(dirname(join(dir, listed)), { recursive: true });
+        writeFileSync(join(dir, listed), await body(await get(url)));
+      }
+      writeFileSync(join(dir, 'SHA256SUMS'), text);
+      const checked = execFileSync('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir }).toString();
+      expect(checked.trim().split('\n')).toHaveLength(4);
+      expect(checked).not.toContain('FAILED');
+      // A corrupted download fails the check.
+      writeFileSync(join(dir, 'widget-amd64.tar.gz'), 'corrupt');
+      expect(() =>
+        execFileSync('sha256sum', ['--check', 'SHA256SUMS'], { cwd: dir, stdio: 'pipe' }),
+      ).toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,6 +7,7 @@ import type { CommitSummary, RepoSummary, TagSummary } from '../db/queries/porta
 import type { Repo } from '../db/queries/repos';
 import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
 import { attemptSummary, type BuildDetails, type JobDetails } from './build-details';
+import type { ReleaseFile } from './release';
 import { workerState } from '../db/queries/workers';
 
 /**
@@ -414,6 +415,75 @@ export function BuildSection(props: { base: string; details: BuildDetails; headi
       <h3>Artifacts</h3>
       <ArtifactsTable base={base} jobs={details.jobs} />
     </section>
+  );
+}
+
+/**
+ * The release page of a tag: its build (commit, finish time), then its files grouped by platform,
+ * each with its stable download link, size and sha256, and the release's SHA256SUMS. A file that
+ * several targets made links to its commit URL per target.
+ */
+export function ReleasePage(props: { base: string; details: BuildDetails; files: ReleaseFile[] }) {
+  const { base, details, files } = props;
+  const { build, repo } = details;
+  const tag = build.tag!;
+  const download = (file: ReleaseFile) =>
+    file.listedName === file.name
+      ? portalUrls.releaseDownload(base, repo.owner, repo.name, tag, file.name)
+      : portalUrls.commitDownload(base, repo.owner, repo.name, build.sha, file.target, file.name);
+  const platforms = [...new Set(files.map((file) => file.platform))];
+  return (
+    <Layout base={base} title={`${repo.owner}/${repo.name} ${tag}`}>
+      <Breadcrumbs base={base} repo={repo} sha={build.sha} />
+      <h1>{`${repo.name} ${tag}`}</h1>
+      <p>
+        <State state={build.state} /> · commit <code>{build.sha.slice(0, 12)}</code> · finished{' '}
+        <Time at={build.finishedAt} /> ·{' '}
+        <a href={portalUrls.build(base, build.id)}>{`build #${build.id}`}</a>
+      </p>
+      <p>
+        <a href={portalUrls.releaseDownload(base, repo.owner, repo.name, tag, 'SHA256SUMS')}>
+          SHA256SUMS
+        </a>{' '}
+        — check the files with <code>sha256sum --check --ignore-missing SHA256SUMS</code>
+      </p>
+      {files.length === 0 ? <p class="muted">This release has no files.</p> : ''}
+      {platforms.map((platform) => (
+        <section>
+          <h2>
+            <code>{platform}</code>
+          </h2>
+          <table>
+            <thead>
+              <tr>
+                <th>File</th>
+                <th>Target</th>
+                <th>Size</th>
+                <th>SHA-256</th>
+              </tr>
+            </thead>
+            <tbody>
+              {files
+                .filter((file) => file.platform === platform)
+                .map((file) => (
+                  <tr>
+                    <td>
+                      <a href={download(file)}>{file.listedName}</a>
+                    </td>
+                    <td>{file.target}</td>
+                    <td>
+                      <Size bytes={file.size} />
+                    </td>
+                    <td>
+                      <code class="sha256">{file.sha256}</code>
+                    </td>
+                  </tr>
+                ))}
+            </tbody>
+          </table>
+        </section>
+      ))}
+    </Layout>
   );
 }
 

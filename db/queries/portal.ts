@@ -151,7 +151,7 @@ export async function findDownloads(
   selector: DownloadSelector,
   name: string,
 ): Promise<FoundDownload[]> {
-  const build = await downloadBuild(db, repoId, selector);
+  const build = await findDownloadBuild(db, repoId, selector);
   if (!build) return [];
   const target = 'target' in selector ? selector.target : undefined;
   const rows = await db
@@ -170,8 +170,8 @@ export async function findDownloads(
   return rows.map((row) => ({ ...row, build }));
 }
 
-/** The build a download selector means, or undefined. */
-async function downloadBuild(
+/** The build a download selector means (see DownloadSelector), or undefined. */
+export async function findDownloadBuild(
   db: Database,
   repoId: number,
   selector: DownloadSelector,
