@@ -29,6 +29,9 @@ export const portalUrls = {
   /** Redirects to the release page of the newest release. */
   latestRelease: (base: string, owner: string, repo: string) =>
     `${base}/${owner}/${repo}/releases/latest`,
+  /** SVG status badge of a branch's newest finished build, or of one target's job in it. */
+  branchBadge: (base: string, owner: string, repo: string, branch: string, target?: string) =>
+    `${base}/${owner}/${repo}/branches/${encodeURIComponent(branch)}/${target === undefined ? 'badge.svg' : `badges/${encodeURIComponent(target)}.svg`}`,
   // Stable download URLs (docs/portal.md): they name what to download, not one artifact row, so
   // they stay valid as builds come and go.
   /** File `file` of the newest successful build of tag `tag`, of trusted code. */

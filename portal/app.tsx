@@ -9,6 +9,7 @@ import { getJobWithBuild } from '../db/queries/jobs';
 import { readLog } from '../db/queries/logs';
 import { explainQueuedJobs, listWorkers, queueDepth } from '../db/queries/workers';
 import {
+  branchStatus,
   findDownloadBuild,
   findDownloads,
   listCommitsOfRepo,
@@ -26,6 +27,7 @@ import {
   fileNameInPath,
 } from './download';
 import { releaseFiles, sha256Sums } from './release';
+import { statusBadge } from './badge';
 import { stripAnsi } from '../core/ansi';
 import { queueToJson, workerToJson } from './fleet';
 import { logToJson, parseLogQuery, type LogQuery } from './job-log';
@@ -358,6 +360,23 @@ export function createPortalApp(deps: PortalDeps): Hono {
     const sha = parseSha(c.req.param('sha'));
     if (!sha) return c.notFound();
     return sendStableDownload(c, { kind: 'commit', sha, target: c.req.param('target') }, 6);
+  });
+  /** A status badge: `target` undefined for the whole build. */
+  const sendBadge = async (c: Context, target: string | undefined) => {
+    const { owner, repo: name, branch } = c.req.param() as Record<string, string>;
+    const repo = await findRepo(db, owner!, name!);
+    if (!repo) return c.notFound();
+    const state = await branchStatus(db, repo.id, branch!, target);
+    c.header('Content-Type', 'image/svg+xml; charset=utf-8');
+    // Short: README badges are fetched through image proxies that honour it.
+    c.header('Cache-Control', 'max-age=60');
+    return c.body(statusBadge(target ?? 'build', state));
+  };
+  app.get('/:owner/:repo/branches/:branch/badge.svg', (c) => sendBadge(c, undefined));
+  app.get('/:owner/:repo/branches/:branch/badges/:file', (c) => {
+    const file = c.req.param('file');
+    if (!file.endsWith('.svg')) return c.notFound();
+    return sendBadge(c, file.slice(0, -'.svg'.length));
   });
   app.get('/:owner/:repo/branches/:branch/latest/:target/*', (c) =>
     sendStableDownload(

@@ -357,4 +357,27 @@ describe('stable download URLs', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('badges show the state of a branch, and of each target, in SVG', async () => {
+    const badge = async (url: string) => {
+      const response = await get(url);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('image/svg+xml; charset=utf-8');
+      const svg = await response.text();
+      expect(svg).toMatch(/^<svg /);
+      return svg.match(/<title>([^<]*)<\/title>/)![1];
+    };
+    const url = (branch: string, target?: string) =>
+      portalUrls.branchBadge(BASE, 'acme', 'widget', branch, target);
+    // main's newest build failed (its amd64 job), though arm64 passed in it.
+    expect(await badge(url('main'))).toBe('build: failing');
+    expect(await badge(url('main', 'amd64'))).toBe('amd64: failing');
+    expect(await badge(url('main', 'arm64'))).toBe('arm64: passing');
+    expect(await badge(url('feature/x'))).toBe('build: passing');
+    expect(await badge(url('never-built'))).toBe('build: unknown');
+    const hostile = await (await get(url('main', '<script>x'))).text();
+    expect(hostile).not.toContain('<script>');
+    expect(hostile).toContain('&lt;script&gt;x: unknown');
+    expect((await get(url('main').replace('/widget/', '/nope/'))).status).toBe(404);
+  });
 });

@@ -5,6 +5,7 @@ import {
   desc,
   eq,
   exists,
+  inArray,
   isNotNull,
   isNull,
   max,
@@ -218,4 +219,46 @@ export async function findDownloadBuild(
     .orderBy(...order)
     .limit(1);
   return build;
+}
+
+/**
+ * The state of the newest finished build of branch `branch` (not a pull request or tag) in
+ * repository `repoId`, or with `target` the state of that target's job in the newest build of the
+ * branch where that job finished; undefined when there is none. For status badges.
+ */
+export async function branchStatus(
+  db: Database,
+  repoId: number,
+  branch: string,
+  target?: string,
+): Promise<Build['state'] | undefined> {
+  const ofBranch = and(
+    eq(builds.repoId, repoId),
+    eq(builds.branch, branch),
+    isNull(builds.pullNumber),
+    isNull(builds.tag),
+  );
+  if (target === undefined) {
+    const [row] = await db
+      .select({ state: builds.state })
+      .from(builds)
+      .where(and(ofBranch, inArray(builds.state, ['succeeded', 'failed', 'canceled'])))
+      .orderBy(desc(builds.id))
+      .limit(1);
+    return row?.state;
+  }
+  const [row] = await db
+    .select({ state: jobs.state })
+    .from(jobs)
+    .innerJoin(builds, eq(builds.id, jobs.buildId))
+    .where(
+      and(
+        ofBranch,
+        eq(jobs.target, target),
+        inArray(jobs.state, ['succeeded', 'failed', 'canceled', 'timed_out']),
+      ),
+    )
+    .orderBy(desc(builds.id))
+    .limit(1);
+  return row?.state === 'timed_out' ? 'failed' : row?.state;
 }
