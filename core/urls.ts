@@ -26,6 +26,9 @@ export const portalUrls = {
   /** The release page of tag `tag` (its newest successful build of trusted code). */
   release: (base: string, owner: string, repo: string, tag: string) =>
     `${base}/${owner}/${repo}/releases/${encodeURIComponent(tag)}`,
+  /** The Atom feed of a repository's releases. */
+  releasesFeed: (base: string, owner: string, repo: string) =>
+    `${base}/${owner}/${repo}/releases.atom`,
   /** Redirects to the release page of the newest release. */
   latestRelease: (base: string, owner: string, repo: string) =>
     `${base}/${owner}/${repo}/releases/latest`,

@@ -13,6 +13,7 @@ import {
   findDownloadBuild,
   findDownloads,
   listCommitsOfRepo,
+  listReleases,
   listRepos,
   listTagsOfRepo,
   type DownloadSelector,
@@ -28,6 +29,7 @@ import {
 } from './download';
 import { releaseFiles, sha256Sums } from './release';
 import { statusBadge } from './badge';
+import { releasesFeed } from './feed';
 import { stripAnsi } from '../core/ansi';
 import { queueToJson, workerToJson } from './fleet';
 import { logToJson, parseLogQuery, type LogQuery } from './job-log';
@@ -328,6 +330,13 @@ export function createPortalApp(deps: PortalDeps): Hono {
     return { details: details!, files: releaseFiles(details!) };
   }
 
+  app.get('/:owner/:repo/releases.atom', async (c) => {
+    const repo = await findRepo(db, c.req.param('owner'), c.req.param('repo'));
+    if (!repo) return c.notFound();
+    c.header('Content-Type', 'application/atom+xml; charset=utf-8');
+    c.header('Cache-Control', 'max-age=60');
+    return c.body(releasesFeed(base, repo, await listReleases(db, repo.id)));
+  });
   app.get('/:owner/:repo/releases/latest', async (c) => {
     const { owner, repo } = c.req.param();
     const release = await loadRelease(owner, repo, 'latest');

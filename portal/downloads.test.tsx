@@ -380,4 +380,17 @@ describe('stable download URLs', () => {
     expect(hostile).toContain('&lt;script&gt;x: unknown');
     expect((await get(url('main').replace('/widget/', '/nope/'))).status).toBe(404);
   });
+
+  it('the Atom feed lists the releases of trusted code, newest first', async () => {
+    const response = await get(portalUrls.releasesFeed(BASE, 'acme', 'widget'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/atom+xml; charset=utf-8');
+    const xml = await response.text();
+    expect(xml).toContain('<feed xmlns="http://www.w3.org/2005/Atom">');
+    const titles = [...xml.matchAll(/<entry>[\s\S]*?<title[^>]*>(?:<!\[CDATA\[)?([^<\]]*)/g)].map(
+      (match) => match[1],
+    );
+    expect(titles).toEqual(['acme/widget v1.1.0', 'acme/widget v1.0.0']);
+    expect(xml).toContain(`<link href="${portalUrls.release(BASE, 'acme', 'widget', 'v1.1.0')}"/>`);
+  });
 });

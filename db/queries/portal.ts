@@ -262,3 +262,25 @@ export async function branchStatus(
     .limit(1);
   return row?.state === 'timed_out' ? 'failed' : row?.state;
 }
+
+/**
+ * The releases of repository `repoId`: per tag, its newest successful build of trusted code,
+ * newest finished first, at most `limit` (default 20).
+ */
+export async function listReleases(db: Database, repoId: number, limit = 20): Promise<Build[]> {
+  const rows = await db
+    .select()
+    .from(builds)
+    .where(
+      and(
+        eq(builds.repoId, repoId),
+        eq(builds.trusted, true),
+        eq(builds.state, 'succeeded'),
+        isNotNull(builds.tag),
+      ),
+    )
+    .orderBy(sql`${builds.finishedAt} desc nulls last`, desc(builds.id))
+    .limit(limit * 5);
+  const seen = new Set<string>();
+  return rows.filter((build) => !seen.has(build.tag!) && seen.add(build.tag!)).slice(0, limit);
+}
