@@ -26,6 +26,17 @@ export const portalUrls = {
   /** The release page of tag `tag` (its newest successful build of trusted code). */
   release: (base: string, owner: string, repo: string, tag: string) =>
     `${base}/${owner}/${repo}/releases/${encodeURIComponent(tag)}`,
+  /** Search by sha prefix, pull request, tag or branch: the page, and the same as JSON. */
+  search: (base: string, query: string) => `${base}/search?q=${encodeURIComponent(query)}`,
+  searchApi: (base: string, query: string) =>
+    `${base}/api/v1/search?q=${encodeURIComponent(query)}`,
+  /** A repository's releases as JSON, and one release (`latest`: the newest). */
+  releasesApi: (base: string, owner: string, repo: string) =>
+    `${base}/api/v1/repos/${owner}/${repo}/releases`,
+  releaseApi: (base: string, owner: string, repo: string, tag: string) =>
+    `${base}/api/v1/repos/${owner}/${repo}/releases/${encodeURIComponent(tag)}`,
+  /** The OpenAPI document of the JSON API. */
+  openApi: (base: string) => `${base}/api/v1/openapi.json`,
   /** The Atom feed of a repository's releases. */
   releasesFeed: (base: string, owner: string, repo: string) =>
     `${base}/${owner}/${repo}/releases.atom`,

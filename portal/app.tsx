@@ -16,6 +16,7 @@ import {
   listReleases,
   listRepos,
   listTagsOfRepo,
+  searchBuilds,
   type DownloadSelector,
 } from '../db/queries/portal';
 import { findRepo } from '../db/queries/repos';
@@ -27,7 +28,8 @@ import {
   attachmentDisposition,
   fileNameInPath,
 } from './download';
-import { releaseFiles, sha256Sums } from './release';
+import { openApiDocument } from './openapi';
+import { releaseFiles, releaseToJson, sha256Sums, searchHitToJson } from './release';
 import { statusBadge } from './badge';
 import { releasesFeed } from './feed';
 import { stripAnsi } from '../core/ansi';
@@ -38,6 +40,7 @@ import {
   BuildPage,
   CommitPage,
   ReleasePage,
+  SearchPage,
   ErrorPage,
   HomePage,
   LogPage,
@@ -329,6 +332,47 @@ export function createPortalApp(deps: PortalDeps): Hono {
     const [details] = await loadBuildDetails(db, [withJobs]);
     return { details: details!, files: releaseFiles(details!) };
   }
+
+  app.get('/api/v1/repos/:owner/:repo/releases', async (c) => {
+    const { owner, repo: name } = c.req.param();
+    const repo = await findRepo(db, owner, name);
+    if (!repo) return c.notFound();
+    const releases = await listReleases(db, repo.id);
+    return c.json({
+      repo: `${owner}/${name}`,
+      releases: releases.map((build) => ({
+        tag: build.tag!,
+        sha: build.sha,
+        buildId: build.id,
+        finishedAt: build.finishedAt?.toISOString() ?? null,
+        url: portalUrls.release(base, owner, name, build.tag!),
+        apiUrl: portalUrls.releaseApi(base, owner, name, build.tag!),
+      })),
+    });
+  });
+  app.get('/api/v1/repos/:owner/:repo/releases/:tag', async (c) => {
+    const { owner, repo, tag } = c.req.param();
+    const release = await loadRelease(owner, repo, tag);
+    if (!release) return c.notFound();
+    return c.json(releaseToJson(base, release.details, release.files));
+  });
+
+  app.get('/search', async (c) => {
+    const query = c.req.query('q') ?? '';
+    const hits = await searchBuilds(db, query);
+    return c.html(<SearchPage base={base} query={query} hits={hits} />);
+  });
+  app.get('/api/v1/search', async (c) => {
+    const query = c.req.query('q') ?? '';
+    if (!query.trim())
+      return c.json(
+        { error: 'bad-request', message: 'give a query: ?q=<sha prefix, #pull, tag or branch>' },
+        400,
+      );
+    const hits = await searchBuilds(db, query);
+    return c.json({ query, hits: hits.map((hit) => searchHitToJson(base, hit)) });
+  });
+  app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(base)));
 
   app.get('/:owner/:repo/releases.atom', async (c) => {
     const repo = await findRepo(db, c.req.param('owner'), c.req.param('repo'));

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactKey } from '../core/storage';
@@ -392,5 +393,73 @@ describe('stable download URLs', () => {
     );
     expect(titles).toEqual(['acme/widget v1.1.0', 'acme/widget v1.0.0']);
     expect(xml).toContain(`<link href="${portalUrls.release(BASE, 'acme', 'widget', 'v1.1.0')}"/>`);
+  });
+
+  it('the JSON API lists releases and gives one with its files', async () => {
+    const list = (await (await get(portalUrls.releasesApi(BASE, 'acme', 'widget'))).json()) as {
+      releases: { tag: string }[];
+    };
+    expect(list.releases.map((entry) => entry.tag)).toEqual(['v1.1.0', 'v1.0.0']);
+    const one = (await (
+      await get(portalUrls.releaseApi(BASE, 'acme', 'widget', 'v1.0.0'))
+    ).json()) as { files: { name: string; sha256: string; downloadUrl: string }[] };
+    expect(one.files.map((file) => file.name).sort()).toEqual([
+      'amd64/README.txt',
+      'arm64/README.txt',
+      'widget-amd64.tar.gz',
+      'widget-arm64.tar.gz',
+    ]);
+    const tarball = one.files.find((file) => file.name === 'widget-amd64.tar.gz')!;
+    expect(tarball.sha256).toBe(createHash('sha256').update(files.v100).digest('hex'));
+    expect((await body(await get(tarball.downloadUrl))).equals(files.v100)).toBe(true);
+    const latest = (await (
+      await get(portalUrls.releaseApi(BASE, 'acme', 'widget', 'latest'))
+    ).json()) as { tag: string };
+    expect(latest.tag).toBe('v1.1.0');
+    expect((await get(portalUrls.releaseApi(BASE, 'acme', 'widget', 'v1.2.0'))).status).toBe(404);
+  });
+
+  it('search finds commits by sha prefix, tags and branches by prefix, and escapes LIKE', async () => {
+    const search = async (query: string) =>
+      (
+        (await (await get(portalUrls.searchApi(BASE, query))).json()) as {
+          hits: { kind: string; sha: string; tag: string | null; branch: string | null }[];
+        }
+      ).hits;
+    expect(await search(shas['v1.3.0']!)).toEqual([
+      expect.objectContaining({ kind: 'commit', sha: shas['v1.3.0'], tag: 'v1.3.0' }),
+    ]);
+    expect((await search('cccc')).filter((hit) => hit.kind === 'commit')).toHaveLength(7);
+    expect((await search('v1.')).map((hit) => hit.tag)).toEqual([
+      'v1.3.0',
+      'v1.2.0',
+      'v1.1.0',
+      'v1.0.0',
+    ]);
+    const branches = await search('feature');
+    expect(branches.map((hit) => [hit.kind, hit.branch])).toEqual([['branch', 'feature/x']]);
+    // main's newest build is the hit.
+    expect((await search('main'))[0]!.sha).toBe(shas['main-new']);
+    expect(await search('#12345')).toEqual([]);
+    expect(await search('%')).toEqual([]);
+    expect(await search('v_.')).toEqual([]);
+    expect((await get(portalUrls.searchApi(BASE, ' '))).status).toBe(400);
+
+    const page = await (await get(portalUrls.search(BASE, '<b>v1.1'))).text();
+    expect(page).toContain('value="&lt;b&gt;v1.1"');
+    const found = await (await get(portalUrls.search(BASE, 'v1.1'))).text();
+    expect(found).toContain('tag v1.1.0</a>');
+  });
+
+  it('the OpenAPI document is valid and describes every /api/v1 route', async () => {
+    const document = (await (await get(portalUrls.openApi(BASE))).json()) as {
+      paths: Record<string, unknown>;
+    };
+    await SwaggerParser.validate(structuredClone(document) as never);
+    const routes = app.routes
+      .filter((route) => route.method === 'GET' && route.path.startsWith('/api/v1/'))
+      .map((route) => route.path.replace(/:(\w+)/g, '{$1}'));
+    expect(routes.length).toBeGreaterThanOrEqual(8);
+    expect(Object.keys(document.paths).sort()).toEqual([...new Set(routes)].sort());
   });
 });

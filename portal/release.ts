@@ -1,3 +1,5 @@
+import { portalUrls } from '../core/urls';
+import type { SearchHit } from '../db/queries/portal';
 import type { BuildDetails } from './build-details';
 
 /** One file of a release as its page and SHA256SUMS list it. */
@@ -56,4 +58,60 @@ export function sha256Sums(files: ReleaseFile[]): string {
     .map((file) => `${file.sha256}  ${file.listedName}\n`)
     .sort((a, b) => a.slice(66).localeCompare(b.slice(66)))
     .join('');
+}
+
+/**
+ * The JSON form of a release (GET /api/v1/repos/:owner/:repo/releases/:tag): its tag, commit,
+ * build, finish time (ISO 8601), page and SHA256SUMS URLs, and its files with size (bytes),
+ * sha256 (hex) and stable download URL.
+ */
+export function releaseToJson(base: string, details: BuildDetails, files: ReleaseFile[]) {
+  const { build, repo } = details;
+  const tag = build.tag!;
+  return {
+    repo: `${repo.owner}/${repo.name}`,
+    tag,
+    sha: build.sha,
+    buildId: build.id,
+    buildUrl: portalUrls.build(base, build.id),
+    finishedAt: build.finishedAt?.toISOString() ?? null,
+    url: portalUrls.release(base, repo.owner, repo.name, tag),
+    sha256SumsUrl: portalUrls.releaseDownload(base, repo.owner, repo.name, tag, 'SHA256SUMS'),
+    files: files.map((file) => ({
+      name: file.listedName,
+      target: file.target,
+      platform: file.platform,
+      size: file.size,
+      sha256: file.sha256,
+      downloadUrl:
+        file.listedName === file.name
+          ? portalUrls.releaseDownload(base, repo.owner, repo.name, tag, file.name)
+          : portalUrls.commitDownload(
+              base,
+              repo.owner,
+              repo.name,
+              build.sha,
+              file.target,
+              file.name,
+            ),
+    })),
+  };
+}
+
+/** The JSON form of a search hit: what matched, its repository and its newest build. */
+export function searchHitToJson(base: string, hit: SearchHit) {
+  const { build, repo } = hit;
+  return {
+    kind: hit.kind,
+    repo: `${repo.owner}/${repo.name}`,
+    sha: build.sha,
+    ref: build.ref,
+    pullNumber: build.pullNumber,
+    branch: build.branch,
+    tag: build.tag,
+    state: build.state,
+    buildId: build.id,
+    buildUrl: portalUrls.build(base, build.id),
+    commitUrl: portalUrls.commit(base, repo.owner, repo.name, build.sha),
+  };
 }

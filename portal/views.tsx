@@ -3,7 +3,7 @@ import type { Child } from 'hono/jsx';
 import { formatBytes, formatToolchain } from '../core/format';
 import { portalUrls } from '../core/urls';
 import type { Build, Job } from '../db/queries/builds';
-import type { CommitSummary, RepoSummary, TagSummary } from '../db/queries/portal';
+import type { CommitSummary, RepoSummary, SearchHit, TagSummary } from '../db/queries/portal';
 import type { Repo } from '../db/queries/repos';
 import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
 import { attemptSummary, type BuildDetails, type JobDetails } from './build-details';
@@ -483,6 +483,67 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
           </table>
         </section>
       ))}
+    </Layout>
+  );
+}
+
+/** What a search hit is, in words. */
+function hitLabel(hit: SearchHit): string {
+  const { build } = hit;
+  if (hit.kind === 'pull') return `pull request #${build.pullNumber}`;
+  if (hit.kind === 'tag') return `tag ${build.tag}`;
+  if (hit.kind === 'branch') return `branch ${build.branch}`;
+  return `commit ${build.sha.slice(0, 12)}`;
+}
+
+/**
+ * The search page: a form (GET /search?q=) and the hits (db/queries/portal.ts `searchBuilds`):
+ * what matched, its repository, its newest build's state and a link to its commit.
+ */
+export function SearchPage(props: { base: string; query: string; hits: SearchHit[] }) {
+  const { base, query, hits } = props;
+  return (
+    <Layout base={base} title={query ? `Search: ${query}` : 'Search'}>
+      <h1>Search</h1>
+      <form method="get" action={`${base}/search`}>
+        <input
+          type="search"
+          name="q"
+          value={query}
+          placeholder="sha prefix, #pull request, tag or branch"
+        />{' '}
+        <button type="submit">Search</button>
+      </form>
+      {query && hits.length === 0 ? <p class="muted">Nothing matches.</p> : ''}
+      {hits.length ? (
+        <table>
+          <thead>
+            <tr>
+              <th>Match</th>
+              <th>Repository</th>
+              <th>Newest build</th>
+            </tr>
+          </thead>
+          <tbody>
+            {hits.map((hit) => (
+              <tr>
+                <td>
+                  <a href={portalUrls.commit(base, hit.repo.owner, hit.repo.name, hit.build.sha)}>
+                    {hitLabel(hit)}
+                  </a>
+                </td>
+                <td>{`${hit.repo.owner}/${hit.repo.name}`}</td>
+                <td>
+                  <a href={portalUrls.build(base, hit.build.id)}>{`#${hit.build.id}`}</a>{' '}
+                  <State state={hit.build.state} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        ''
+      )}
     </Layout>
   );
 }

@@ -284,3 +284,76 @@ export async function listReleases(db: Database, repoId: number, limit = 20): Pr
   const seen = new Set<string>();
   return rows.filter((build) => !seen.has(build.tag!) && seen.add(build.tag!)).slice(0, limit);
 }
+
+/** One search hit: a commit, pull request, tag or branch, with its newest build. */
+export interface SearchHit {
+  kind: 'commit' | 'pull' | 'tag' | 'branch';
+  repo: Repo;
+  /** The newest build of what matched. */
+  build: Build;
+}
+
+/** `text` with LIKE's wildcards escaped, for a prefix match. */
+const likePrefix = (text: string) => `${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+
+/**
+ * Builds matching a search query, newest first, at most `limit` (default 20), one hit per
+ * commit, pull request, tag or branch (its newest build):
+ * - 4 to 40 hex digits: commits whose sha starts with them;
+ * - `#123`, `pr-123` or `123`: pull request 123 of any repository;
+ * - anything else: tags and branches that start with it (case-sensitive, as git refs are).
+ * Returns [] for an empty query.
+ */
+export async function searchBuilds(db: Database, query: string, limit = 20): Promise<SearchHit[]> {
+  const text = query.trim();
+  if (!text) return [];
+  const pull = /^(?:#|pr-)?(\d{1,9})$/i.exec(text);
+  const conditions: { kind: SearchHit['kind']; where: SQL; key: SQL }[] = [];
+  if (/^[0-9a-f]{4,40}$/i.test(text))
+    conditions.push({
+      kind: 'commit',
+      where: sql`${builds.sha} like ${likePrefix(text.toLowerCase())}`,
+      key: sql`${builds.sha}`,
+    });
+  if (pull)
+    conditions.push({
+      kind: 'pull',
+      where: eq(builds.pullNumber, Number(pull[1])),
+      key: sql`${builds.pullNumber}::text`,
+    });
+  if (!pull) {
+    conditions.push({
+      kind: 'tag',
+      where: sql`${builds.tag} like ${likePrefix(text)}`,
+      key: sql`${builds.tag}`,
+    });
+    conditions.push({
+      kind: 'branch',
+      where: and(
+        sql`${builds.branch} like ${likePrefix(text)}`,
+        isNull(builds.pullNumber),
+        isNull(builds.tag),
+      )!,
+      key: sql`${builds.branch}`,
+    });
+  }
+  const hits: SearchHit[] = [];
+  for (const condition of conditions) {
+    // The newest build per (repository, matched key).
+    const newest = db
+      .select({ id: max(builds.id).as('newest_id') })
+      .from(builds)
+      .where(condition.where)
+      .groupBy(builds.repoId, condition.key)
+      .as('newest');
+    const rows = await db
+      .select({ build: builds, repo: repos })
+      .from(newest)
+      .innerJoin(builds, eq(builds.id, newest.id))
+      .innerJoin(repos, eq(repos.id, builds.repoId))
+      .orderBy(desc(builds.id))
+      .limit(limit);
+    hits.push(...rows.map((row) => ({ kind: condition.kind, ...row })));
+  }
+  return hits.sort((a, b) => b.build.id - a.build.id).slice(0, limit);
+}

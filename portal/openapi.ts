@@ -1,0 +1,241 @@
+/**
+ * The OpenAPI 3.1 document of the portal's JSON API (GET /api/v1/openapi.json), with `base` as
+ * its server. Written by hand next to the routes in portal/app.tsx; portal/downloads.test.tsx checks
+ * that it is a valid document and that every /api/v1 route is in it.
+ */
+export function openApiDocument(base: string) {
+  const string = { type: 'string' } as const;
+  const integer = { type: 'integer' } as const;
+  const time = { type: ['string', 'null'], format: 'date-time' } as const;
+  const url = { type: 'string', format: 'uri' } as const;
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const path = (name: string, description: string) => ({
+    name,
+    in: 'path',
+    required: true,
+    description,
+    schema: string,
+  });
+  const owner = path('owner', 'repository owner');
+  const repo = path('repo', 'repository name');
+  const ok = (description: string, schema: object) => ({
+    description,
+    content: { 'application/json': { schema } },
+  });
+  const notFound = { description: 'no such repository, build or release', ...errorBody() };
+  function errorBody() {
+    return { content: { 'application/json': { schema: ref('Error') } } };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Crossdock portal API',
+      version: '1',
+      description:
+        'Read-only: builds, logs, releases, the fleet and search. Sizes are bytes, sha256 is hex, times are ISO 8601.',
+    },
+    servers: [{ url: base }],
+    paths: {
+      '/api/v1/workers': {
+        get: {
+          summary: 'The fleet: every worker that registered',
+          responses: {
+            200: ok('workers', {
+              type: 'object',
+              properties: { workers: { type: 'array', items: { type: 'object' } } },
+            }),
+          },
+        },
+      },
+      '/api/v1/queue': {
+        get: {
+          summary: 'Queued and running jobs per run platform',
+          responses: {
+            200: ok('queue', {
+              type: 'object',
+              properties: { queue: { type: 'array', items: { type: 'object' } } },
+            }),
+          },
+        },
+      },
+      '/api/v1/repos/{owner}/{repo}/commits/{sha}/builds': {
+        get: {
+          summary: 'Every build of a commit, newest first, with jobs and artifacts',
+          parameters: [owner, repo, path('sha', 'full commit sha (40 hex digits)')],
+          responses: {
+            200: ok('builds', {
+              type: 'object',
+              required: ['repo', 'sha', 'builds'],
+              properties: {
+                repo: string,
+                sha: string,
+                builds: { type: 'array', items: ref('Build') },
+              },
+            }),
+            404: notFound,
+          },
+        },
+      },
+      '/api/v1/jobs/{id}/log': {
+        get: {
+          summary: "A job's log, to tail it",
+          parameters: [
+            path('id', 'job id'),
+            {
+              name: 'attempt',
+              in: 'query',
+              schema: integer,
+              description: 'attempt (default: the latest)',
+            },
+            {
+              name: 'from',
+              in: 'query',
+              schema: integer,
+              description: 'first chunk sequence number',
+            },
+          ],
+          responses: {
+            200: ok('log chunks', { type: 'object' }),
+            400: { description: 'bad query', ...errorBody() },
+            404: notFound,
+          },
+        },
+      },
+      '/api/v1/repos/{owner}/{repo}/releases': {
+        get: {
+          summary: "A repository's releases: per tag its newest successful build of trusted code",
+          parameters: [owner, repo],
+          responses: {
+            200: ok('releases', {
+              type: 'object',
+              required: ['repo', 'releases'],
+              properties: {
+                repo: string,
+                releases: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['tag', 'sha', 'buildId', 'url', 'apiUrl'],
+                    properties: {
+                      tag: string,
+                      sha: string,
+                      buildId: integer,
+                      finishedAt: time,
+                      url,
+                      apiUrl: url,
+                    },
+                  },
+                },
+              },
+            }),
+            404: notFound,
+          },
+        },
+      },
+      '/api/v1/repos/{owner}/{repo}/releases/{tag}': {
+        get: {
+          summary: 'One release and its files (`latest`: the newest release)',
+          parameters: [owner, repo, path('tag', 'the tag, percent-encoded, or latest')],
+          responses: { 200: ok('the release', ref('Release')), 404: notFound },
+        },
+      },
+      '/api/v1/search': {
+        get: {
+          summary: 'Commits by sha prefix, pull requests (#123), tags and branches (prefix)',
+          parameters: [{ name: 'q', in: 'query', required: true, schema: string }],
+          responses: {
+            200: ok('hits, newest first', {
+              type: 'object',
+              required: ['query', 'hits'],
+              properties: { query: string, hits: { type: 'array', items: ref('SearchHit') } },
+            }),
+            400: { description: 'no query', ...errorBody() },
+          },
+        },
+      },
+      '/api/v1/openapi.json': {
+        get: {
+          summary: 'This document',
+          responses: { 200: ok('OpenAPI 3.1', { type: 'object' }) },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error', 'message'],
+          properties: {
+            error: { enum: ['bad-request', 'not-found', 'internal', 'ambiguous'] },
+            message: string,
+          },
+        },
+        Build: {
+          type: 'object',
+          required: ['id', 'url', 'repo', 'sha', 'state', 'jobs'],
+          properties: {
+            id: integer,
+            url,
+            repo: string,
+            sha: string,
+            ref: string,
+            pullNumber: { type: ['integer', 'null'] },
+            branch: { type: ['string', 'null'] },
+            tag: { type: ['string', 'null'] },
+            state: { enum: ['queued', 'running', 'succeeded', 'failed', 'canceled'] },
+            createdAt: time,
+            startedAt: time,
+            finishedAt: time,
+            jobs: { type: 'array', items: { type: 'object' } },
+          },
+        },
+        Release: {
+          type: 'object',
+          required: ['repo', 'tag', 'sha', 'buildId', 'url', 'sha256SumsUrl', 'files'],
+          properties: {
+            repo: string,
+            tag: string,
+            sha: string,
+            buildId: integer,
+            buildUrl: url,
+            finishedAt: time,
+            url,
+            sha256SumsUrl: url,
+            files: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['name', 'target', 'platform', 'size', 'sha256', 'downloadUrl'],
+                properties: {
+                  name: string,
+                  target: string,
+                  platform: string,
+                  size: integer,
+                  sha256: string,
+                  downloadUrl: url,
+                },
+              },
+            },
+          },
+        },
+        SearchHit: {
+          type: 'object',
+          required: ['kind', 'repo', 'sha', 'state', 'buildId', 'buildUrl', 'commitUrl'],
+          properties: {
+            kind: { enum: ['commit', 'pull', 'tag', 'branch'] },
+            repo: string,
+            sha: string,
+            ref: string,
+            pullNumber: { type: ['integer', 'null'] },
+            branch: { type: ['string', 'null'] },
+            tag: { type: ['string', 'null'] },
+            state: string,
+            buildId: integer,
+            buildUrl: url,
+            commitUrl: url,
+          },
+        },
+      },
+    },
+  };
+}
