@@ -4,7 +4,7 @@ import type { Client } from 'minio';
 import type { Logger } from '../core/logger';
 import type { Database } from '../db/client';
 import { getArtifact, type Artifact } from '../db/queries/artifacts';
-import { getBuild, listBuildsForCommit } from '../db/queries/builds';
+import { getBuild, listBuildsForCommit, listJobsOfBuilds } from '../db/queries/builds';
 import { getJobWithBuild } from '../db/queries/jobs';
 import { readLog } from '../db/queries/logs';
 import { explainQueuedJobs, listWorkers, queueDepth } from '../db/queries/workers';
@@ -327,9 +327,9 @@ export function createPortalApp(deps: PortalDeps): Hono {
     const selector: DownloadSelector =
       tag === 'latest' ? { kind: 'latest-release' } : { kind: 'release', tag };
     const build = repo && (await findDownloadBuild(db, repo.id, selector));
-    const withJobs = build && (await getBuild(db, build.id));
-    if (!withJobs) return undefined;
-    const [details] = await loadBuildDetails(db, [withJobs]);
+    if (!repo || !build) return undefined;
+    const jobs = await listJobsOfBuilds(db, [build.id]);
+    const [details] = await loadBuildDetails(db, [{ build, repo, jobs }]);
     return { details: details!, files: releaseFiles(details!) };
   }
 

@@ -85,6 +85,19 @@ export function attemptSummary(
   return `attempt ${attempt}${retries}`;
 }
 
+/** What a build was of, and its state, as the portal's API writes them in every answer. */
+export function buildRefToJson(build: Build, repo: Repo) {
+  return {
+    repo: `${repo.owner}/${repo.name}`,
+    sha: build.sha,
+    ref: build.ref,
+    pullNumber: build.pullNumber,
+    branch: build.branch,
+    tag: build.tag,
+    state: build.state,
+  };
+}
+
 /**
  * The JSON form of a build for the portal's API (/api/v1): state, ref and trigger fields,
  * times as ISO 8601 strings (null until reached), and per job its state, attempt (0 until first
@@ -100,15 +113,9 @@ export function buildToJson(details: BuildDetails, portalUrl: string) {
   return {
     id: build.id,
     url: portalUrls.build(portalUrl, build.id),
-    repo: `${repo.owner}/${repo.name}`,
-    sha: build.sha,
-    ref: build.ref,
-    pullNumber: build.pullNumber,
-    branch: build.branch,
-    tag: build.tag,
+    ...buildRefToJson(build, repo),
     trigger: build.trigger,
     requester: build.requester,
-    state: build.state,
     createdAt: build.createdAt.toISOString(),
     startedAt: build.startedAt?.toISOString() ?? null,
     finishedAt: build.finishedAt?.toISOString() ?? null,

@@ -9,6 +9,16 @@ export function openApiDocument(base: string) {
   const time = { type: ['string', 'null'], format: 'date-time' } as const;
   const url = { type: 'string', format: 'uri' } as const;
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  /** What a build was of, and its state (portal/build-details.ts `buildRefToJson`). */
+  const buildRef = {
+    repo: string,
+    sha: string,
+    ref: string,
+    pullNumber: { type: ['integer', 'null'] },
+    branch: { type: ['string', 'null'] },
+    tag: { type: ['string', 'null'] },
+    state: { enum: ['queued', 'running', 'succeeded', 'failed', 'canceled'] },
+  };
   const path = (name: string, description: string) => ({
     name,
     in: 'path',
@@ -176,13 +186,7 @@ export function openApiDocument(base: string) {
           properties: {
             id: integer,
             url,
-            repo: string,
-            sha: string,
-            ref: string,
-            pullNumber: { type: ['integer', 'null'] },
-            branch: { type: ['string', 'null'] },
-            tag: { type: ['string', 'null'] },
-            state: { enum: ['queued', 'running', 'succeeded', 'failed', 'canceled'] },
+            ...buildRef,
             createdAt: time,
             startedAt: time,
             finishedAt: time,
@@ -223,13 +227,7 @@ export function openApiDocument(base: string) {
           required: ['kind', 'repo', 'sha', 'state', 'buildId', 'buildUrl', 'commitUrl'],
           properties: {
             kind: { enum: ['commit', 'pull', 'tag', 'branch'] },
-            repo: string,
-            sha: string,
-            ref: string,
-            pullNumber: { type: ['integer', 'null'] },
-            branch: { type: ['string', 'null'] },
-            tag: { type: ['string', 'null'] },
-            state: string,
+            ...buildRef,
             buildId: integer,
             buildUrl: url,
             commitUrl: url,

@@ -1,6 +1,6 @@
 import { portalUrls } from '../core/urls';
 import type { SearchHit } from '../db/queries/portal';
-import type { BuildDetails } from './build-details';
+import { buildRefToJson, type BuildDetails } from './build-details';
 
 /** One file of a release as its page and SHA256SUMS list it. */
 export interface ReleaseFile {
@@ -83,17 +83,7 @@ export function releaseToJson(base: string, details: BuildDetails, files: Releas
       platform: file.platform,
       size: file.size,
       sha256: file.sha256,
-      downloadUrl:
-        file.listedName === file.name
-          ? portalUrls.releaseDownload(base, repo.owner, repo.name, tag, file.name)
-          : portalUrls.commitDownload(
-              base,
-              repo.owner,
-              repo.name,
-              build.sha,
-              file.target,
-              file.name,
-            ),
+      downloadUrl: releaseFileUrl(base, details, file),
     })),
   };
 }
@@ -103,15 +93,20 @@ export function searchHitToJson(base: string, hit: SearchHit) {
   const { build, repo } = hit;
   return {
     kind: hit.kind,
-    repo: `${repo.owner}/${repo.name}`,
-    sha: build.sha,
-    ref: build.ref,
-    pullNumber: build.pullNumber,
-    branch: build.branch,
-    tag: build.tag,
-    state: build.state,
+    ...buildRefToJson(build, repo),
     buildId: build.id,
     buildUrl: portalUrls.build(base, build.id),
     commitUrl: portalUrls.commit(base, repo.owner, repo.name, build.sha),
   };
+}
+
+/**
+ * Where a release file is downloaded: its stable release URL, or its commit URL per target when
+ * several targets made a file of its name.
+ */
+export function releaseFileUrl(base: string, details: BuildDetails, file: ReleaseFile): string {
+  const { build, repo } = details;
+  return file.listedName === file.name
+    ? portalUrls.releaseDownload(base, repo.owner, repo.name, build.tag!, file.name)
+    : portalUrls.commitDownload(base, repo.owner, repo.name, build.sha, file.target, file.name);
 }

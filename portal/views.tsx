@@ -7,7 +7,7 @@ import type { CommitSummary, RepoSummary, SearchHit, TagSummary } from '../db/qu
 import type { Repo } from '../db/queries/repos';
 import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
 import { attemptSummary, type BuildDetails, type JobDetails } from './build-details';
-import type { ReleaseFile } from './release';
+import { releaseFileUrl, type ReleaseFile } from './release';
 import { workerState } from '../db/queries/workers';
 
 /**
@@ -427,10 +427,6 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
   const { base, details, files } = props;
   const { build, repo } = details;
   const tag = build.tag!;
-  const download = (file: ReleaseFile) =>
-    file.listedName === file.name
-      ? portalUrls.releaseDownload(base, repo.owner, repo.name, tag, file.name)
-      : portalUrls.commitDownload(base, repo.owner, repo.name, build.sha, file.target, file.name);
   const platforms = [...new Set(files.map((file) => file.platform))];
   return (
     <Layout base={base} title={`${repo.owner}/${repo.name} ${tag}`}>
@@ -468,7 +464,7 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
                 .map((file) => (
                   <tr>
                     <td>
-                      <a href={download(file)}>{file.listedName}</a>
+                      <a href={releaseFileUrl(base, details, file)}>{file.listedName}</a>
                     </td>
                     <td>{file.target}</td>
                     <td>

@@ -16,6 +16,7 @@ import type { Logger } from '../../core/logger';
 import type { SlackSettings } from '../config';
 import {
   errorReply,
+  responseMessage,
   type ButtonWork,
   type Delivery,
   type FollowUpTask,
@@ -72,11 +73,7 @@ const BUTTON_WORK: Record<string, ButtonWork> = {
 /** Every button of Crossdock's messages and Home tab, by action_id. */
 const BUTTONS = new RegExp(`^(${Object.values(ACTIONS).join('|')})$`);
 
-const asResponse = (reply: SlackReply): RespondArguments & { response_type: string } => ({
-  response_type: reply.visibility ?? 'ephemeral',
-  text: reply.text,
-  blocks: reply.blocks,
-});
+const asResponse = (reply: SlackReply): RespondArguments => responseMessage(reply);
 
 /**
  * The Slack front end: a Bolt app with the `/build` slash command (the grammar of

@@ -11,6 +11,7 @@ import { createSourceDirectory } from '../sources/directory';
 import {
   createQuietGate,
   errorReply,
+  responseMessage,
   type Delivery,
   type FollowUpInit,
   type FollowUpTask,
@@ -105,12 +106,7 @@ async function respond(responseUrl: string, reply: SlackReply): Promise<void> {
     method: 'POST',
     signal: AbortSignal.timeout(RESPONSE_TIMEOUT_MS),
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      response_type: reply.visibility ?? 'ephemeral',
-      replace_original: false,
-      text: reply.text,
-      blocks: reply.blocks,
-    }),
+    body: JSON.stringify({ ...responseMessage(reply), replace_original: false }),
   });
   await response.body?.cancel();
   if (!response.ok) throw new Error(`response_url answered HTTP ${response.status}`);

@@ -135,6 +135,19 @@ export function errorReply(error: unknown, log: Logger): SlackReply {
   return renderText(report.reply);
 }
 
+/**
+ * An answer as a message response (api.slack.com/interactivity/handling#message_responses): what
+ * an acknowledgement carries and what is POSTed to a response_url. Ephemeral unless the reply
+ * says otherwise.
+ */
+export function responseMessage(reply: SlackReply) {
+  return {
+    response_type: reply.visibility ?? ('ephemeral' as const),
+    text: reply.text,
+    blocks: reply.blocks,
+  };
+}
+
 /** How long the thread may take to load and connect before it counts as failed, in ms. */
 const START_TIMEOUT_MS = 60_000;
 /** Wait before a crashed thread is started again, in ms; doubled after each failed start. */
