@@ -50,6 +50,9 @@ export const FINAL_BUILD_STATES: readonly BuildState[] = ['succeeded', 'failed',
 export const TRIGGERS = ['slack', 'label', 'comment', 'tag', 'rerun', 'api', 'cli'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
 
+export const REPO_VISIBILITIES = ['public', 'private'] as const;
+export type RepoVisibility = (typeof REPO_VISIBILITIES)[number];
+
 export const repos = pgTable(
   'repos',
   {
@@ -65,6 +68,11 @@ export const repos = pgTable(
      * short-lived token of it, and the bot reports to GitHub through it.
      */
     githubInstallationId: bigint('github_installation_id', { mode: 'number' }),
+    /**
+     * Who may see the repository's builds, logs and artifacts in the portal: `public` anyone,
+     * `private` only a signed-in user or a personal API token (docs/portal.md "Access").
+     */
+    visibility: text('visibility', { enum: REPO_VISIBILITIES }).notNull().default('public'),
     ...timestamps,
   },
   (table) => [uniqueIndex('repos_owner_name').on(table.owner, table.name)],
@@ -104,6 +112,10 @@ export const builds = pgTable(
     notify: jsonb('notify').$type<BuildNotify>().notNull().default({}),
     /** The last state reported to `notify`, so each change is reported once. */
     reportedState: text('reported_state'),
+    /** A pinned build's artifacts are kept whatever the retention rules say (docs/retention.md). */
+    pinned: boolean('pinned').notNull().default(false),
+    /** When the cleanup job deleted the build's artifacts (objects and rows); null while kept. */
+    artifactsDeletedAt: timestamp('artifacts_deleted_at', { withTimezone: true }),
     ...timestamps,
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
@@ -517,4 +529,48 @@ export const refusals = pgTable(
     ...timestamps,
   },
   (table) => [index('refusals_created').on(table.createdAt)],
+);
+
+/** A person known to the portal: signed in through the OpenID Connect provider at least once. */
+export const users = pgTable(
+  'users',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** The provider's issuer URL and the user's `sub` claim: together they name the person. */
+    issuer: text('issuer').notNull(),
+    subject: text('subject').notNull(),
+    /** For display: the `preferred_username`, else `email`, else `sub` claim. */
+    login: text('login').notNull(),
+    email: text('email'),
+    ...timestamps,
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
+  },
+  (table) => [uniqueIndex('users_issuer_subject').on(table.issuer, table.subject)],
+);
+
+/**
+ * A credential of a user: a browser session (`session`, from signing in; a cookie) or a personal
+ * API token (`api`, for scripts; `Authorization: Bearer`). Only the SHA-256 of the secret is kept.
+ */
+export const userTokens = pgTable(
+  'user_tokens',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['session', 'api'] }).notNull(),
+    /** The user's name for an API token, e.g. "release script". */
+    name: text('name').notNull(),
+    /** Hex SHA-256 of the secret. */
+    secretHash: text('secret_hash').notNull(),
+    ...timestamps,
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (table) => [
+    uniqueIndex('user_tokens_secret_hash').on(table.secretHash),
+    index('user_tokens_user').on(table.userId),
+  ],
 );
