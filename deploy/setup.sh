@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source deploy/lib.sh
 
 MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
-APT_PACKAGES=(docker.io qemu-user-static binfmt-support postgresql debootstrap dpkg-dev git ca-certificates curl xz-utils)
+APT_PACKAGES=(docker.io qemu-user-static binfmt-support postgresql debootstrap dpkg-dev git ca-certificates curl xz-utils chromium)
 
 [[ $EUID -eq 0 ]] || die "run as root (it installs Debian packages and starts dockerd)"
 mkdir -p "$CROSSDOCK_STATE_DIR"
