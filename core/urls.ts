@@ -35,6 +35,14 @@ export const portalUrls = {
     `${base}/api/v1/repos/${owner}/${repo}/releases`,
   releaseApi: (base: string, owner: string, repo: string, tag: string) =>
     `${base}/api/v1/repos/${owner}/${repo}/releases/${encodeURIComponent(tag)}`,
+  /** Starts signing in, then comes back to `returnTo` (a path on the portal). */
+  signIn: (base: string, returnTo = '/') =>
+    `${base}/auth/login?return_to=${encodeURIComponent(returnTo)}`,
+  /** Signs out (POST). */
+  signOut: (base: string) => `${base}/auth/logout`,
+  /** The signed-in user's personal API tokens: the page, and as JSON. */
+  apiTokens: (base: string) => `${base}/settings/tokens`,
+  apiTokensApi: (base: string) => `${base}/api/v1/tokens`,
   /** The OpenAPI document of the JSON API. */
   openApi: (base: string) => `${base}/api/v1/openapi.json`,
   /** The Atom feed of a repository's releases. */

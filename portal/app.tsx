@@ -1,4 +1,7 @@
 import { Hono, type Context } from 'hono';
+import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
+import type { Child } from 'hono/jsx';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Client } from 'minio';
 import type { Logger } from '../core/logger';
@@ -19,7 +22,15 @@ import {
   searchBuilds,
   type DownloadSelector,
 } from '../db/queries/portal';
-import { findRepo } from '../db/queries/repos';
+import { findRepo, type Repo } from '../db/queries/repos';
+import { accountRoutes } from './account';
+import {
+  canSee,
+  createOidcSignIn,
+  viewerMiddleware,
+  type OidcOptions,
+  type PortalEnv,
+} from './auth';
 import { portalUrls } from '../core/urls';
 import { buildToJson, isFinished, loadBuildDetails } from './build-details';
 import {
@@ -27,6 +38,7 @@ import {
   artifactResponse,
   attachmentDisposition,
   fileNameInPath,
+  presignedArtifactUrl,
 } from './download';
 import { openApiDocument } from './openapi';
 import { releaseFiles, releaseToJson, sha256Sums, searchHitToJson } from './release';
@@ -45,6 +57,7 @@ import {
   HomePage,
   LogPage,
   NotFoundPage,
+  PageRequestContext,
   RepoPage,
   WorkersPage,
 } from './views';
@@ -58,6 +71,15 @@ export interface PortalDeps {
   /** The portal's public base URL, e.g. https://builds.example.com; every link starts with it. */
   portalUrl: string;
   log: Logger;
+  /** Sign-in for private repositories (docs/portal.md "Access"); omitted: API tokens only. */
+  oidc?: OidcOptions | undefined;
+  /** How long a browser session lasts, in hours; default 168 (a week). */
+  sessionHours?: number;
+  /**
+   * Answer downloads with a 302 to a presigned GET URL instead of streaming them: signed by
+   * `storage`, a client for the object store's public endpoint, valid for `seconds`.
+   */
+  presign?: { storage: Client; seconds: number } | undefined;
 }
 
 /** A numeric id from a path parameter: only ASCII digits, at most 15 of them; else undefined. */
@@ -94,10 +116,10 @@ export function parseSha(text: string | undefined): string | undefined {
  *   (queueToJson).
  * - `GET /api/v1/jobs/:id/log?attempt=N&from=SEQ`: to tail a log (logToJson).
  */
-export function createPortalApp(deps: PortalDeps): Hono {
+export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   const { db, storage, bucket, log } = deps;
   const base = deps.portalUrl.replace(/\/+$/, '');
-  const app = new Hono();
+  const app = new Hono<PortalEnv>();
 
   app.use(async (c, next) => {
     const started = performance.now();
@@ -119,7 +141,7 @@ export function createPortalApp(deps: PortalDeps): Hono {
         styleSrc: ["'unsafe-inline'"],
         imgSrc: ["'self'"],
         baseUri: ["'none'"],
-        formAction: ["'none'"],
+        formAction: ["'self'"],
         frameAncestors: ["'none'"],
       },
       // Whether the portal is reached over HTTPS is the reverse proxy's business.
@@ -128,24 +150,71 @@ export function createPortalApp(deps: PortalDeps): Hono {
     }),
   );
 
-  const isApi = (c: Context) => c.req.path.startsWith('/api/');
+  // Requests that a browser authenticates by itself (the session cookie) come only from the
+  // portal's own pages (Origin, or Sec-Fetch-Site). A bearer token is sent by scripts only.
+  const sameOrigin = csrf({ origin: new URL(base).origin });
+  app.use((c, next) => (c.req.header('authorization') ? next() : sameOrigin(c, next)));
+  app.use(viewerMiddleware(db));
+
+  /** Renders `page` with what its frame shows of the request (PageRequestContext). */
+  const render = (
+    c: Context<PortalEnv>,
+    page: Child,
+    status: 200 | 201 | 400 | 404 | 500 | 503 = 200,
+  ) =>
+    c.html(
+      <PageRequestContext.Provider
+        value={{
+          login: c.get('viewer')?.user.login,
+          signIn: deps.oidc !== undefined,
+          path: `${c.req.path}${new URL(c.req.url).search}`,
+        }}
+      >
+        {page}
+      </PageRequestContext.Provider>,
+      status,
+    );
+
+  const isApi = (c: Context<PortalEnv>) => c.req.path.startsWith('/api/');
   app.notFound((c) =>
     isApi(c)
       ? c.json({ error: 'not-found', message: 'no such resource' }, 404)
-      : c.html(<NotFoundPage base={base} />, 404),
+      : render(c, <NotFoundPage base={base} />, 404),
   );
   app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
     log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
     return isApi(c)
       ? c.json({ error: 'internal', message: 'internal error; it has been logged' }, 500)
-      : c.html(<ErrorPage base={base} />, 500);
+      : render(c, <ErrorPage base={base} />, 500);
   });
 
+  /** `repo` if the caller may see it (canSee), else undefined: a private one is "not found". */
+  const visible = <T extends { visibility: Repo['visibility'] }>(
+    c: Context<PortalEnv>,
+    repo: T | undefined,
+  ) => (repo && canSee(c.get('viewer'), repo) ? repo : undefined);
+  /** The repository `owner/name` if it exists and the caller may see it, else undefined. */
+  const findVisibleRepo = async (c: Context<PortalEnv>, owner: string, name: string) =>
+    visible(c, await findRepo(db, owner, name));
+
+  app.route(
+    '/',
+    accountRoutes({
+      db,
+      base,
+      log,
+      render,
+      sessionHours: deps.sessionHours ?? 168,
+      signIn: deps.oidc && createOidcSignIn(deps.oidc, base, log),
+    }),
+  );
+
   /** The repository `owner/repo` and the builds of commit `sha`, or undefined when either is unknown. */
-  async function loadCommit(owner: string, name: string, shaText: string | undefined) {
+  async function loadCommit(c: Context<PortalEnv>, shaText: string | undefined) {
     const sha = parseSha(shaText);
     if (!sha) return undefined;
-    const repo = await findRepo(db, owner, name);
+    const repo = await findVisibleRepo(c, c.req.param('owner')!, c.req.param('repo')!);
     if (!repo) return undefined;
     const builds = await listBuildsForCommit(db, repo.id, sha);
     if (builds.length === 0) return undefined;
@@ -154,12 +223,15 @@ export function createPortalApp(deps: PortalDeps): Hono {
 
   app.get('/healthz', (c) => c.text('ok'));
 
-  app.get('/', async (c) => c.html(<HomePage base={base} repos={await listRepos(db)} />));
+  app.get('/', async (c) => {
+    const repos = await listRepos(db, { includePrivate: c.get('viewer') !== undefined });
+    return render(c, <HomePage base={base} repos={repos} />);
+  });
 
   app.get('/workers', async (c) => {
     const [workers, queue] = await Promise.all([listWorkers(db), queueDepth(db)]);
     c.header('Cache-Control', 'no-store');
-    return c.html(<WorkersPage base={base} workers={workers} queue={queue} now={new Date()} />);
+    return render(c, <WorkersPage base={base} workers={workers} queue={queue} now={new Date()} />);
   });
 
   app.get('/api/v1/workers', async (c) => {
@@ -175,7 +247,7 @@ export function createPortalApp(deps: PortalDeps): Hono {
   });
 
   app.get('/api/v1/repos/:owner/:repo/commits/:sha/builds', async (c) => {
-    const found = await loadCommit(c.req.param('owner'), c.req.param('repo'), c.req.param('sha'));
+    const found = await loadCommit(c, c.req.param('sha'));
     if (!found) return c.notFound();
     return c.json({
       repo: `${found.repo.owner}/${found.repo.name}`,
@@ -187,13 +259,13 @@ export function createPortalApp(deps: PortalDeps): Hono {
   app.get('/builds/:id', async (c) => {
     const id = parseId(c.req.param('id'));
     const build = id === undefined ? undefined : await getBuild(db, id);
-    if (!build) return c.notFound();
+    if (!build || !visible(c, build.repo)) return c.notFound();
     const [details] = await loadBuildDetails(db, [build]);
-    return c.html(<BuildPage base={base} details={details!} />);
+    return render(c, <BuildPage base={base} details={details!} />);
   });
 
   /** The `?attempt=N&from=SEQ` query of a log URL (parseLogQuery). */
-  const logQuery = (c: Context) =>
+  const logQuery = (c: Context<PortalEnv>) =>
     parseLogQuery({ attempt: c.req.query('attempt'), from: c.req.query('from') });
 
   /**
@@ -203,10 +275,14 @@ export function createPortalApp(deps: PortalDeps): Hono {
    * the log read after it holds every chunk (the worker stores them all before it records the
    * outcome), so an answer that says `done` misses nothing.
    */
-  async function loadLog(idText: string | undefined, query: LogQuery) {
-    const id = parseId(idText);
+  async function loadLog(c: Context<PortalEnv>, query: LogQuery) {
+    const id = parseId(c.req.param('id'));
     const found = id === undefined ? undefined : await getJobWithBuild(db, id);
-    if (!found || (query.attempt !== undefined && query.attempt > found.job.attempt)) {
+    if (
+      !found ||
+      !visible(c, found.repo) ||
+      (query.attempt !== undefined && query.attempt > found.job.attempt)
+    ) {
       return undefined;
     }
     const log = await readLog(db, found.job.id, {
@@ -219,16 +295,17 @@ export function createPortalApp(deps: PortalDeps): Hono {
   app.get('/jobs/:id/log', async (c) => {
     const query = logQuery(c);
     if ('error' in query) {
-      return c.html(<BadRequestPage base={base} message={query.error} />, 400);
+      return render(c, <BadRequestPage base={base} message={query.error} />, 400);
     }
     // The page always shows the whole log of the attempt; `from` is for the raw text and the API.
-    const found = await loadLog(c.req.param('id'), { ...query, fromSeq: 0 });
+    const found = await loadLog(c, { ...query, fromSeq: 0 });
     if (!found) return c.notFound();
     const { job } = found;
     const live = found.log.attempt === job.attempt && !isFinished(job.state);
     const reasons = job.state === 'queued' ? await explainQueuedJobs(db, [job]) : undefined;
     if (live) c.header('Cache-Control', 'no-store');
-    return c.html(
+    return render(
+      c,
       <LogPage
         base={base}
         repo={found.repo}
@@ -245,7 +322,7 @@ export function createPortalApp(deps: PortalDeps): Hono {
   app.get('/jobs/:id/log.txt', async (c) => {
     const query = logQuery(c);
     if ('error' in query) return c.text(query.error, 400);
-    const found = await loadLog(c.req.param('id'), query);
+    const found = await loadLog(c, query);
     if (!found) return c.notFound();
     return c.text(found.log.text);
   });
@@ -253,14 +330,29 @@ export function createPortalApp(deps: PortalDeps): Hono {
   app.get('/api/v1/jobs/:id/log', async (c) => {
     const query = logQuery(c);
     if ('error' in query) return c.json({ error: 'bad-request', message: query.error }, 400);
-    const found = await loadLog(c.req.param('id'), query);
+    const found = await loadLog(c, query);
     if (!found) return c.json({ error: 'not-found', message: 'no such job or attempt' }, 404);
     c.header('Cache-Control', 'no-store');
     return c.json(logToJson(found.job, found.log));
   });
 
-  /** Sends an artifact's bytes, honouring Range, If-Range and If-None-Match; 404 if its object is gone. */
-  const sendArtifact = async (c: Context, artifact: Artifact) => {
+  /**
+   * Sends an artifact's bytes, honouring Range, If-Range and If-None-Match; 404 if its object is
+   * gone. With `deps.presign`, redirects to a presigned URL instead (the store honours Range).
+   */
+  const sendArtifact = async (c: Context<PortalEnv>, artifact: Artifact) => {
+    if (deps.presign) {
+      const url = await presignedArtifactUrl(
+        deps.presign.storage,
+        bucket,
+        artifact,
+        deps.presign.seconds,
+      );
+      // The link expires: nobody may keep this answer.
+      c.header('Cache-Control', 'no-store');
+      c.header('X-Checksum-Sha256', artifact.sha256);
+      return c.redirect(url, 302);
+    }
     try {
       // Hono answers HEAD by running the GET route; c.req.method is still HEAD here.
       return await artifactResponse({
@@ -285,7 +377,7 @@ export function createPortalApp(deps: PortalDeps): Hono {
     const id = parseId(c.req.param('id'));
     const name = fileNameInPath(new URL(c.req.url).pathname, 4);
     const found = id === undefined || name === undefined ? undefined : await getArtifact(db, id);
-    if (!found || found.artifact.name !== name) return c.notFound();
+    if (!found || !visible(c, found.repo) || found.artifact.name !== name) return c.notFound();
     return sendArtifact(c, found.artifact);
   });
 
@@ -294,10 +386,14 @@ export function createPortalApp(deps: PortalDeps): Hono {
    * `selector` picks in the URL's repository. 404 when there is none; 409, with the URL of each,
    * when several targets made a file of that name.
    */
-  const sendStableDownload = async (c: Context, selector: DownloadSelector, skip: number) => {
+  const sendStableDownload = async (
+    c: Context<PortalEnv>,
+    selector: DownloadSelector,
+    skip: number,
+  ) => {
     const name = fileNameInPath(new URL(c.req.url).pathname, skip);
     const { owner, repo: repoName } = c.req.param() as { owner: string; repo: string };
-    const repo = name === undefined ? undefined : await findRepo(db, owner, repoName);
+    const repo = name === undefined ? undefined : await findVisibleRepo(c, owner, repoName);
     if (!repo || name === undefined) return c.notFound();
     const found = await findDownloads(db, repo.id, selector, name);
     if (found.length === 0) return c.notFound();
@@ -322,8 +418,8 @@ export function createPortalApp(deps: PortalDeps): Hono {
     return sendArtifact(c, found[0]!.artifact);
   };
   /** The release build of `tag` (`latest`: the newest release) with its details, or undefined. */
-  async function loadRelease(owner: string, name: string, tag: string) {
-    const repo = await findRepo(db, owner, name);
+  async function loadRelease(c: Context<PortalEnv>, tag: string) {
+    const repo = await findVisibleRepo(c, c.req.param('owner')!, c.req.param('repo')!);
     const selector: DownloadSelector =
       tag === 'latest' ? { kind: 'latest-release' } : { kind: 'release', tag };
     const build = repo && (await findDownloadBuild(db, repo.id, selector));
@@ -335,7 +431,7 @@ export function createPortalApp(deps: PortalDeps): Hono {
 
   app.get('/api/v1/repos/:owner/:repo/releases', async (c) => {
     const { owner, repo: name } = c.req.param();
-    const repo = await findRepo(db, owner, name);
+    const repo = await findVisibleRepo(c, owner, name);
     if (!repo) return c.notFound();
     const releases = await listReleases(db, repo.id);
     return c.json({
@@ -352,15 +448,15 @@ export function createPortalApp(deps: PortalDeps): Hono {
   });
   app.get('/api/v1/repos/:owner/:repo/releases/:tag', async (c) => {
     const { owner, repo, tag } = c.req.param();
-    const release = await loadRelease(owner, repo, tag);
+    const release = await loadRelease(c, tag);
     if (!release) return c.notFound();
     return c.json(releaseToJson(base, release.details, release.files));
   });
 
   app.get('/search', async (c) => {
     const query = c.req.query('q') ?? '';
-    const hits = await searchBuilds(db, query);
-    return c.html(<SearchPage base={base} query={query} hits={hits} />);
+    const hits = await searchBuilds(db, query, { includePrivate: c.get('viewer') !== undefined });
+    return render(c, <SearchPage base={base} query={query} hits={hits} />);
   });
   app.get('/api/v1/search', async (c) => {
     const query = c.req.query('q') ?? '';
@@ -369,13 +465,13 @@ export function createPortalApp(deps: PortalDeps): Hono {
         { error: 'bad-request', message: 'give a query: ?q=<sha prefix, #pull, tag or branch>' },
         400,
       );
-    const hits = await searchBuilds(db, query);
+    const hits = await searchBuilds(db, query, { includePrivate: c.get('viewer') !== undefined });
     return c.json({ query, hits: hits.map((hit) => searchHitToJson(base, hit)) });
   });
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(base)));
 
   app.get('/:owner/:repo/releases.atom', async (c) => {
-    const repo = await findRepo(db, c.req.param('owner'), c.req.param('repo'));
+    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
     if (!repo) return c.notFound();
     c.header('Content-Type', 'application/atom+xml; charset=utf-8');
     c.header('Cache-Control', 'max-age=60');
@@ -383,20 +479,20 @@ export function createPortalApp(deps: PortalDeps): Hono {
   });
   app.get('/:owner/:repo/releases/latest', async (c) => {
     const { owner, repo } = c.req.param();
-    const release = await loadRelease(owner, repo, 'latest');
+    const release = await loadRelease(c, 'latest');
     if (!release) return c.notFound();
     return c.redirect(portalUrls.release(base, owner, repo, release.details.build.tag!), 302);
   });
   app.get('/:owner/:repo/releases/:tag', async (c) => {
     const { owner, repo, tag } = c.req.param();
-    const release = await loadRelease(owner, repo, tag);
+    const release = await loadRelease(c, tag);
     if (!release) return c.notFound();
-    return c.html(<ReleasePage base={base} details={release.details} files={release.files} />);
+    return render(c, <ReleasePage base={base} details={release.details} files={release.files} />);
   });
   // A release's SHA256SUMS: its own artifact of that name if it made one, else generated.
   app.get('/:owner/:repo/releases/:tag/download/SHA256SUMS', async (c, next) => {
     const { owner, repo, tag } = c.req.param();
-    const release = await loadRelease(owner, repo, tag);
+    const release = await loadRelease(c, tag);
     if (!release) return c.notFound();
     if (release.files.some((file) => file.name === 'SHA256SUMS')) return next();
     c.header('Content-Disposition', attachmentDisposition('SHA256SUMS'));
@@ -415,9 +511,9 @@ export function createPortalApp(deps: PortalDeps): Hono {
     return sendStableDownload(c, { kind: 'commit', sha, target: c.req.param('target') }, 6);
   });
   /** A status badge: `target` undefined for the whole build. */
-  const sendBadge = async (c: Context, target: string | undefined) => {
+  const sendBadge = async (c: Context<PortalEnv>, target: string | undefined) => {
     const { owner, repo: name, branch } = c.req.param() as Record<string, string>;
-    const repo = await findRepo(db, owner!, name!);
+    const repo = await findVisibleRepo(c, owner!, name!);
     if (!repo) return c.notFound();
     const state = await branchStatus(db, repo.id, branch!, target);
     c.header('Content-Type', 'image/svg+xml; charset=utf-8');
@@ -440,19 +536,20 @@ export function createPortalApp(deps: PortalDeps): Hono {
   );
 
   app.get('/:owner/:repo', async (c) => {
-    const repo = await findRepo(db, c.req.param('owner'), c.req.param('repo'));
+    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
     if (!repo) return c.notFound();
     const [commits, tags] = await Promise.all([
       listCommitsOfRepo(db, repo.id),
       listTagsOfRepo(db, repo.id),
     ]);
-    return c.html(<RepoPage base={base} repo={repo} commits={commits} tags={tags} />);
+    return render(c, <RepoPage base={base} repo={repo} commits={commits} tags={tags} />);
   });
 
   app.get('/:owner/:repo/commit/:sha', async (c) => {
-    const found = await loadCommit(c.req.param('owner'), c.req.param('repo'), c.req.param('sha'));
+    const found = await loadCommit(c, c.req.param('sha'));
     if (!found) return c.notFound();
-    return c.html(
+    return render(
+      c,
       <CommitPage base={base} repo={found.repo} sha={found.sha} builds={found.builds} />,
     );
   });

@@ -22,7 +22,52 @@ describe('loadPortalConfig', () => {
       port: 8080,
       portalUrl: 'http://127.0.0.1:8080',
       logLevel: 'info',
+      oidc: undefined,
+      sessionHours: 168,
+      downloads: 'stream',
+      storagePublicUrl: REQUIRED.S3_ENDPOINT,
+      presignSeconds: 300,
     });
+  });
+
+  it('reads the sign-in and download settings', () => {
+    const config = loadPortalConfig({
+      ...REQUIRED,
+      PORTAL_OIDC_ISSUER: 'http://127.0.0.1:5556/dex',
+      PORTAL_OIDC_CLIENT_ID: 'crossdock',
+      PORTAL_OIDC_CLIENT_SECRET: 'shh',
+      PORTAL_DOWNLOADS: 'redirect',
+      S3_PUBLIC_ENDPOINT: 'https://files.example.com',
+      PORTAL_PRESIGN_SECONDS: '60',
+    });
+    expect(config).toMatchObject({
+      oidc: {
+        issuer: 'http://127.0.0.1:5556/dex',
+        clientId: 'crossdock',
+        clientSecret: 'shh',
+        scopes: 'openid profile email',
+        allowHttp: true,
+      },
+      downloads: 'redirect',
+      storagePublicUrl: 'https://files.example.com',
+      presignSeconds: 60,
+    });
+    expect(
+      loadPortalConfig({
+        ...REQUIRED,
+        PORTAL_OIDC_ISSUER: 'https://sso.example.com',
+        PORTAL_OIDC_CLIENT_ID: 'crossdock',
+      }).oidc,
+    ).toMatchObject({ allowHttp: false, clientSecret: undefined });
+  });
+
+  it('refuses half a sign-in configuration and scopes without openid', () => {
+    expect(() =>
+      loadPortalConfig({ ...REQUIRED, PORTAL_OIDC_ISSUER: 'https://sso.example.com' }),
+    ).toThrow(/PORTAL_OIDC_ISSUER and PORTAL_OIDC_CLIENT_ID/);
+    expect(() => loadPortalConfig({ ...REQUIRED, PORTAL_OIDC_SCOPES: 'profile' })).toThrow(
+      /PORTAL_OIDC_SCOPES/,
+    );
   });
 
   it('reads the portal settings and drops the trailing slash of the public URL', () => {

@@ -163,3 +163,22 @@ function isMissing(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'NoSuchKey' || code === 'NotFound';
 }
+
+/**
+ * A presigned GET URL of `artifact`'s object (AWS Signature V4 query string, as MinIO and S3
+ * accept it), valid for `seconds`, that makes the store answer with the artifact's
+ * Content-Disposition and content type. `storage` must be a client for the endpoint the
+ * downloader reaches (the signature covers the host) with its region set, so that signing makes
+ * no request.
+ */
+export async function presignedArtifactUrl(
+  storage: Client,
+  bucket: string,
+  artifact: Artifact,
+  seconds: number,
+): Promise<string> {
+  return storage.presignedGetObject(bucket, artifact.objectKey, seconds, {
+    'response-content-disposition': attachmentDisposition(artifact.name),
+    'response-content-type': 'application/octet-stream',
+  });
+}

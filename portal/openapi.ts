@@ -32,7 +32,14 @@ export function openApiDocument(base: string) {
     description,
     content: { 'application/json': { schema } },
   });
-  const notFound = { description: 'no such repository, build or release', ...errorBody() };
+  const notFound = {
+    description: 'no such repository, build or release; or a private repository and no credentials',
+    ...errorBody(),
+  };
+  const unauthorized = {
+    description: 'no credentials, or an API token unknown, expired or revoked',
+    ...errorBody(),
+  };
   function errorBody() {
     return { content: { 'application/json': { schema: ref('Error') } } };
   }
@@ -42,9 +49,11 @@ export function openApiDocument(base: string) {
       title: 'Crossdock portal API',
       version: '1',
       description:
-        'Read-only: builds, logs, releases, the fleet and search. Sizes are bytes, sha256 is hex, times are ISO 8601.',
+        'Builds, logs, releases, the fleet and search, and the caller’s API tokens. Sizes are bytes, sha256 is hex, times are ISO 8601. Private repositories answer 404 without credentials.',
     },
     servers: [{ url: base }],
+    // Public repositories need no credentials; private ones need either.
+    security: [{}, { bearer: [] }, { session: [] }],
     paths: {
       '/api/v1/workers': {
         get: {
@@ -163,6 +172,76 @@ export function openApiDocument(base: string) {
           },
         },
       },
+      '/api/v1/user': {
+        get: {
+          summary: 'Who the caller is (signed-in session or API token)',
+          security: [{ bearer: [] }, { session: [] }],
+          responses: {
+            200: ok('the user', {
+              type: 'object',
+              required: ['login', 'email'],
+              properties: { login: string, email: { type: ['string', 'null'] } },
+            }),
+            401: unauthorized,
+          },
+        },
+      },
+      '/api/v1/tokens': {
+        get: {
+          summary: "The caller's personal API tokens, newest first, revoked ones included",
+          security: [{ bearer: [] }, { session: [] }],
+          responses: {
+            200: ok('tokens', {
+              type: 'object',
+              required: ['tokens'],
+              properties: { tokens: { type: 'array', items: ref('ApiToken') } },
+            }),
+            401: unauthorized,
+          },
+        },
+        post: {
+          summary: 'Makes a personal API token; its secret is in this answer only',
+          description: 'Only from a signed-in browser session: a token cannot make tokens.',
+          security: [{ session: [] }],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['name'],
+                  properties: {
+                    name: { type: 'string', minLength: 1, maxLength: 100 },
+                    expiresInDays: { type: 'integer', minimum: 1, maximum: 366, default: 90 },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            201: ok('the new token and its secret', {
+              type: 'object',
+              required: ['token', 'secret'],
+              properties: { token: ref('ApiToken'), secret: string },
+            }),
+            400: { description: 'bad name or lifetime', ...errorBody() },
+            401: unauthorized,
+            403: { description: 'called with an API token', ...errorBody() },
+          },
+        },
+      },
+      '/api/v1/tokens/{id}': {
+        delete: {
+          summary: 'Revokes one of the caller’s API tokens',
+          security: [{ bearer: [] }, { session: [] }],
+          parameters: [{ ...path('id', 'token id'), schema: integer }],
+          responses: {
+            204: { description: 'revoked' },
+            401: unauthorized,
+            404: { description: 'no such token of the caller, or revoked already', ...errorBody() },
+          },
+        },
+      },
       '/api/v1/openapi.json': {
         get: {
           summary: 'This document',
@@ -171,12 +250,41 @@ export function openApiDocument(base: string) {
       },
     },
     components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A personal API token from /settings/tokens',
+        },
+        session: { type: 'apiKey', in: 'cookie', name: 'crossdock_session' },
+      },
       schemas: {
+        ApiToken: {
+          type: 'object',
+          required: ['id', 'name', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt'],
+          properties: {
+            id: integer,
+            name: string,
+            createdAt: time,
+            expiresAt: time,
+            lastUsedAt: time,
+            revokedAt: time,
+          },
+        },
         Error: {
           type: 'object',
           required: ['error', 'message'],
           properties: {
-            error: { enum: ['bad-request', 'not-found', 'internal', 'ambiguous'] },
+            error: {
+              enum: [
+                'bad-request',
+                'not-found',
+                'internal',
+                'ambiguous',
+                'unauthorized',
+                'forbidden',
+              ],
+            },
             message: string,
           },
         },

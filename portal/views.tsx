@@ -1,5 +1,5 @@
 import { raw } from 'hono/html';
-import type { Child } from 'hono/jsx';
+import { createContext, useContext, type Child } from 'hono/jsx';
 import { formatBytes, formatToolchain } from '../core/format';
 import { portalUrls } from '../core/urls';
 import type { Build, Job } from '../db/queries/builds';
@@ -20,7 +20,8 @@ const STYLE = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem 1.5rem; color: #1f2328; }
 header { display: flex; gap: 1rem; align-items: baseline; border-bottom: 1px solid #d0d7de; margin-bottom: 1rem; }
 header a.home { font-weight: 600; font-size: 1.1rem; color: inherit; text-decoration: none; }
-header nav { margin-left: auto; display: flex; gap: 1rem; }
+header nav { margin-left: auto; display: flex; gap: 1rem; align-items: baseline; }
+form.inline { display: inline; } form.inline button { font: inherit; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 1.8rem; } h3 { font-size: 1rem; }
 table { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; }
 th, td { text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid #d8dee4; vertical-align: top; }
@@ -37,6 +38,39 @@ pre { background: #0d1117; color: #e6edf3; padding: 1rem; overflow-x: auto; whit
 .live { background: #fff8c5; border: 1px solid #d4a72c; padding: 0.3rem 0.6rem; }
 .attempts a, .attempts strong { margin-right: 0.5rem; }
 `;
+
+/** What every page's frame shows of the request: who is signed in, and whether one can sign in. */
+export interface PageRequest {
+  /** The signed-in user's login; undefined when anonymous. */
+  login: string | undefined;
+  /** Whether sign-in is configured (PORTAL_OIDC_ISSUER). */
+  signIn: boolean;
+  /** The path and query of this page, to come back to after signing in. */
+  path: string;
+}
+
+/** Provided by the portal around each page it renders (portal/app.tsx `render`). */
+export const PageRequestContext = createContext<PageRequest>({
+  login: undefined,
+  signIn: false,
+  path: '/',
+});
+
+/** The header's account links: the user and sign-out form, or a sign-in link. */
+function Account(props: { base: string }) {
+  const request = useContext(PageRequestContext);
+  if (request.login !== undefined)
+    return (
+      <>
+        <a href={portalUrls.apiTokens(props.base)}>{request.login}</a>
+        <form class="inline" method="post" action={portalUrls.signOut(props.base)}>
+          <button type="submit">Sign out</button>
+        </form>
+      </>
+    );
+  if (!request.signIn) return <></>;
+  return <a href={portalUrls.signIn(props.base, request.path)}>Sign in</a>;
+}
 
 /**
  * The page frame: title, header with the home link and the navigation, and `children` as the
@@ -73,6 +107,7 @@ export function Layout(props: {
             <nav>
               <a href={`${props.base}/`}>Repositories</a>
               <a href={portalUrls.workers(props.base)}>Workers</a>
+              <Account base={props.base} />
             </nav>
           </header>
           <main>{props.children}</main>
@@ -844,8 +879,12 @@ export function BadRequestPage(props: { base: string; message: string }) {
   );
 }
 
-/** The 404 page. */
+/**
+ * The 404 page. A private repository's pages answer it too to whoever is not signed in (its
+ * existence is not told); they are offered to sign in.
+ */
 export function NotFoundPage(props: { base: string }) {
+  const request = useContext(PageRequestContext);
   return (
     <Layout base={props.base} title="Not found">
       <h1>Not found</h1>
@@ -853,6 +892,14 @@ export function NotFoundPage(props: { base: string }) {
         There is nothing at this address. Start from the <a href={`${props.base}/`}>repositories</a>
         .
       </p>
+      {request.login === undefined && request.signIn ? (
+        <p>
+          If it belongs to a private repository,{' '}
+          <a href={portalUrls.signIn(props.base, request.path)}>sign in</a> to see it.
+        </p>
+      ) : (
+        ''
+      )}
     </Layout>
   );
 }

@@ -31,12 +31,25 @@ export interface RepoSummary {
   lastBuildAt: Date | null;
 }
 
-/** Every repository, ordered by owner then name, with its build count and newest build time. */
-export async function listRepos(db: Database): Promise<RepoSummary[]> {
+/** Who is asking: private repositories are seen only by signed-in users and API tokens. */
+export interface Audience {
+  includePrivate: boolean;
+}
+
+/** `repos.visibility` allows `audience` to see it (no condition when it sees private ones). */
+const visibleTo = (audience: Audience) =>
+  audience.includePrivate ? undefined : eq(repos.visibility, 'public');
+
+/**
+ * Every repository `audience` may see, ordered by owner then name, with its build count and
+ * newest build time.
+ */
+export async function listRepos(db: Database, audience: Audience): Promise<RepoSummary[]> {
   const rows = await db
     .select({ repo: repos, buildCount: count(builds.id), lastBuildAt: max(builds.createdAt) })
     .from(repos)
     .leftJoin(builds, eq(builds.repoId, repos.id))
+    .where(visibleTo(audience))
     .groupBy(repos.id)
     .orderBy(asc(repos.owner), asc(repos.name));
   return rows.map((row) => ({
@@ -302,9 +315,14 @@ const likePrefix = (text: string) => `${text.replace(/[\\%_]/g, (char) => `\\${c
  * - 4 to 40 hex digits: commits whose sha starts with them;
  * - `#123`, `pr-123` or `123`: pull request 123 of any repository;
  * - anything else: tags and branches that start with it (case-sensitive, as git refs are).
- * Returns [] for an empty query.
+ * Only repositories `audience` may see. Returns [] for an empty query.
  */
-export async function searchBuilds(db: Database, query: string, limit = 20): Promise<SearchHit[]> {
+export async function searchBuilds(
+  db: Database,
+  query: string,
+  audience: Audience,
+  limit = 20,
+): Promise<SearchHit[]> {
   const text = query.trim();
   if (!text) return [];
   const pull = /^(?:#|pr-)?(\d{1,9})$/i.exec(text);
@@ -351,6 +369,7 @@ export async function searchBuilds(db: Database, query: string, limit = 20): Pro
       .from(newest)
       .innerJoin(builds, eq(builds.id, newest.id))
       .innerJoin(repos, eq(repos.id, builds.repoId))
+      .where(visibleTo(audience))
       .orderBy(desc(builds.id))
       .limit(limit);
     hits.push(...rows.map((row) => ({ kind: condition.kind, ...row })));

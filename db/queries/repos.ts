@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../client';
-import { repos } from '../schema';
+import { repos, type RepoVisibility } from '../schema';
 import { fromRowJson, type RowJson } from './rows';
 
 export type Repo = typeof repos.$inferSelect;
@@ -34,4 +34,22 @@ export async function findRepo(
 export async function getRepoById(db: Database, repoId: number): Promise<Repo | undefined> {
   const [row] = await db.select().from(repos).where(eq(repos.id, repoId));
   return row;
+}
+
+/**
+ * Sets who may see repository `owner/name` in the portal. Returns false when there is no such
+ * repository.
+ */
+export async function setRepoVisibility(
+  db: Database,
+  owner: string,
+  name: string,
+  visibility: RepoVisibility,
+): Promise<boolean> {
+  const rows = await db
+    .update(repos)
+    .set({ visibility })
+    .where(and(eq(repos.owner, owner), eq(repos.name, name)))
+    .returning({ id: repos.id });
+  return rows.length > 0;
 }

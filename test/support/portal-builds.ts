@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import { artifactKey } from '../../core/storage';
+import type { Database } from '../../db/client';
+import { createBuild, type NewBuild, type NewJob } from '../../db/queries/builds';
+import { claimJob, completeJob, type NewArtifact } from '../../db/queries/jobs';
+import type { TestBucket } from './services';
+
+/** A job of target `target` on `platform` with a trivial recipe, as portal tests request them. */
+export const portalJob = (target: string, platform: string): NewJob => ({
+  target,
+  platform,
+  toolchains: ['native', 'cross'],
+  image: 'crossdock/builder-debian:bookworm',
+  spec: { script: 'make', artifacts: ['**'], env: {}, network: false, timeoutMinutes: 30 },
+});
+
+/** What one target's job ends as, and the files (name → bytes) it made. */
+export type JobOutcome = { state: 'succeeded' | 'failed'; files?: Record<string, Buffer> };
+
+/**
+ * Stores build `input`, claims each of its jobs as a worker would and completes it as
+ * `outcomes[target]` says, uploading its files to `bucket` first (so every artifact row has its
+ * object). Returns the build's id.
+ */
+export async function finishBuild(
+  db: Database,
+  bucket: TestBucket,
+  input: NewBuild,
+  outcomes: Record<string, JobOutcome>,
+): Promise<number> {
+  const { build } = await createBuild(db, input);
+  for (;;) {
+    const claimed = await claimJob(db, {
+      workerId: 'worker-a',
+      platforms: [...new Set(input.jobs.map((job) => job.platform))],
+      leaseSeconds: 60,
+    });
+    if (!claimed) break;
+    const fence = { jobId: claimed.job.id, attempt: claimed.job.attempt };
+    const outcome = outcomes[claimed.job.target];
+    if (!outcome) throw new Error(`no outcome given for target ${claimed.job.target}`);
+    const artifacts: NewArtifact[] = [];
+    for (const [file, content] of Object.entries(outcome.files ?? {})) {
+      const objectKey = artifactKey({
+        owner: input.repo.owner,
+        repo: input.repo.name,
+        sha: input.sha,
+        target: claimed.job.target,
+        ...fence,
+        file,
+      });
+      await bucket.client.putObject(bucket.storage.bucket, objectKey, content, content.length);
+      const sha256 = createHash('sha256').update(content).digest('hex');
+      artifacts.push({ name: file, objectKey, size: content.length, sha256 });
+    }
+    await completeJob(db, fence, {
+      state: outcome.state,
+      exitCode: outcome.state === 'succeeded' ? 0 : 1,
+      artifacts,
+    });
+  }
+  return build.id;
+}
