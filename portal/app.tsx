@@ -447,8 +447,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     });
   });
   app.get('/api/v1/repos/:owner/:repo/releases/:tag', async (c) => {
-    const { owner, repo, tag } = c.req.param();
-    const release = await loadRelease(c, tag);
+    const release = await loadRelease(c, c.req.param('tag'));
     if (!release) return c.notFound();
     return c.json(releaseToJson(base, release.details, release.files));
   });
@@ -484,15 +483,13 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     return c.redirect(portalUrls.release(base, owner, repo, release.details.build.tag!), 302);
   });
   app.get('/:owner/:repo/releases/:tag', async (c) => {
-    const { owner, repo, tag } = c.req.param();
-    const release = await loadRelease(c, tag);
+    const release = await loadRelease(c, c.req.param('tag'));
     if (!release) return c.notFound();
     return render(c, <ReleasePage base={base} details={release.details} files={release.files} />);
   });
   // A release's SHA256SUMS: its own artifact of that name if it made one, else generated.
   app.get('/:owner/:repo/releases/:tag/download/SHA256SUMS', async (c, next) => {
-    const { owner, repo, tag } = c.req.param();
-    const release = await loadRelease(c, tag);
+    const release = await loadRelease(c, c.req.param('tag'));
     if (!release) return c.notFound();
     if (release.files.some((file) => file.name === 'SHA256SUMS')) return next();
     c.header('Content-Disposition', attachmentDisposition('SHA256SUMS'));
