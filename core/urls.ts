@@ -12,6 +12,9 @@ export const portalUrls = {
   /** The log page of one attempt (1, 2, …) of a job. */
   jobAttemptLog: (base: string, jobId: number, attempt: number) =>
     `${base}/jobs/${jobId}/log?attempt=${attempt}`,
+  /** A job attempt's log as Server-Sent Events, after line `after` (portal/live-log.ts). */
+  jobLogEvents: (base: string, jobId: number, attempt: number, after: number) =>
+    `${base}/jobs/${jobId}/log/events?attempt=${attempt}&after=${after}`,
   /** A job's log as JSON, to tail it: `?attempt=N&from=SEQ`. */
   jobLogApi: (base: string, jobId: number) => `${base}/api/v1/jobs/${jobId}/log`,
   /** The fleet page: workers and queue depth. */

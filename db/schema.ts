@@ -127,8 +127,10 @@ export const builds = pgTable(
     index('builds_repo_pull')
       .on(table.repoId, table.pullNumber)
       .where(sql`pull_number is not null`),
+    // With id: "a newer build of this branch" (retention's latest build per branch and target)
+    // is a range of the index, not a scan of the branch's whole history.
     index('builds_repo_branch')
-      .on(table.repoId, table.branch)
+      .on(table.repoId, table.branch, table.id)
       .where(sql`pull_number is null and tag is null`),
     // Builds with a Slack message whose final state is not reported yet. It must not name
     // `state`: then a change of state (two per job) can be a HOT update, writing no index.
@@ -140,6 +142,12 @@ export const builds = pgTable(
     index('builds_github')
       .on(table.createdAt)
       .where(sql`notify ? 'github'`),
+    // Builds whose artifacts the retention cleanup may still delete (db/queries/retention.ts):
+    // tag builds, pinned builds and those already cleaned are left out, so it stays the size of
+    // the retention window. It names no column a build's progress changes (HOT updates).
+    index('builds_retention')
+      .on(table.id)
+      .where(sql`artifacts_deleted_at is null and tag is null and not pinned`),
   ],
 );
 
@@ -262,7 +270,11 @@ export const artifacts = pgTable(
     sha256: text('sha256').notNull(),
     ...timestamps,
   },
-  (table) => [uniqueIndex('artifacts_job_name').on(table.jobId, table.name)],
+  (table) => [
+    uniqueIndex('artifacts_job_name').on(table.jobId, table.name),
+    // Rows sharing an object (a reused job's copies): the cleanup keeps an object they still show.
+    index('artifacts_object_key').on(table.objectKey),
+  ],
 );
 
 export const jobLogChunks = pgTable(

@@ -51,7 +51,7 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
   let provider: Server;
   let issuer: string;
   let app: ReturnType<typeof createPortalApp>;
-  const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
+  const log = pino({ level: 'silent' });
   const installer = randomBytes(40_000);
   const ids: Record<string, number> = {};
 
@@ -175,7 +175,10 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
       const prompt = /name="prompt" value="(\w+)"/.exec(html)?.[1];
       if (!action || !prompt) throw new Error(`unexpected provider page: ${html.slice(0, 300)}`);
       const form = new URLSearchParams({ prompt });
-      if (prompt === 'login') (form.set('login', login), form.set('password', 'any'));
+      if (prompt === 'login') {
+        form.set('login', login);
+        form.set('password', 'any');
+      }
       response = idp.take(
         await fetch(new URL(action, issuer), {
           method: 'POST',

@@ -270,12 +270,18 @@ describe('portal', () => {
     expect(response.status).toBe(404);
   });
 
-  it('shows a log as escaped text without ANSI codes', async () => {
+  it('shows a log as escaped, numbered lines with the colours of its ANSI codes', async () => {
     const response = await app.request(path(portalUrls.jobLog(BASE, ids.amd64Job)));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
     const html = await response.text();
-    expect(html).toContain('[crossdock] cloning\n&lt;b&gt;bold?&lt;/b&gt; &amp; red\n');
+    // Escaped text, numbered lines, and the colours of its ANSI codes (bold red).
+    expect(html).toContain(
+      'href="#L1">1</a><span style="color:rgb(0,187,187)">[crossdock]</span> cloning</span>',
+    );
+    expect(html).toMatch(
+      /href="#L2">2<\/a>&lt;b&gt;bold\?&lt;\/b&gt; &amp; <span style="font-weight:bold;color:rgb\(187,0,0\)">red<\/span><\/span>/,
+    );
     expect(html).not.toContain('\x1b');
     expect(html).not.toContain('<b>');
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Hono, type Context } from 'hono';
 import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
@@ -44,7 +45,8 @@ import { openApiDocument } from './openapi';
 import { releaseFiles, releaseToJson, sha256Sums, searchHitToJson } from './release';
 import { statusBadge } from './badge';
 import { releasesFeed } from './feed';
-import { stripAnsi } from '../core/ansi';
+import { logToHtml } from './log-html';
+import { streamLiveLog, type LiveLogOptions } from './live-log';
 import { queueToJson, workerToJson } from './fleet';
 import { logToJson, parseLogQuery, type LogQuery } from './job-log';
 import {
@@ -61,6 +63,9 @@ import {
   RepoPage,
   WorkersPage,
 } from './views';
+
+/** The portal's script (progressive enhancement: live logs, copy buttons), read once. */
+const PORTAL_SCRIPT = readFileSync(new URL('./static/portal.js', import.meta.url), 'utf8');
 
 /** What the portal needs; `main.ts` wires the real ones, tests pass test services. */
 export interface PortalDeps {
@@ -80,6 +85,8 @@ export interface PortalDeps {
    * `storage`, a client for the object store's public endpoint, valid for `seconds`.
    */
   presign?: { storage: Client; seconds: number } | undefined;
+  /** How live logs are streamed (polling period, longest stream); defaults in live-log.ts. */
+  liveLog?: LiveLogOptions;
 }
 
 /** A numeric id from a path parameter: only ASCII digits, at most 15 of them; else undefined. */
@@ -140,6 +147,8 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
         defaultSrc: ["'none'"],
         styleSrc: ["'unsafe-inline'"],
         imgSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        connectSrc: ["'self'"],
         baseUri: ["'none'"],
         formAction: ["'self'"],
         frameAncestors: ["'none'"],
@@ -222,6 +231,11 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   }
 
   app.get('/healthz', (c) => c.text('ok'));
+  app.get('/static/portal.js', (c) => {
+    c.header('Content-Type', 'text/javascript; charset=utf-8');
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.body(PORTAL_SCRIPT);
+  });
 
   app.get('/', async (c) => {
     const repos = await listRepos(db, { includePrivate: c.get('viewer') !== undefined });
@@ -303,6 +317,8 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     const { job } = found;
     const live = found.log.attempt === job.attempt && !isFinished(job.state);
     const reasons = job.state === 'queued' ? await explainQueuedJobs(db, [job]) : undefined;
+    // A live page leaves an unended last line to the stream, which sends it when it is complete.
+    const lines = logToHtml(found.log.text, !live);
     if (live) c.header('Cache-Control', 'no-store');
     return render(
       c,
@@ -312,10 +328,30 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
         build={found.build}
         job={job}
         attempt={found.log.attempt}
-        text={stripAnsi(found.log.text)}
+        lines={lines.html}
         live={live}
+        eventsUrl={portalUrls.jobLogEvents(base, job.id, found.log.attempt, lines.count)}
         waitingReason={reasons?.get(job.id)}
       />,
+    );
+  });
+
+  app.get('/jobs/:id/log/events', async (c) => {
+    const query = logQuery(c);
+    // Where to resume: after the line the browser got last, or the page's last line.
+    const after = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
+    if ('error' in query || !/^\d{1,9}$/.test(after))
+      return c.text('give ?attempt=N&after=LINE as non-negative integers', 400);
+    const id = parseId(c.req.param('id'));
+    const found = id === undefined ? undefined : await getJobWithBuild(db, id);
+    if (!found || !visible(c, found.repo)) return c.notFound();
+    const attempt = query.attempt ?? found.job.attempt;
+    if (attempt > found.job.attempt) return c.notFound();
+    return streamLiveLog(
+      c,
+      db,
+      { jobId: found.job.id, attempt, afterLine: Number(after) },
+      deps.liveLog,
     );
   });
 

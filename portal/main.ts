@@ -17,6 +17,15 @@ const app = createPortalApp({
   bucket: config.storage.bucket,
   portalUrl: config.portalUrl,
   log,
+  oidc: config.oidc,
+  sessionHours: config.sessionHours,
+  presign:
+    config.downloads === 'redirect'
+      ? {
+          storage: createStorageClient({ ...config.storage, endpoint: config.storagePublicUrl }),
+          seconds: config.presignSeconds,
+        }
+      : undefined,
 });
 const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
   log.info({ address: `${info.address}:${info.port}`, url: config.portalUrl }, 'portal listening');

@@ -27,7 +27,7 @@ import { age } from './views';
 const BASE = 'http://portal.test';
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const IMAGE = 'crossdock/builder-debian:bookworm';
-const REFRESH = '<meta http-equiv="refresh" content="3"/>';
+const REFRESH = '<noscript><meta http-equiv="refresh" content="3"/></noscript>';
 const LIVE = 'live — refreshes every 3 s';
 
 const path = (url: string) => url.slice(BASE.length);
@@ -426,16 +426,24 @@ describe('portal for operators', () => {
   });
 
   describe('logs', () => {
-    it('reloads the log page of a running job every 3 s, without a script', async () => {
+    it('follows the log of a running job: by its event stream, or a reload every 3 s without a script', async () => {
       const { html, response } = await page(path(portalUrls.jobLog(BASE, ids.running)));
       expect(response.headers.get('cache-control')).toBe('no-store');
       expect(html).toContain(REFRESH);
       expect(html).toContain(LIVE);
-      expect(html).not.toContain('<script');
-      expect(html).toContain('step 1\nstep 2\n');
+      expect(html).toContain(`<script src="${BASE}/static/portal.js" defer=""></script>`);
+      // Its two lines, numbered and linkable; the stream goes on after line 2.
+      expect(html).toContain(
+        '<span class="line" id="L1"><a class="ln" href="#L1">1</a><span style="color:rgb(0,187,0)">step 1</span></span>\n<span class="line" id="L2"><a class="ln" href="#L2">2</a>step 2</span>',
+      );
+      expect(html).toContain(
+        `data-events="${portalUrls.jobLogEvents(BASE, ids.running, 1, 2).replace('&', '&amp;')}"`,
+      );
       // The page shows the whole attempt whatever `from` says.
       const whole = (await page(`${path(portalUrls.jobLog(BASE, ids.running))}?from=1`)).html;
-      expect(whole).toContain('step 1\nstep 2\n');
+      expect(whole).toContain(
+        'step 1</span></span>\n<span class="line" id="L2"><a class="ln" href="#L2">2</a>step 2</span>',
+      );
     });
 
     it('reloads the page of a queued job that has not started, and says why it waits', async () => {
@@ -448,7 +456,8 @@ describe('portal for operators', () => {
     it('does not reload the log page of a finished job', async () => {
       const { html } = await page(path(portalUrls.jobLog(BASE, ids.timedOut)));
       expect(html).toContain('still compiling');
-      expect(html).toContain('<span class="state state-timed_out">timed out</span>');
+      expect(html).toMatch(/<span class="state state-timed_out"[^>]*>timed out<\/span>/);
+      expect(html).not.toContain('data-events');
       expect(html).not.toContain('http-equiv="refresh"');
       expect(html).not.toContain(LIVE);
     });
@@ -601,7 +610,7 @@ describe('portal for operators', () => {
       expect(response.headers.get('cache-control')).not.toBe('no-store');
 
       const reused = (await page(path(portalUrls.jobLog(BASE, ids.reusing)))).html;
-      expect(reused).toContain('<span class="state state-succeeded">succeeded</span>');
+      expect(reused).toMatch(/<span class="state state-succeeded"[^>]*>succeeded<\/span>/);
       expect(reused).not.toContain('http-equiv="refresh"');
     });
   });

@@ -37,6 +37,10 @@ pre { background: #0d1117; color: #e6edf3; padding: 1rem; overflow-x: auto; whit
 .worker-stopped { color: #656d76; font-weight: 600; }
 .live { background: #fff8c5; border: 1px solid #d4a72c; padding: 0.3rem 0.6rem; }
 .attempts a, .attempts strong { margin-right: 0.5rem; }
+pre.log .line:target { background: #3b2e00; }
+pre.log a.ln { display: inline-block; width: 3.5rem; margin-left: -4.2rem; padding-right: 0.7rem; text-align: right; color: #6e7681; text-decoration: none; user-select: none; }
+pre.log { padding-left: 5rem; }
+button[data-copy] { font-size: 11px; margin-left: 0.4rem; }
 `;
 
 /** What every page's frame shows of the request: who is signed in, and whether one can sign in. */
@@ -74,8 +78,9 @@ function Account(props: { base: string }) {
 
 /**
  * The page frame: title, header with the home link and the navigation, and `children` as the
- * main content. With `refreshSeconds` the browser reloads the page that often (`<meta
- * http-equiv="refresh">`: live pages need no script, which the CSP forbids anyway).
+ * main content, and the portal's one script (portal/static/portal.js). With `refreshSeconds` a
+ * browser without scripts reloads the page that often (`<noscript><meta http-equiv="refresh">`):
+ * live pages work without the script too.
  */
 export function Layout(props: {
   base: string;
@@ -93,8 +98,11 @@ export function Layout(props: {
           {props.refreshSeconds === undefined ? (
             ''
           ) : (
-            <meta http-equiv="refresh" content={String(props.refreshSeconds)} />
+            <noscript>
+              <meta http-equiv="refresh" content={String(props.refreshSeconds)} />
+            </noscript>
           )}
+          <script src={`${props.base}/static/portal.js`} defer></script>
           <title>{`${props.title} · Crossdock`}</title>
           <style>{raw(STYLE)}</style>
         </head>
@@ -635,10 +643,12 @@ export function BuildPage(props: { base: string; details: BuildDetails }) {
 export const LOG_REFRESH_SECONDS = 3;
 
 /**
- * One attempt of a job's log as text (ANSI codes already stripped), with a link to the raw text
- * and links to every attempt (1 … `job.attempt`). While `live` (the latest attempt of a queued or
- * running job) the page reloads itself every LOG_REFRESH_SECONDS and says so. `waitingReason`
- * says why a queued job waits.
+ * One attempt of a job's log: `lines` are its lines as HTML (portal/log-html.ts, which escapes
+ * the log's text), each with a link to itself (#L12), with a link to the raw text and links to
+ * every attempt (1 … `job.attempt`). While `live` (the latest attempt of a queued or running
+ * job) the page follows the log through `eventsUrl` (Server-Sent Events, portal/live-log.ts),
+ * or, without scripts, reloads itself every LOG_REFRESH_SECONDS. `waitingReason` says why a
+ * queued job waits.
  */
 export function LogPage(props: {
   base: string;
@@ -647,8 +657,9 @@ export function LogPage(props: {
   job: Job;
   /** The attempt shown. */
   attempt: number;
-  text: string;
+  lines: string[];
   live: boolean;
+  eventsUrl: string;
   waitingReason?: string | undefined;
 }) {
   const { base, build, job, attempt } = props;
@@ -665,7 +676,9 @@ export function LogPage(props: {
       <h1>{`Log of ${job.target}`}</h1>
       <p class="muted">
         <a href={portalUrls.build(base, build.id)}>{`build #${build.id}`}</a> · job {job.id} ·{' '}
-        <State state={job.state} />
+        <span class={`state state-${job.state}`} data-job-state>
+          {job.state.replace('_', ' ')}
+        </span>
         {` · attempt ${attempt}${latest ? '' : ` of ${job.attempt} (an earlier attempt)`} · `}
         <a href={rawUrl}>raw text</a>
       </p>
@@ -683,7 +696,11 @@ export function LogPage(props: {
       ) : (
         ''
       )}
-      {props.live ? <p class="live">{`live — refreshes every ${LOG_REFRESH_SECONDS} s`}</p> : ''}
+      {props.live ? (
+        <p class="live" id="live">{`live — refreshes every ${LOG_REFRESH_SECONDS} s`}</p>
+      ) : (
+        ''
+      )}
       {props.waitingReason ? <p class="muted waiting">{props.waitingReason}</p> : ''}
       {job.reuseOfJobId !== null ? (
         <p>
@@ -696,13 +713,25 @@ export function LogPage(props: {
       ) : (
         ''
       )}
-      {props.text !== '' ? (
-        <pre>{props.text}</pre>
+      {props.lines.length > 0 ? (
+        ''
       ) : attempt === 0 ? (
-        <p class="muted">The job has not started yet.</p>
+        <p class="muted" id="log-empty">
+          The job has not started yet.
+        </p>
       ) : (
-        <p class="muted">The log is empty so far.</p>
+        <p class="muted" id="log-empty">
+          The log is empty so far.
+        </p>
       )}
+      <pre
+        id="log"
+        class="log"
+        hidden={props.lines.length === 0}
+        data-events={props.live ? props.eventsUrl : undefined}
+      >
+        {raw(props.lines.join('\n'))}
+      </pre>
     </Layout>
   );
 }
