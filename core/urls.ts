@@ -8,6 +8,14 @@ export const portalUrls = {
   commit: (base: string, owner: string, repo: string, sha: string) =>
     `${base}/${owner}/${repo}/commit/${sha}`,
   build: (base: string, buildId: number) => `${base}/builds/${buildId}`,
+  /** A branch's page: the newest successful build per target, and its recent builds. */
+  branch: (base: string, owner: string, repo: string, branch: string) =>
+    `${base}/${owner}/${repo}/branches/${encodeURIComponent(branch)}`,
+  /** A pull request's page: its builds, newest first. */
+  pull: (base: string, owner: string, repo: string, pullNumber: number) =>
+    `${base}/${owner}/${repo}/pull/${pullNumber}`,
+  /** An artifact's page: what it is, where it came from, its links and how long it is kept. */
+  artifact: (base: string, artifactId: number) => `${base}/artifacts/${artifactId}`,
   jobLog: (base: string, jobId: number) => `${base}/jobs/${jobId}/log`,
   /** The log page of one attempt (1, 2, …) of a job. */
   jobAttemptLog: (base: string, jobId: number, attempt: number) =>

@@ -6,12 +6,18 @@ import type { Child } from 'hono/jsx';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Client } from 'minio';
 import type { Logger } from '../core/logger';
+import { DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '../core/retention';
 import type { Database } from '../db/client';
 import { getArtifact, type Artifact } from '../db/queries/artifacts';
-import { getBuild, listBuildsForCommit, listJobsOfBuilds } from '../db/queries/builds';
+import {
+  getBuild,
+  listBuildsForCommit,
+  listJobsOfBuilds,
+  listRecentBuilds,
+} from '../db/queries/builds';
 import { getJobWithBuild } from '../db/queries/jobs';
 import { readLog } from '../db/queries/logs';
-import { explainQueuedJobs, listWorkers, queueDepth } from '../db/queries/workers';
+import { explainQueuedJobs, listWorkers, queueDepth, workerState } from '../db/queries/workers';
 import {
   branchStatus,
   findDownloadBuild,
@@ -20,11 +26,15 @@ import {
   listReleases,
   listRepos,
   listTagsOfRepo,
+  listRefsOfRepo,
+  listBuildsOfRef,
+  latestOfBranchPerTarget,
   searchBuilds,
   type DownloadSelector,
 } from '../db/queries/portal';
 import { findRepo, type Repo } from '../db/queries/repos';
 import { accountRoutes } from './account';
+import { ArtifactPage, BranchPage, PullPage } from './ref-views';
 import {
   canSee,
   createOidcSignIn,
@@ -85,6 +95,8 @@ export interface PortalDeps {
    * `storage`, a client for the object store's public endpoint, valid for `seconds`.
    */
   presign?: { storage: Client; seconds: number } | undefined;
+  /** How long artifacts are kept (docs/retention.md), for pages to say; default the defaults. */
+  retentionPolicy?: RetentionPolicy;
   /** How live logs are streamed (polling period, longest stream); defaults in live-log.ts. */
   liveLog?: LiveLogOptions;
 }
@@ -126,6 +138,7 @@ export function parseSha(text: string | undefined): string | undefined {
 export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   const { db, storage, bucket, log } = deps;
   const base = deps.portalUrl.replace(/\/+$/, '');
+  const retentionPolicy = deps.retentionPolicy ?? DEFAULT_RETENTION_POLICY;
   const app = new Hono<PortalEnv>();
 
   app.use(async (c, next) => {
@@ -227,7 +240,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     if (!repo) return undefined;
     const builds = await listBuildsForCommit(db, repo.id, sha);
     if (builds.length === 0) return undefined;
-    return { repo, sha, builds: await loadBuildDetails(db, builds) };
+    return { repo, sha, builds: await loadBuildDetails(db, builds, retentionPolicy) };
   }
 
   app.get('/healthz', (c) => c.text('ok'));
@@ -238,8 +251,24 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   });
 
   app.get('/', async (c) => {
-    const repos = await listRepos(db, { includePrivate: c.get('viewer') !== undefined });
-    return render(c, <HomePage base={base} repos={repos} />);
+    const signedIn = c.get('viewer') !== undefined;
+    const [repos, recent, queue, workers] = await Promise.all([
+      listRepos(db, { includePrivate: signedIn }),
+      listRecentBuilds(db, { limit: 20, publicOnly: !signedIn }),
+      queueDepth(db),
+      listWorkers(db),
+    ]);
+    const liveWorkers = workers.filter((worker) => workerState(worker) === 'live').length;
+    return render(
+      c,
+      <HomePage
+        base={base}
+        repos={repos}
+        recent={recent}
+        queue={queue}
+        liveWorkers={liveWorkers}
+      />,
+    );
   });
 
   app.get('/workers', async (c) => {
@@ -274,7 +303,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     const id = parseId(c.req.param('id'));
     const build = id === undefined ? undefined : await getBuild(db, id);
     if (!build || !visible(c, build.repo)) return c.notFound();
-    const [details] = await loadBuildDetails(db, [build]);
+    const [details] = await loadBuildDetails(db, [build], retentionPolicy);
     return render(c, <BuildPage base={base} details={details!} />);
   });
 
@@ -409,6 +438,27 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     }
   };
 
+  app.get('/artifacts/:id', async (c) => {
+    const id = parseId(c.req.param('id'));
+    const found = id === undefined ? undefined : await getArtifact(db, id);
+    if (!found || !visible(c, found.repo)) return c.notFound();
+    const [details] = await loadBuildDetails(
+      db,
+      [{ build: found.build, repo: found.repo, jobs: [found.job] }],
+      retentionPolicy,
+    );
+    return render(
+      c,
+      <ArtifactPage
+        base={base}
+        repo={found.repo}
+        details={details!}
+        job={found.job}
+        artifact={found.artifact}
+      />,
+    );
+  });
+
   app.get('/artifacts/:id/download/*', async (c) => {
     const id = parseId(c.req.param('id'));
     const name = fileNameInPath(new URL(c.req.url).pathname, 4);
@@ -461,7 +511,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     const build = repo && (await findDownloadBuild(db, repo.id, selector));
     if (!repo || !build) return undefined;
     const jobs = await listJobsOfBuilds(db, [build.id]);
-    const [details] = await loadBuildDetails(db, [{ build, repo, jobs }]);
+    const [details] = await loadBuildDetails(db, [{ build, repo, jobs }], retentionPolicy);
     return { details: details!, files: releaseFiles(details!) };
   }
 
@@ -571,11 +621,56 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   app.get('/:owner/:repo', async (c) => {
     const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
     if (!repo) return c.notFound();
-    const [commits, tags] = await Promise.all([
+    const [commits, tags, branches, pulls] = await Promise.all([
       listCommitsOfRepo(db, repo.id),
       listTagsOfRepo(db, repo.id),
+      listRefsOfRepo(db, repo.id, 'branch'),
+      listRefsOfRepo(db, repo.id, 'pull'),
     ]);
-    return render(c, <RepoPage base={base} repo={repo} commits={commits} tags={tags} />);
+    return render(
+      c,
+      <RepoPage
+        base={base}
+        repo={repo}
+        commits={commits}
+        tags={tags}
+        branches={branches}
+        pulls={pulls}
+      />,
+    );
+  });
+
+  app.get('/:owner/:repo/branches/:branch', async (c) => {
+    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
+    if (!repo) return c.notFound();
+    const branch = c.req.param('branch');
+    const [latest, builds] = await Promise.all([
+      latestOfBranchPerTarget(db, repo.id, branch),
+      listBuildsOfRef(db, repo.id, { branch }),
+    ]);
+    if (builds.length === 0) return c.notFound();
+    return render(
+      c,
+      <BranchPage base={base} repo={repo} branch={branch} latest={latest} builds={builds} />,
+    );
+  });
+
+  app.get('/:owner/:repo/pull/:number', async (c) => {
+    const pullNumber = parseId(c.req.param('number'));
+    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
+    if (!repo || pullNumber === undefined) return c.notFound();
+    const builds = await listBuildsOfRef(db, repo.id, { pullNumber });
+    if (builds.length === 0) return c.notFound();
+    const jobs = await listJobsOfBuilds(db, [builds[0]!.id]);
+    const [latest] = await loadBuildDetails(
+      db,
+      [{ build: builds[0]!, repo, jobs }],
+      retentionPolicy,
+    );
+    return render(
+      c,
+      <PullPage base={base} repo={repo} pullNumber={pullNumber} latest={latest!} builds={builds} />,
+    );
   });
 
   app.get('/:owner/:repo/commit/:sha', async (c) => {

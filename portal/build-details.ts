@@ -1,8 +1,10 @@
+import type { RetentionInfo, RetentionPolicy } from '../core/retention';
 import { portalUrls } from '../core/urls';
 import type { Database } from '../db/client';
 import { listArtifactsByJob, type Artifact } from '../db/queries/artifacts';
 import type { Build, BuildWithJobs, Job } from '../db/queries/builds';
 import type { Repo } from '../db/queries/repos';
+import { expiriesOf } from '../db/queries/retention';
 import { explainQueuedJobs } from '../db/queries/workers';
 
 /** A job of a build with the artifacts it produced (ordered by name). */
@@ -21,27 +23,37 @@ export interface BuildDetails {
   build: Build;
   repo: Repo;
   jobs: JobDetails[];
+  /** How long its artifacts are kept (core/retention.ts), under the portal's policy. */
+  retention: RetentionInfo;
 }
 
 /**
- * Adds to every job of `builds` its artifacts and, when queued, why it waits: one artifact query
- * for all of them, and explainQueuedJobs (one query per queued job). Keeps the order.
+ * Adds to every job of `builds` its artifacts and, when queued, why it waits, and to every build
+ * how long its artifacts are kept under `policy`: one artifact query and one retention query for
+ * all of them, and explainQueuedJobs (one query per queued job). Keeps the order.
  */
 export async function loadBuildDetails(
   db: Database,
   builds: BuildWithJobs[],
+  policy: RetentionPolicy,
 ): Promise<BuildDetails[]> {
   const allJobs = builds.flatMap((entry) => entry.jobs);
-  const [artifactsByJob, reasons] = await Promise.all([
+  const [artifactsByJob, reasons, retention] = await Promise.all([
     listArtifactsByJob(
       db,
       allJobs.map((job) => job.id),
     ),
     explainQueuedJobs(db, allJobs),
+    expiriesOf(
+      db,
+      builds.map((entry) => entry.build.id),
+      policy,
+    ),
   ]);
   return builds.map((entry) => ({
     build: entry.build,
     repo: entry.repo,
+    retention: retention.get(entry.build.id)!,
     jobs: entry.jobs.map((job) => ({
       job,
       artifacts: artifactsByJob.get(job.id) ?? [],
@@ -119,6 +131,8 @@ export function buildToJson(details: BuildDetails, portalUrl: string) {
     createdAt: build.createdAt.toISOString(),
     startedAt: build.startedAt?.toISOString() ?? null,
     finishedAt: build.finishedAt?.toISOString() ?? null,
+    pinned: build.pinned,
+    retention: retentionToJson(details.retention),
     jobs: details.jobs.map(({ job, artifacts, waitingReason }) => ({
       id: job.id,
       target: job.target,
@@ -151,5 +165,19 @@ export function buildToJson(details: BuildDetails, portalUrl: string) {
         downloadUrl: portalUrls.artifactDownload(portalUrl, artifact.id, artifact.name),
       })),
     })),
+  };
+}
+
+/**
+ * The JSON form of a build's retention: `class` (pinned, tag, pull-request, branch, other),
+ * `expiresAt` (ISO 8601; null while kept or unfinished), `deletedAt` (null while kept) and
+ * `reason` in words ("expires 2026-12-05", "kept: tag v1.2.0", …).
+ */
+export function retentionToJson(retention: RetentionInfo) {
+  return {
+    class: retention.class,
+    expiresAt: retention.expiresAt?.toISOString() ?? null,
+    deletedAt: retention.deletedAt?.toISOString() ?? null,
+    reason: retention.reason,
   };
 }

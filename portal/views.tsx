@@ -1,9 +1,16 @@
 import { raw } from 'hono/html';
 import { createContext, useContext, type Child } from 'hono/jsx';
+import { PROVENANCE_FILE, RESERVED_ARTIFACT_NAMES } from '../core/attestation';
 import { formatBytes, formatToolchain } from '../core/format';
 import { portalUrls } from '../core/urls';
-import type { Build, Job } from '../db/queries/builds';
-import type { CommitSummary, RepoSummary, SearchHit, TagSummary } from '../db/queries/portal';
+import type { Build, BuildWithJobs, Job } from '../db/queries/builds';
+import type {
+  CommitSummary,
+  RefSummary,
+  RepoSummary,
+  SearchHit,
+  TagSummary,
+} from '../db/queries/portal';
 import type { Repo } from '../db/queries/repos';
 import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
 import { attemptSummary, type BuildDetails, type JobDetails } from './build-details';
@@ -147,10 +154,92 @@ function Maybe(props: { value: string | number | null | undefined }) {
 }
 
 /** The list of repositories that have been built. */
-export function HomePage(props: { base: string; repos: RepoSummary[] }) {
+/**
+ * The home page: what runs and waits now (jobs running, queue per platform, live workers), the
+ * most recent builds, and the repositories that have been built.
+ */
+export function HomePage(props: {
+  base: string;
+  repos: RepoSummary[];
+  recent: BuildWithJobs[];
+  queue: PlatformQueue[];
+  liveWorkers: number;
+}) {
+  const { base } = props;
+  const running = props.recent.flatMap(({ build, repo, jobs }) =>
+    jobs.filter((job) => job.state === 'running').map((job) => ({ build, repo, job })),
+  );
   return (
-    <Layout base={props.base} title="Repositories">
-      <h1>Repositories</h1>
+    <Layout base={props.base} title="Builds">
+      <h1>Builds</h1>
+      <p>
+        <a href={portalUrls.workers(base)}>{`${props.liveWorkers} live workers`}</a>
+        {props.queue.map(
+          (row) => ` · ${row.runPlatform}: ${row.running} running, ${row.queued} queued`,
+        )}
+      </p>
+      <h2>Running jobs</h2>
+      {running.length === 0 ? (
+        <p class="muted">No job is running.</p>
+      ) : (
+        <ul>
+          {running.map(({ build, repo, job }) => (
+            <li>
+              <a href={portalUrls.jobLog(base, job.id)}>{`${job.target} of build #${build.id}`}</a>
+              {` · ${repo.owner}/${repo.name} ${build.ref}`}
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>Recent builds</h2>
+      {props.recent.length === 0 ? (
+        <p class="muted">No builds yet.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th>Build</th>
+              <th>Repository</th>
+              <th>Ref</th>
+              <th>State</th>
+              <th>Jobs</th>
+              <th>Requested</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.recent.map(({ build, repo, jobs }) => (
+              <tr>
+                <td>
+                  <a href={portalUrls.build(base, build.id)}>{`#${build.id}`}</a>
+                </td>
+                <td>
+                  <a href={portalUrls.repo(base, repo.owner, repo.name)}>
+                    {`${repo.owner}/${repo.name}`}
+                  </a>
+                </td>
+                <td>
+                  <code>{build.ref}</code>
+                </td>
+                <td>
+                  <State state={build.state} />
+                </td>
+                <td>
+                  {jobs.map((job) => (
+                    <>
+                      <a href={portalUrls.jobLog(base, job.id)}>{job.target}</a>{' '}
+                      <State state={job.state} />{' '}
+                    </>
+                  ))}
+                </td>
+                <td>
+                  <Time at={build.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>Repositories</h2>
       {props.repos.length === 0 ? (
         <p class="muted">No repository has been built yet.</p>
       ) : (
@@ -204,18 +293,91 @@ function RefCells(props: { build: Build }) {
   );
 }
 
-/** A repository: its recently built commits and the tags that were built. */
+/** Branches or pull requests of a repository, each with its newest build. */
+function RefsTable(props: {
+  base: string;
+  repo: Repo;
+  refs: RefSummary[];
+  kind: 'branch' | 'pull';
+}) {
+  const { base, repo } = props;
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>{props.kind === 'branch' ? 'Branch' : 'Pull request'}</th>
+          <th>Newest build</th>
+          <th>State</th>
+          <th>Builds</th>
+          <th>Requested</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.refs.map(({ name, latest, buildCount }) => (
+          <tr>
+            <td>
+              <a
+                href={
+                  props.kind === 'branch'
+                    ? portalUrls.branch(base, repo.owner, repo.name, name)
+                    : portalUrls.pull(base, repo.owner, repo.name, Number(name))
+                }
+              >
+                {props.kind === 'branch' ? name : `#${name}`}
+              </a>
+            </td>
+            <td>
+              <a href={portalUrls.build(base, latest.id)}>{`#${latest.id}`}</a>{' '}
+              <code>{latest.sha.slice(0, 12)}</code>
+            </td>
+            <td>
+              <State state={latest.state} />
+            </td>
+            <td>{buildCount}</td>
+            <td>
+              <Time at={latest.createdAt} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/**
+ * A repository: its branches and pull requests with their newest builds, its recently built
+ * commits, and the tags that were built (linked to their release pages).
+ */
 export function RepoPage(props: {
   base: string;
   repo: Repo;
   commits: CommitSummary[];
   tags: TagSummary[];
+  branches: RefSummary[];
+  pulls: RefSummary[];
 }) {
   const { base, repo } = props;
   const commitUrl = (sha: string) => portalUrls.commit(base, repo.owner, repo.name, sha);
   return (
     <Layout base={base} title={`${repo.owner}/${repo.name}`}>
       <h1>{`${repo.owner}/${repo.name}`}</h1>
+      <p>
+        <a href={portalUrls.latestRelease(base, repo.owner, repo.name)}>Latest release</a> ·{' '}
+        <a href={portalUrls.releasesFeed(base, repo.owner, repo.name)}>releases feed</a>
+        {repo.visibility === 'private' ? ' · private' : ''}
+      </p>
+      <h2>Branches</h2>
+      {props.branches.length === 0 ? (
+        <p class="muted">No branch has been built.</p>
+      ) : (
+        <RefsTable base={base} repo={repo} refs={props.branches} kind="branch" />
+      )}
+      <h2>Pull requests</h2>
+      {props.pulls.length === 0 ? (
+        <p class="muted">No pull request has been built.</p>
+      ) : (
+        <RefsTable base={base} repo={repo} refs={props.pulls} kind="pull" />
+      )}
       <h2>Commits</h2>
       {props.commits.length === 0 ? (
         <p class="muted">No builds yet.</p>
@@ -270,7 +432,9 @@ export function RepoPage(props: {
           <tbody>
             {props.tags.map(({ tag, latest }) => (
               <tr>
-                <td>{tag}</td>
+                <td>
+                  <a href={portalUrls.release(base, repo.owner, repo.name, tag)}>{tag}</a>
+                </td>
                 <td>
                   <a href={commitUrl(latest.sha)}>
                     <code>{latest.sha.slice(0, 12)}</code>
@@ -386,7 +550,7 @@ export function JobsTable(props: { base: string; jobs: JobDetails[] }) {
 }
 
 /** A size in bytes, with its binary-unit form when that is shorter: "68.4 KiB (70000 bytes)". */
-function Size(props: { bytes: number }) {
+export function Size(props: { bytes: number }) {
   const text =
     props.bytes < 1024
       ? `${props.bytes} bytes`
@@ -416,6 +580,9 @@ export function ArtifactsTable(props: { base: string; jobs: JobDetails[] }) {
             <td>
               <a href={portalUrls.artifactDownload(props.base, artifact.id, artifact.name)}>
                 {artifact.name}
+              </a>{' '}
+              <a class="muted" href={portalUrls.artifact(props.base, artifact.id)}>
+                details
               </a>
             </td>
             <td>
@@ -453,6 +620,7 @@ export function BuildSection(props: { base: string; details: BuildDetails; headi
         requested <Time at={build.createdAt} /> · started <Time at={build.startedAt} /> · finished{' '}
         <Time at={build.finishedAt} />
       </p>
+      <p class="retention">Artifacts: {details.retention.reason}</p>
       <h3>Jobs</h3>
       <JobsTable base={base} jobs={details.jobs} />
       <h3>Artifacts</h3>
@@ -462,9 +630,25 @@ export function BuildSection(props: { base: string; details: BuildDetails; headi
 }
 
 /**
- * The release page of a tag: its build (commit, finish time), then its files grouped by platform,
- * each with its stable download link, size and sha256, and the release's SHA256SUMS. A file that
- * several targets made links to its commit URL per target.
+ * A button that copies `text` to the clipboard: hidden until the portal's script shows it (it
+ * does nothing without the script).
+ */
+export function CopyButton(props: { text: string; label: string }) {
+  return (
+    <>
+      {' '}
+      <button type="button" hidden data-copy={props.text} title="Copy to the clipboard">
+        {props.label}
+      </button>
+    </>
+  );
+}
+
+/**
+ * The release page of a tag: its build (commit, finish time), how long its artifacts are kept,
+ * then its files grouped by platform, each with its stable download link, size and sha256 (with
+ * copy buttons), each target's provenance, and the release's SHA256SUMS. A file that several
+ * targets made links to its commit URL per target.
  */
 export function ReleasePage(props: { base: string; details: BuildDetails; files: ReleaseFile[] }) {
   const { base, details, files } = props;
@@ -486,12 +670,21 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
         </a>{' '}
         — check the files with <code>sha256sum --check --ignore-missing SHA256SUMS</code>
       </p>
+      <p class="retention">Artifacts: {details.retention.reason}</p>
       {files.length === 0 ? <p class="muted">This release has no files.</p> : ''}
       {platforms.map((platform) => (
         <section>
           <h2>
             <code>{platform}</code>
           </h2>
+          {files
+            .filter((file) => file.platform === platform && file.name === PROVENANCE_FILE)
+            .map((file) => (
+              <p class="muted">
+                {`Provenance of ${file.target} (in-toto, SLSA v1): `}
+                <a href={releaseFileUrl(base, details, file)}>{PROVENANCE_FILE}</a>
+              </p>
+            ))}
           <table>
             <thead>
               <tr>
@@ -503,11 +696,15 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
             </thead>
             <tbody>
               {files
-                .filter((file) => file.platform === platform)
+                .filter(
+                  (file) =>
+                    file.platform === platform && !RESERVED_ARTIFACT_NAMES.includes(file.name),
+                )
                 .map((file) => (
                   <tr>
                     <td>
                       <a href={releaseFileUrl(base, details, file)}>{file.listedName}</a>
+                      <CopyButton text={releaseFileUrl(base, details, file)} label="Copy link" />
                     </td>
                     <td>{file.target}</td>
                     <td>
@@ -515,6 +712,7 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
                     </td>
                     <td>
                       <code class="sha256">{file.sha256}</code>
+                      <CopyButton text={file.sha256} label="Copy" />
                     </td>
                   </tr>
                 ))}

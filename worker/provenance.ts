@@ -1,10 +1,7 @@
 import type { ClaimedJob } from '../db/queries/jobs';
 import type { StagedArtifact } from './artifacts';
 
-/** Files the worker adds to every job's artifacts; a build's own artifacts may not use these names. */
-export const CHECKSUMS_FILE = 'SHA256SUMS';
-export const PROVENANCE_FILE = 'provenance.intoto.json';
-export const RESERVED_ARTIFACT_NAMES: readonly string[] = [CHECKSUMS_FILE, PROVENANCE_FILE];
+export { CHECKSUMS_FILE, PROVENANCE_FILE, RESERVED_ARTIFACT_NAMES } from '../core/attestation';
 
 /** The SLSA buildType of Crossdock's provenance: what its external and internal parameters mean. */
 export const BUILD_TYPE = 'https://crossdock.local/provenance/job/v1';

@@ -240,9 +240,17 @@ export async function listJobsOfBuilds(db: Database, buildIds: number[]): Promis
  */
 export async function listRecentBuilds(
   db: Database,
-  filter: { repo?: string; requester?: string; active?: boolean; limit?: number },
+  filter: {
+    repo?: string;
+    requester?: string;
+    active?: boolean;
+    limit?: number;
+    /** Only builds of public repositories (for anonymous portal visitors). */
+    publicOnly?: boolean;
+  },
 ): Promise<BuildWithJobs[]> {
   const conditions = [];
+  if (filter.publicOnly) conditions.push(eq(repos.visibility, 'public'));
   if (filter.repo) {
     const [owner, name] = filter.repo.split('/');
     conditions.push(and(eq(repos.owner, owner!), eq(repos.name, name!)));

@@ -376,3 +376,130 @@ export async function searchBuilds(
   }
   return hits.sort((a, b) => b.build.id - a.build.id).slice(0, limit);
 }
+
+/** A branch or pull request of a repository that was built, with its newest build. */
+export interface RefSummary {
+  /** The branch name, or the pull request's number as text. */
+  name: string;
+  latest: Build;
+  buildCount: number;
+}
+
+/**
+ * The branches (builds of a branch, not of a pull request or tag) or pull requests of a
+ * repository that have builds, the most recently built first, at most `limit` (default 50), each
+ * with its newest build.
+ */
+export async function listRefsOfRepo(
+  db: Database,
+  repoId: number,
+  kind: 'branch' | 'pull',
+  limit = 50,
+): Promise<RefSummary[]> {
+  const key = kind === 'branch' ? builds.branch : builds.pullNumber;
+  const where =
+    kind === 'branch'
+      ? and(
+          eq(builds.repoId, repoId),
+          isNotNull(builds.branch),
+          isNull(builds.pullNumber),
+          isNull(builds.tag),
+        )
+      : and(eq(builds.repoId, repoId), isNotNull(builds.pullNumber));
+  const refs = db
+    .select({ latestId: max(builds.id).as('latest_id'), buildCount: count(builds.id).as('n') })
+    .from(builds)
+    .where(where)
+    .groupBy(key)
+    .orderBy(desc(max(builds.id)))
+    .limit(limit)
+    .as('refs');
+  const rows = await db
+    .select({ latest: builds, buildCount: refs.buildCount })
+    .from(refs)
+    .innerJoin(builds, eq(builds.id, refs.latestId))
+    .orderBy(desc(builds.id));
+  return rows.map((row) => ({
+    name: kind === 'branch' ? row.latest.branch! : String(row.latest.pullNumber),
+    latest: row.latest,
+    buildCount: Number(row.buildCount),
+  }));
+}
+
+/**
+ * The builds of a branch (not of pull requests or tags) or of a pull request, newest first, at
+ * most `limit` (default 20).
+ */
+export async function listBuildsOfRef(
+  db: Database,
+  repoId: number,
+  ref: { branch: string } | { pullNumber: number },
+  limit = 20,
+): Promise<Build[]> {
+  const where =
+    'branch' in ref
+      ? and(
+          eq(builds.repoId, repoId),
+          eq(builds.branch, ref.branch),
+          isNull(builds.pullNumber),
+          isNull(builds.tag),
+        )
+      : and(eq(builds.repoId, repoId), eq(builds.pullNumber, ref.pullNumber));
+  return db.select().from(builds).where(where).orderBy(desc(builds.id)).limit(limit);
+}
+
+/** A target's newest successful job on a branch, with its build and artifacts. */
+export interface LatestOfTarget {
+  target: string;
+  platform: string;
+  build: Build;
+  jobId: number;
+  artifacts: Artifact[];
+}
+
+/**
+ * Per target, the newest build of branch `branch` (not a pull request or tag), of trusted code,
+ * whose job for that target succeeded (what the branch's stable download URLs serve), with that
+ * job's artifacts; ordered by target.
+ */
+export async function latestOfBranchPerTarget(
+  db: Database,
+  repoId: number,
+  branch: string,
+): Promise<LatestOfTarget[]> {
+  const rows = await db
+    .selectDistinctOn([jobs.target], {
+      target: jobs.target,
+      platform: jobs.platform,
+      jobId: jobs.id,
+      build: builds,
+    })
+    .from(jobs)
+    .innerJoin(builds, eq(builds.id, jobs.buildId))
+    .where(
+      and(
+        eq(builds.repoId, repoId),
+        eq(builds.branch, branch),
+        isNull(builds.pullNumber),
+        isNull(builds.tag),
+        eq(builds.trusted, true),
+        eq(jobs.state, 'succeeded'),
+      ),
+    )
+    .orderBy(asc(jobs.target), desc(builds.id));
+  if (rows.length === 0) return [];
+  const found = await db
+    .select()
+    .from(artifacts)
+    .where(
+      inArray(
+        artifacts.jobId,
+        rows.map((row) => row.jobId),
+      ),
+    )
+    .orderBy(asc(artifacts.name));
+  return rows.map((row) => ({
+    ...row,
+    artifacts: found.filter((artifact) => artifact.jobId === row.jobId),
+  }));
+}

@@ -1,0 +1,195 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatRetentionDate } from '../core/retention';
+import { portalUrls } from '../core/urls';
+import type { NewBuild } from '../db/queries/builds';
+import { claimJob } from '../db/queries/jobs';
+import { finishBuild, portalJob } from '../test/support/portal-builds';
+// The layer rule forbids app code to import test/; this test file needs the shared services.
+import {
+  createTestBucket,
+  createTestDatabase,
+  type TestBucket,
+  type TestDatabase,
+} from '../test/support/services';
+import { createPortalApp } from './app';
+import { createBuild } from '../db/queries/builds';
+import { setRepoVisibility } from '../db/queries/repos';
+
+const BASE = 'http://portal.test';
+const JOBS = [portalJob('amd64', 'linux/amd64'), portalJob('arm64', 'linux/arm64')];
+const BRANCH = 'feature/<script>x';
+
+describe('pages of branches, pull requests, artifacts, releases and the home page', () => {
+  let database: TestDatabase;
+  let bucket: TestBucket;
+  let app: ReturnType<typeof createPortalApp>;
+  const ids: Record<string, number> = {};
+  const file = (label: string) => Buffer.concat([Buffer.from(label), randomBytes(1000)]);
+  const bytes = {
+    oldAmd64: file('old amd64'),
+    newArm64: file('new arm64'),
+    pull: file('pull'),
+    release: file('release'),
+    provenance: Buffer.from('{"_type":"https://in-toto.io/Statement/v1"}\n'),
+  };
+  let serial = 0;
+  const request = (overrides: Partial<NewBuild>, repo = 'gadget'): NewBuild => ({
+    repo: { owner: 'acme', name: repo, cloneUrl: `/srv/git/${repo}.git`, source: 'git' },
+    sha: (++serial).toString(16).padStart(40, 'b'),
+    ref: BRANCH,
+    branch: BRANCH,
+    trigger: 'cli',
+    requester: 'cli:test',
+    recipeDigest: 'sha256:0',
+    jobs: JOBS,
+    reuse: false,
+    ...overrides,
+  });
+  const get = async (url: string) => {
+    const response = await app.request(url.slice(BASE.length));
+    return { status: response.status, html: await response.text() };
+  };
+
+  beforeAll(async () => {
+    [database, bucket] = await Promise.all([createTestDatabase(), createTestBucket()]);
+    const { db } = database;
+    ids.old = await finishBuild(db, bucket, request({}), {
+      amd64: { state: 'succeeded', files: { 'gadget.bin': bytes.oldAmd64 } },
+      arm64: { state: 'succeeded' },
+    });
+    ids.new = await finishBuild(db, bucket, request({}), {
+      amd64: { state: 'failed' },
+      arm64: { state: 'succeeded', files: { 'gadget.bin': bytes.newArm64 } },
+    });
+    const pull = { ref: 'pr-7', branch: null, pullNumber: 7, trigger: 'label' as const };
+    ids.pullOld = await finishBuild(db, bucket, request(pull), {
+      amd64: { state: 'failed' },
+      arm64: { state: 'failed' },
+    });
+    ids.pull = await finishBuild(db, bucket, request({ ...pull, trusted: false }), {
+      amd64: { state: 'succeeded', files: { 'gadget.bin': bytes.pull } },
+      arm64: { state: 'succeeded' },
+    });
+    const tag = { ref: 'v3.0.0', branch: null, tag: 'v3.0.0', trigger: 'tag' as const };
+    ids.release = await finishBuild(db, bucket, request(tag), {
+      amd64: {
+        state: 'succeeded',
+        files: { 'gadget-3.0.0.deb': bytes.release, 'provenance.intoto.json': bytes.provenance },
+      },
+      arm64: { state: 'succeeded' },
+    });
+    // A running job, and a private repository's build that anonymous visitors must not see.
+    await createBuild(db, request({ ref: 'main', branch: 'main', jobs: [JOBS[0]!] }));
+    await claimJob(db, { workerId: 'worker-a', platforms: ['linux/amd64'], leaseSeconds: 60 });
+    await createBuild(db, request({ ref: 'main', branch: 'main', jobs: [JOBS[0]!] }, 'hidden'));
+    await setRepoVisibility(db, 'acme', 'hidden', 'private');
+    app = createPortalApp({
+      db,
+      storage: bucket.client,
+      bucket: bucket.storage.bucket,
+      portalUrl: BASE,
+      log: pino({ level: 'silent' }),
+      retentionPolicy: { pullRequestDays: 3, branchDays: 30 },
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([database?.drop(), bucket?.remove()]);
+  });
+
+  it('the repository page links its branches, pull requests and releases', async () => {
+    const { html } = await get(portalUrls.repo(BASE, 'acme', 'gadget'));
+    expect(html).toContain(`href="${portalUrls.branch(BASE, 'acme', 'gadget', BRANCH)}"`);
+    expect(html).toContain('feature/&lt;script&gt;x</a>');
+    expect(html).not.toContain('<script>x');
+    expect(html).toContain(`<a href="${portalUrls.pull(BASE, 'acme', 'gadget', 7)}">#7</a>`);
+    expect(html).toContain(
+      `<a href="${portalUrls.release(BASE, 'acme', 'gadget', 'v3.0.0')}">v3.0.0</a>`,
+    );
+  });
+
+  it('the branch page gives the newest successful build per target, by stable links', async () => {
+    const { status, html } = await get(portalUrls.branch(BASE, 'acme', 'gadget', BRANCH));
+    expect(status).toBe(200);
+    // amd64 failed in the newer build: its latest success is the older one.
+    const link = (target: string) =>
+      portalUrls.branchDownload(BASE, 'acme', 'gadget', BRANCH, target, 'gadget.bin');
+    expect(html).toContain(`href="${link('amd64')}"`);
+    expect(html).toContain(`href="${link('arm64')}"`);
+    expect(html).toContain(`href="${portalUrls.build(BASE, ids.old!)}">#${ids.old}</a>`);
+    expect(html).toContain(`href="${portalUrls.build(BASE, ids.new!)}">#${ids.new}</a>`);
+    const download = await app.request(link('amd64').slice(BASE.length));
+    expect(Buffer.from(await download.arrayBuffer()).equals(bytes.oldAmd64)).toBe(true);
+    expect(html).toContain(`<h1>Branch feature/&lt;script&gt;x <img src="`);
+    expect((await get(portalUrls.branch(BASE, 'acme', 'gadget', 'nope'))).status).toBe(404);
+  });
+
+  it('the pull request page shows its newest build and all of them', async () => {
+    const { status, html } = await get(portalUrls.pull(BASE, 'acme', 'gadget', 7));
+    expect(status).toBe(200);
+    expect(html).toContain(`<h2><a href="${portalUrls.build(BASE, ids.pull!)}">`);
+    expect(html).toContain(`>#${ids.pullOld}</a>`);
+    expect(html).toContain('Built from a fork: untrusted code');
+    expect((await get(portalUrls.pull(BASE, 'acme', 'gadget', 8))).status).toBe(404);
+    expect((await get(`${BASE}/acme/gadget/pull/x`)).status).toBe(404);
+  });
+
+  it('the artifact page says what it is, where it came from and when it expires', async () => {
+    const page = (await get(portalUrls.build(BASE, ids.pull!))).html;
+    const id = Number(/\/artifacts\/(\d+)"/.exec(page)![1]);
+    const { status, html } = await get(portalUrls.artifact(BASE, id));
+    expect(status).toBe(200);
+    expect(html).toContain(createHash('sha256').update(bytes.pull).digest('hex'));
+    const commit = await sha(ids.pull!);
+    const stable = portalUrls.commitDownload(BASE, 'acme', 'gadget', commit, 'amd64', 'gadget.bin');
+    expect(html).toContain(`<code>${stable}</code>`);
+    // A pull request's artifacts expire 3 days (the policy) after the build finished.
+    const build = (await (
+      await app.request(`/api/v1/repos/acme/gadget/commits/${commit}/builds`)
+    ).json()) as {
+      builds: { finishedAt: string; retention: { class: string; expiresAt: string } }[];
+    };
+    const { finishedAt, retention } = build.builds[0]!;
+    const expires = new Date(Date.parse(finishedAt) + 3 * 86_400_000);
+    expect(retention).toMatchObject({ class: 'pull-request', expiresAt: expires.toISOString() });
+    expect(html).toContain(`<td class="retention">expires ${formatRetentionDate(expires)}</td>`);
+    expect(page).toContain(`Artifacts: expires ${formatRetentionDate(expires)}`);
+    expect((await get(portalUrls.artifact(BASE, 999_999))).status).toBe(404);
+  });
+
+  /** The sha of build `id`, read from its page. */
+  async function sha(id: number) {
+    const { html } = await get(portalUrls.build(BASE, id));
+    return /\/commit\/([0-9a-f]{40})"/.exec(html)![1]!;
+  }
+
+  it('the release page has copy buttons, the provenance and how long it is kept', async () => {
+    const { html } = await get(portalUrls.release(BASE, 'acme', 'gadget', 'v3.0.0'));
+    const url = portalUrls.releaseDownload(BASE, 'acme', 'gadget', 'v3.0.0', 'gadget-3.0.0.deb');
+    const digest = createHash('sha256').update(bytes.release).digest('hex');
+    expect(html).toContain(`<button type="button" hidden="" data-copy="${url}"`);
+    expect(html).toContain(`<button type="button" hidden="" data-copy="${digest}"`);
+    expect(html).toContain('Artifacts: kept: tag v3.0.0');
+    expect(html).toMatch(
+      /Provenance of amd64 \(in-toto, SLSA v1\): <a href="[^"]+provenance\.intoto\.json">/,
+    );
+    // The provenance is linked, not listed as an installer.
+    expect(html).not.toMatch(/<td><a href="[^"]+">provenance\.intoto\.json<\/a>/);
+    // The one script the CSP allows, which makes the buttons work.
+    const script = await app.request('/static/portal.js');
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await script.text()).toContain('navigator.clipboard.writeText');
+  });
+
+  it('the home page shows running jobs, recent builds and the queue, public ones only', async () => {
+    const { html } = await get(`${BASE}/`);
+    expect(html).toMatch(
+      /<h2>Running jobs<\/h2><ul><li><a href="[^"]+\/jobs\/\d+\/log">amd64 of build #\d+<\/a>/,
+    );
+    expect(html).toContain(`href="${portalUrls.build(BASE, ids.release!)}">#${ids.release}</a>`);
+    // Counts only: the hidden repository's queued job is counted, not named.
+    expect(html).toContain('linux/amd64: 1 running, 1 queued');
+    expect(html).not.toContain('acme/hidden');
+  });
+});
