@@ -10,6 +10,7 @@ import { RESULTS_DIR } from './support';
 const BENCHMARKS = [
   'dispatch',
   'slack-ack',
+  'portal',
   'throughput',
   'overhead',
   'recovery',

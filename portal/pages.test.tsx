@@ -63,7 +63,7 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
       amd64: { state: 'failed' },
       arm64: { state: 'succeeded', files: { 'gadget.bin': bytes.newArm64 } },
     });
-    const pull = { ref: 'pr-7', branch: null, pullNumber: 7, trigger: 'label' as const };
+    const pull = { ref: 'pr-7', branch: undefined, pullNumber: 7, trigger: 'label' as const };
     ids.pullOld = await finishBuild(db, bucket, request(pull), {
       amd64: { state: 'failed' },
       arm64: { state: 'failed' },
@@ -72,7 +72,7 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
       amd64: { state: 'succeeded', files: { 'gadget.bin': bytes.pull } },
       arm64: { state: 'succeeded' },
     });
-    const tag = { ref: 'v3.0.0', branch: null, tag: 'v3.0.0', trigger: 'tag' as const };
+    const tag = { ref: 'v3.0.0', branch: undefined, tag: 'v3.0.0', trigger: 'tag' as const };
     ids.release = await finishBuild(db, bucket, request(tag), {
       amd64: {
         state: 'succeeded',

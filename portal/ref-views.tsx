@@ -1,7 +1,7 @@
 import { portalUrls } from '../core/urls';
 import type { Artifact } from '../db/queries/artifacts';
 import type { Build, Job } from '../db/queries/builds';
-import type { LatestOfTarget, RefSummary } from '../db/queries/portal';
+import type { LatestOfTarget } from '../db/queries/portal';
 import type { Repo } from '../db/queries/repos';
 import type { BuildDetails } from './build-details';
 import { BuildSection, CopyButton, Layout, Size, State, Time } from './views';
