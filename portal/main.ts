@@ -4,8 +4,11 @@ import { createStorageClient, ensureBucket } from '../core/storage';
 import { connect, migrateDatabase } from '../db/client';
 import { createPortalApp } from './app';
 import { loadPortalConfig } from './config';
+import { startCleanupLoop } from './retention/cleanup';
+import { loadRetentionConfig } from './retention/config';
 
 const config = loadPortalConfig();
+const retention = loadRetentionConfig();
 const log = createLogger({ name: 'portal', level: config.logLevel });
 await migrateDatabase(config.databaseUrl);
 const db = connect(config.databaseUrl);
@@ -17,6 +20,7 @@ const app = createPortalApp({
   bucket: config.storage.bucket,
   portalUrl: config.portalUrl,
   log,
+  retentionPolicy: retention.policy,
   oidc: config.oidc,
   sessionHours: config.sessionHours,
   presign:
@@ -27,6 +31,19 @@ const app = createPortalApp({
         }
       : undefined,
 });
+// Artifacts past their retention are deleted (objects, then rows) every interval; 0: by cron.
+const cleanup =
+  retention.cleanupIntervalMs > 0
+    ? startCleanupLoop({
+        db,
+        storage,
+        bucket: config.storage.bucket,
+        log: log.child({ component: 'retention' }),
+        policy: retention.policy,
+        dryRun: retention.dryRun,
+        intervalMs: retention.cleanupIntervalMs,
+      })
+    : undefined;
 const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
   log.info({ address: `${info.address}:${info.port}`, url: config.portalUrl }, 'portal listening');
 });
@@ -38,8 +55,11 @@ server.on('error', (error) => {
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'closing: finishing open requests, accepting no more');
+    const cleanupStopped = cleanup?.stop();
     server.close(() => {
-      void db.$client.end({ timeout: 5 }).then(() => log.info('portal stopped'));
+      void Promise.resolve(cleanupStopped)
+        .then(() => db.$client.end({ timeout: 5 }))
+        .then(() => log.info('portal stopped'));
     });
     // Downloads still streaming after the grace period are cut off.
     setTimeout(() => {

@@ -6,7 +6,7 @@ import { portalUrls } from '../../core/urls';
 import { connect, migrateDatabase, type Database } from '../../db/client';
 import { CHANNELS } from '../../db/notify';
 import { cancelBuild } from '../../db/queries/jobs';
-import { upsertRepo } from '../../db/queries/repos';
+import { setRepoVisibility, upsertRepo } from '../../db/queries/repos';
 import { listWorkers, queueDepth, workerState } from '../../db/queries/workers';
 import { loadBuildView } from '../build-view';
 import { requestBuild } from '../request-build';
@@ -27,6 +27,8 @@ const HELP = `crossdock — the command-line front end of Crossdock
       Shows queued and running jobs per platform, and the workers and free slots serving each.
   crossdock repo add <owner/repo> --git-url <clone URL>
       Registers a plain git repository (no GitHub): refs and .crossdock.yml are read with git.
+  crossdock repo visibility <owner/repo> public|private
+      Who sees the repository in the portal: anyone, or only signed-in users and API tokens.
 
 ${USAGE}`;
 
@@ -154,6 +156,19 @@ async function main(argv: string[]): Promise<number> {
         source: 'git',
       });
       console.log(`registered ${repo.owner}/${repo.name} (plain git, ${values['git-url']})`);
+      return 0;
+    }
+    if (verb === 'repo' && rest[0] === 'visibility' && rest[1]) {
+      const repo = parseRepoName(rest[1]);
+      const visibility = rest[2];
+      if (visibility !== 'public' && visibility !== 'private')
+        throw new CrossdockError('bad-command', 'Say `public` or `private` after the repository.');
+      if (!(await setRepoVisibility(db, repo.owner, repo.name, visibility)))
+        throw new CrossdockError(
+          'bad-command',
+          `No repository ${repo.owner}/${repo.name}: register it first (\`crossdock repo add\`) or build it once.`,
+        );
+      console.log(`${repo.owner}/${repo.name} is now ${visibility} in the portal`);
       return 0;
     }
     if (verb === 'cancel') return await cancel(db, rest[0], config.user);

@@ -121,4 +121,22 @@ describe('the crossdock CLI with a plain git repository', () => {
     );
     expect((await stack.db.select().from(builds)).length).toBe(before);
   });
+
+  it('makes a repository private in the portal, and public again', async () => {
+    const page = `${stack.portalUrl}/demo/hello`;
+    expect((await fetch(page)).status).toBe(200);
+    const hidden = await cli(['repo', 'visibility', 'demo/hello', 'private']);
+    expect(hidden.stdout).toBe('demo/hello is now private in the portal\n');
+    expect((await fetch(page)).status).toBe(404);
+    await cli(['repo', 'visibility', 'demo/hello', 'public']);
+    expect((await fetch(page)).status).toBe(200);
+    const wrong = await cli(['repo', 'visibility', 'demo/hello', 'secret']).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(wrong).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('`public` or `private`'),
+    });
+  });
 });
