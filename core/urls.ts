@@ -16,6 +16,15 @@ export const portalUrls = {
     `${base}/${owner}/${repo}/pull/${pullNumber}`,
   /** An artifact's page: what it is, where it came from, its links and how long it is kept. */
   artifact: (base: string, artifactId: number) => `${base}/artifacts/${artifactId}`,
+  // The JSON API of the pages above (docs/portal.md "JSON API").
+  buildApi: (base: string, buildId: number) => `${base}/api/v1/builds/${buildId}`,
+  buildsApi: (base: string) => `${base}/api/v1/builds`,
+  repoApi: (base: string, owner: string, repo: string) => `${base}/api/v1/repos/${owner}/${repo}`,
+  branchApi: (base: string, owner: string, repo: string, branch: string) =>
+    `${base}/api/v1/repos/${owner}/${repo}/branches/${encodeURIComponent(branch)}`,
+  pullApi: (base: string, owner: string, repo: string, pullNumber: number) =>
+    `${base}/api/v1/repos/${owner}/${repo}/pulls/${pullNumber}`,
+  artifactApi: (base: string, artifactId: number) => `${base}/api/v1/artifacts/${artifactId}`,
   jobLog: (base: string, jobId: number) => `${base}/jobs/${jobId}/log`,
   /** The log page of one attempt (1, 2, …) of a job. */
   jobAttemptLog: (base: string, jobId: number, attempt: number) =>

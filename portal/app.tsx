@@ -43,7 +43,13 @@ import {
   type PortalEnv,
 } from './auth';
 import { portalUrls } from '../core/urls';
-import { buildToJson, isFinished, loadBuildDetails } from './build-details';
+import {
+  buildSummaryToJson,
+  buildToJson,
+  isFinished,
+  loadBuildDetails,
+  retentionToJson,
+} from './build-details';
 import {
   ArtifactObjectMissing,
   artifactResponse,
@@ -554,6 +560,133 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     return c.json({ query, hits: hits.map((hit) => searchHitToJson(base, hit)) });
   });
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(base)));
+
+  app.get('/api/v1/builds', async (c) => {
+    const recent = await listRecentBuilds(db, {
+      limit: 20,
+      publicOnly: c.get('viewer') === undefined,
+    });
+    const details = await loadBuildDetails(db, recent, retentionPolicy);
+    c.header('Cache-Control', 'no-store');
+    return c.json({ builds: details.map((entry) => buildToJson(entry, base)) });
+  });
+  app.get('/api/v1/builds/:id', async (c) => {
+    const id = parseId(c.req.param('id'));
+    const build = id === undefined ? undefined : await getBuild(db, id);
+    if (!build || !visible(c, build.repo)) return c.notFound();
+    const [details] = await loadBuildDetails(db, [build], retentionPolicy);
+    return c.json(buildToJson(details!, base));
+  });
+  app.get('/api/v1/artifacts/:id', async (c) => {
+    const id = parseId(c.req.param('id'));
+    const found = id === undefined ? undefined : await getArtifact(db, id);
+    if (!found || !visible(c, found.repo)) return c.notFound();
+    const { artifact, job, build, repo } = found;
+    const [details] = await loadBuildDetails(db, [{ build, repo, jobs: [job] }], retentionPolicy);
+    return c.json({
+      id: artifact.id,
+      name: artifact.name,
+      size: artifact.size,
+      sha256: artifact.sha256,
+      url: portalUrls.artifact(base, artifact.id),
+      downloadUrl: portalUrls.artifactDownload(base, artifact.id, artifact.name),
+      commitDownloadUrl: portalUrls.commitDownload(
+        base,
+        repo.owner,
+        repo.name,
+        build.sha,
+        job.target,
+        artifact.name,
+      ),
+      jobId: job.id,
+      target: job.target,
+      platform: job.platform,
+      build: buildSummaryToJson(build, repo, base),
+      createdAt: artifact.createdAt.toISOString(),
+      retention: retentionToJson(details!.retention),
+    });
+  });
+  app.get('/api/v1/repos/:owner/:repo', async (c) => {
+    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
+    if (!repo) return c.notFound();
+    const [tags, branches, pulls] = await Promise.all([
+      listTagsOfRepo(db, repo.id),
+      listRefsOfRepo(db, repo.id, 'branch'),
+      listRefsOfRepo(db, repo.id, 'pull'),
+    ]);
+    const { owner, name } = repo;
+    return c.json({
+      repo: `${owner}/${name}`,
+      visibility: repo.visibility,
+      url: portalUrls.repo(base, owner, name),
+      releasesApiUrl: portalUrls.releasesApi(base, owner, name),
+      branches: branches.map((entry) => ({
+        name: entry.name,
+        apiUrl: portalUrls.branchApi(base, owner, name, entry.name),
+        buildCount: entry.buildCount,
+        latest: buildSummaryToJson(entry.latest, repo, base),
+      })),
+      pulls: pulls.map((entry) => ({
+        number: Number(entry.name),
+        apiUrl: portalUrls.pullApi(base, owner, name, Number(entry.name)),
+        buildCount: entry.buildCount,
+        latest: buildSummaryToJson(entry.latest, repo, base),
+      })),
+      tags: tags.map((entry) => ({
+        tag: entry.tag,
+        releaseApiUrl: portalUrls.releaseApi(base, owner, name, entry.tag),
+        latest: buildSummaryToJson(entry.latest, repo, base),
+      })),
+    });
+  });
+  app.get('/api/v1/repos/:owner/:repo/branches/:branch', async (c) => {
+    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
+    if (!repo) return c.notFound();
+    const branch = c.req.param('branch');
+    const [latest, builds] = await Promise.all([
+      latestOfBranchPerTarget(db, repo.id, branch),
+      listBuildsOfRef(db, repo.id, { branch }),
+    ]);
+    if (builds.length === 0) return c.notFound();
+    return c.json({
+      repo: `${repo.owner}/${repo.name}`,
+      branch,
+      url: portalUrls.branch(base, repo.owner, repo.name, branch),
+      badgeUrl: portalUrls.branchBadge(base, repo.owner, repo.name, branch),
+      latest: latest.map((entry) => ({
+        target: entry.target,
+        platform: entry.platform,
+        build: buildSummaryToJson(entry.build, repo, base),
+        files: entry.artifacts.map((artifact) => ({
+          name: artifact.name,
+          size: artifact.size,
+          sha256: artifact.sha256,
+          downloadUrl: portalUrls.branchDownload(
+            base,
+            repo.owner,
+            repo.name,
+            branch,
+            entry.target,
+            artifact.name,
+          ),
+        })),
+      })),
+      builds: builds.map((build) => buildSummaryToJson(build, repo, base)),
+    });
+  });
+  app.get('/api/v1/repos/:owner/:repo/pulls/:number', async (c) => {
+    const pullNumber = parseId(c.req.param('number'));
+    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
+    if (!repo || pullNumber === undefined) return c.notFound();
+    const builds = await listBuildsOfRef(db, repo.id, { pullNumber });
+    if (builds.length === 0) return c.notFound();
+    return c.json({
+      repo: `${repo.owner}/${repo.name}`,
+      pullNumber,
+      url: portalUrls.pull(base, repo.owner, repo.name, pullNumber),
+      builds: builds.map((build) => buildSummaryToJson(build, repo, base)),
+    });
+  });
 
   app.get('/:owner/:repo/releases.atom', async (c) => {
     const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));

@@ -181,3 +181,15 @@ export function retentionToJson(retention: RetentionInfo) {
     reason: retention.reason,
   };
 }
+
+/** A build in a list (JSON): id, page URL, what it built (buildRefToJson), times. */
+export function buildSummaryToJson(build: Build, repo: Repo, portalUrl: string) {
+  return {
+    id: build.id,
+    url: portalUrls.build(portalUrl, build.id),
+    apiUrl: portalUrls.buildApi(portalUrl, build.id),
+    ...buildRefToJson(build, repo),
+    createdAt: build.createdAt.toISOString(),
+    finishedAt: build.finishedAt?.toISOString() ?? null,
+  };
+}

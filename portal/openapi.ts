@@ -172,6 +172,116 @@ export function openApiDocument(base: string) {
           },
         },
       },
+      '/api/v1/builds': {
+        get: {
+          summary: 'The 20 newest builds the caller may see, with jobs and artifacts',
+          responses: {
+            200: ok('builds', {
+              type: 'object',
+              required: ['builds'],
+              properties: { builds: { type: 'array', items: ref('Build') } },
+            }),
+          },
+        },
+      },
+      '/api/v1/builds/{id}': {
+        get: {
+          summary: 'One build, with jobs, artifacts and retention',
+          parameters: [{ ...path('id', 'build id'), schema: integer }],
+          responses: { 200: ok('the build', ref('Build')), 404: notFound },
+        },
+      },
+      '/api/v1/artifacts/{id}': {
+        get: {
+          summary: 'One artifact: its links, sha256, where it came from, retention',
+          parameters: [{ ...path('id', 'artifact id'), schema: integer }],
+          responses: {
+            200: ok('the artifact', {
+              type: 'object',
+              required: ['id', 'name', 'size', 'sha256', 'downloadUrl', 'build', 'retention'],
+              properties: {
+                id: integer,
+                name: string,
+                size: integer,
+                sha256: string,
+                url,
+                downloadUrl: url,
+                commitDownloadUrl: url,
+                jobId: integer,
+                target: string,
+                platform: string,
+                build: ref('BuildSummary'),
+                createdAt: time,
+                retention: ref('Retention'),
+              },
+            }),
+            404: notFound,
+          },
+        },
+      },
+      '/api/v1/repos/{owner}/{repo}': {
+        get: {
+          summary: 'A repository: its branches, pull requests and tags with their newest builds',
+          parameters: [owner, repo],
+          responses: {
+            200: ok('the repository', {
+              type: 'object',
+              required: ['repo', 'visibility', 'branches', 'pulls', 'tags'],
+              properties: {
+                repo: string,
+                visibility: { enum: ['public', 'private'] },
+                url,
+                releasesApiUrl: url,
+                branches: { type: 'array', items: { type: 'object' } },
+                pulls: { type: 'array', items: { type: 'object' } },
+                tags: { type: 'array', items: { type: 'object' } },
+              },
+            }),
+            404: notFound,
+          },
+        },
+      },
+      '/api/v1/repos/{owner}/{repo}/branches/{branch}': {
+        get: {
+          summary:
+            'A branch: per target its newest successful build and files (stable links), and its builds',
+          parameters: [owner, repo, path('branch', 'branch name, percent-encoded')],
+          responses: {
+            200: ok('the branch', {
+              type: 'object',
+              required: ['repo', 'branch', 'latest', 'builds'],
+              properties: {
+                repo: string,
+                branch: string,
+                url,
+                badgeUrl: url,
+                latest: { type: 'array', items: { type: 'object' } },
+                builds: { type: 'array', items: ref('BuildSummary') },
+              },
+            }),
+            404: notFound,
+          },
+        },
+      },
+      '/api/v1/repos/{owner}/{repo}/pulls/{number}': {
+        get: {
+          summary: "A pull request's builds, newest first",
+          parameters: [owner, repo, { ...path('number', 'pull request number'), schema: integer }],
+          responses: {
+            200: ok('the pull request', {
+              type: 'object',
+              required: ['repo', 'pullNumber', 'builds'],
+              properties: {
+                repo: string,
+                pullNumber: integer,
+                url,
+                builds: { type: 'array', items: ref('BuildSummary') },
+              },
+            }),
+            404: notFound,
+          },
+        },
+      },
       '/api/v1/user': {
         get: {
           summary: 'Who the caller is (signed-in session or API token)',
@@ -298,7 +408,31 @@ export function openApiDocument(base: string) {
             createdAt: time,
             startedAt: time,
             finishedAt: time,
+            pinned: { type: 'boolean' },
+            retention: ref('Retention'),
             jobs: { type: 'array', items: { type: 'object' } },
+          },
+        },
+        BuildSummary: {
+          type: 'object',
+          required: ['id', 'url', 'repo', 'sha', 'state'],
+          properties: {
+            id: integer,
+            url,
+            apiUrl: url,
+            ...buildRef,
+            createdAt: time,
+            finishedAt: time,
+          },
+        },
+        Retention: {
+          type: 'object',
+          required: ['class', 'expiresAt', 'deletedAt', 'reason'],
+          properties: {
+            class: { enum: ['pinned', 'tag', 'pull-request', 'branch', 'other'] },
+            expiresAt: time,
+            deletedAt: time,
+            reason: string,
           },
         },
         Release: {

@@ -192,4 +192,69 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
     expect(html).toContain('linux/amd64: 1 running, 1 queued');
     expect(html).not.toContain('acme/hidden');
   });
+
+  it('the JSON API gives what the pages show', async () => {
+    const json = async (url: string) => {
+      const response = await app.request(url.slice(BASE.length));
+      expect({ url, status: response.status }).toEqual({ url, status: 200 });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const repo = (await json(portalUrls.repoApi(BASE, 'acme', 'gadget'))) as {
+      branches: { name: string; latest: { id: number } }[];
+      pulls: { number: number; latest: { id: number } }[];
+      tags: { tag: string }[];
+    };
+    expect(repo.branches.map((branch) => branch.name)).toEqual(['main', BRANCH]);
+    expect(repo.pulls).toMatchObject([{ number: 7, latest: { id: ids.pull } }]);
+    expect(repo.tags).toMatchObject([{ tag: 'v3.0.0' }]);
+
+    const branch = (await json(portalUrls.branchApi(BASE, 'acme', 'gadget', BRANCH))) as {
+      latest: { target: string; build: { id: number }; files: { downloadUrl: string }[] }[];
+      builds: { id: number }[];
+    };
+    expect(branch.latest.map((entry) => [entry.target, entry.build.id])).toEqual([
+      ['amd64', ids.old],
+      ['arm64', ids.new],
+    ]);
+    expect(branch.latest[0]!.files[0]!.downloadUrl).toBe(
+      portalUrls.branchDownload(BASE, 'acme', 'gadget', BRANCH, 'amd64', 'gadget.bin'),
+    );
+    expect(branch.builds.map((build) => build.id)).toEqual([ids.new, ids.old]);
+
+    const pull = (await json(portalUrls.pullApi(BASE, 'acme', 'gadget', 7))) as {
+      builds: { id: number }[];
+    };
+    expect(pull.builds.map((build) => build.id)).toEqual([ids.pull, ids.pullOld]);
+
+    const build = (await json(portalUrls.buildApi(BASE, ids.release!))) as {
+      retention: { class: string };
+      jobs: { artifacts: { id: number; name: string }[] }[];
+    };
+    expect(build.retention).toMatchObject({ class: 'tag', expiresAt: null });
+    const deb = build.jobs[0]!.artifacts.find((artifact) => artifact.name === 'gadget-3.0.0.deb')!;
+    const artifact = await json(portalUrls.artifactApi(BASE, deb.id));
+    expect(artifact).toMatchObject({
+      name: 'gadget-3.0.0.deb',
+      sha256: createHash('sha256').update(bytes.release).digest('hex'),
+      target: 'amd64',
+      build: { id: ids.release, tag: 'v3.0.0' },
+      retention: { reason: 'kept: tag v3.0.0' },
+    });
+
+    const recent = (await json(portalUrls.buildsApi(BASE))) as { builds: { repo: string }[] };
+    expect(recent.builds.length).toBe(6);
+    expect(recent.builds.map((entry) => entry.repo)).not.toContain('acme/hidden');
+    for (const url of [
+      portalUrls.branchApi(BASE, 'acme', 'gadget', 'nope'),
+      portalUrls.pullApi(BASE, 'acme', 'gadget', 8),
+      portalUrls.repoApi(BASE, 'acme', 'nope'),
+      portalUrls.repoApi(BASE, 'acme', 'hidden'),
+      portalUrls.buildApi(BASE, 999_999),
+      portalUrls.artifactApi(BASE, 999_999),
+    ])
+      expect({ url, status: (await app.request(url.slice(BASE.length))).status }).toEqual({
+        url,
+        status: 404,
+      });
+  });
 });
