@@ -62,6 +62,7 @@ import { releaseFiles, releaseToJson, sha256Sums, searchHitToJson } from './rele
 import { statusBadge } from './badge';
 import { releasesFeed } from './feed';
 import { logToHtml } from './log-html';
+import { createPageCache, type PageCacheOptions } from './page-cache';
 import { streamLiveLog, type LiveLogOptions } from './live-log';
 import { queueToJson, workerToJson } from './fleet';
 import { logToJson, parseLogQuery, type LogQuery } from './job-log';
@@ -83,6 +84,21 @@ import {
 /** The portal's script (progressive enhancement: live logs, copy buttons), read once. */
 const PORTAL_SCRIPT = readFileSync(new URL('./static/portal.js', import.meta.url), 'utf8');
 
+/** The routes whose answers the page cache keeps (when configured). */
+const CACHED_ROUTES = [
+  '/',
+  '/builds/:id',
+  '/artifacts/:id',
+  '/:owner/:repo',
+  '/:owner/:repo/commit/:sha',
+  '/:owner/:repo/releases/:tag',
+  '/:owner/:repo/branches/:branch',
+  '/:owner/:repo/pull/:number',
+  '/api/v1/builds/:id',
+  '/api/v1/artifacts/:id',
+  '/api/v1/repos/*',
+];
+
 /** What the portal needs; `main.ts` wires the real ones, tests pass test services. */
 export interface PortalDeps {
   db: Database;
@@ -101,6 +117,8 @@ export interface PortalDeps {
    * `storage`, a client for the object store's public endpoint, valid for `seconds`.
    */
   presign?: { storage: Client; seconds: number } | undefined;
+  /** Serve rendered pages again for a short while (portal/page-cache.ts); omitted: no cache. */
+  pageCache?: PageCacheOptions | undefined;
   /** How long artifacts are kept (docs/retention.md), for pages to say; default the defaults. */
   retentionPolicy?: RetentionPolicy;
   /** How live logs are streamed (polling period, longest stream); defaults in live-log.ts. */
@@ -183,6 +201,11 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   const sameOrigin = csrf({ origin: new URL(base).origin });
   app.use((c, next) => (c.req.header('authorization') ? next() : sameOrigin(c, next)));
   app.use(viewerMiddleware(db));
+  if (deps.pageCache) {
+    // Pages and API answers that change only when a build does; not logs, downloads or sign-in.
+    const cache = createPageCache(deps.pageCache);
+    for (const path of CACHED_ROUTES) app.get(path, cache.middleware);
+  }
 
   /** Renders `page` with what its frame shows of the request (PageRequestContext). */
   const render = (

@@ -27,6 +27,7 @@ describe('loadPortalConfig', () => {
       downloads: 'stream',
       storagePublicUrl: REQUIRED.S3_ENDPOINT,
       presignSeconds: 300,
+      pageCacheMs: 1000,
     });
   });
 

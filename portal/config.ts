@@ -28,6 +28,7 @@ const schema = z.object({
   PORTAL_DOWNLOADS: z.enum(['stream', 'redirect']).default('stream'),
   S3_PUBLIC_ENDPOINT: z.string().url().optional(),
   PORTAL_PRESIGN_SECONDS: z.coerce.number().int().min(1).max(604_800).default(300),
+  PORTAL_PAGE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
 });
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -53,6 +54,8 @@ export interface PortalConfig {
   /** The object store's URL as browsers reach it (redirect mode); default: the S3 endpoint. */
   storagePublicUrl: string;
   presignSeconds: number;
+  /** How long rendered pages are served again, in ms (portal/page-cache.ts); 0: not at all. */
+  pageCacheMs: number;
 }
 
 /** Reads and validates the portal's configuration from `env`; throws naming each bad variable. */
@@ -83,5 +86,6 @@ export function loadPortalConfig(env: NodeJS.ProcessEnv = process.env): PortalCo
     downloads: c.PORTAL_DOWNLOADS,
     storagePublicUrl: c.S3_PUBLIC_ENDPOINT ?? c.S3_ENDPOINT,
     presignSeconds: c.PORTAL_PRESIGN_SECONDS,
+    pageCacheMs: c.PORTAL_PAGE_CACHE_MS,
   };
 }

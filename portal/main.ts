@@ -21,6 +21,7 @@ const app = createPortalApp({
   portalUrl: config.portalUrl,
   log,
   retentionPolicy: retention.policy,
+  pageCache: config.pageCacheMs > 0 ? { ttlMs: config.pageCacheMs } : undefined,
   oidc: config.oidc,
   sessionHours: config.sessionHours,
   presign:
