@@ -41,7 +41,7 @@ describe('page cache', () => {
   it('renders a page once for a burst of requests and serves it again until it is old', async () => {
     const { app, renderings } = countingApp(300);
     const answers = await Promise.all(
-      Array.from({ length: 20 }, () => app.request('/page').then((r) => r.text())),
+      Array.from({ length: 20 }, async () => (await app.request('/page')).text()),
     );
     expect(new Set(answers)).toEqual(new Set(['rendering 1 for anonymous']));
     expect(renderings()).toBe(1);
