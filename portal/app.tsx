@@ -248,6 +248,42 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   /** The repository `owner/name` if it exists and the caller may see it, else undefined. */
   const findVisibleRepo = async (c: Context<PortalEnv>, owner: string, name: string) =>
     visible(c, await findRepo(db, owner, name));
+  /** What the caller may list: private repositories only when signed in or with a token. */
+  const audience = (c: Context<PortalEnv>) => ({ includePrivate: c.get('viewer') !== undefined });
+
+  /**
+   * The `:branch` of the URL's repository: per target its newest success, and its recent builds;
+   * undefined when the repository is not visible or the branch has no builds.
+   */
+  async function loadBranch(c: Context<PortalEnv>) {
+    const repo = await findVisibleRepo(c, c.req.param('owner')!, c.req.param('repo')!);
+    if (!repo) return undefined;
+    const branch = c.req.param('branch')!;
+    const [latest, builds] = await Promise.all([
+      latestOfBranchPerTarget(db, repo.id, branch),
+      listBuildsOfRef(db, repo.id, { branch }),
+    ]);
+    return builds.length === 0 ? undefined : { repo, branch, latest, builds };
+  }
+
+  /** The builds of pull request `:number` of the URL's repository, newest first; or undefined. */
+  async function loadPull(c: Context<PortalEnv>) {
+    const pullNumber = parseId(c.req.param('number'));
+    const repo = await findVisibleRepo(c, c.req.param('owner')!, c.req.param('repo')!);
+    if (!repo || pullNumber === undefined) return undefined;
+    const builds = await listBuildsOfRef(db, repo.id, { pullNumber });
+    return builds.length === 0 ? undefined : { repo, pullNumber, builds };
+  }
+
+  /** Artifact `:id` with its job, build, repository and build details; or undefined. */
+  async function loadArtifact(c: Context<PortalEnv>) {
+    const id = parseId(c.req.param('id'));
+    const found = id === undefined ? undefined : await getArtifact(db, id);
+    if (!found || !visible(c, found.repo)) return undefined;
+    const { build, repo, job } = found;
+    const [details] = await loadBuildDetails(db, [{ build, repo, jobs: [job] }], retentionPolicy);
+    return { ...found, details: details! };
+  }
 
   app.route(
     '/',
@@ -280,10 +316,10 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   });
 
   app.get('/', async (c) => {
-    const signedIn = c.get('viewer') !== undefined;
+    const { includePrivate } = audience(c);
     const [repos, recent, queue, workers] = await Promise.all([
-      listRepos(db, { includePrivate: signedIn }),
-      listRecentBuilds(db, { limit: 20, publicOnly: !signedIn }),
+      listRepos(db, { includePrivate }),
+      listRecentBuilds(db, { limit: 20, publicOnly: !includePrivate }),
       queueDepth(db),
       listWorkers(db),
     ]);
@@ -341,24 +377,28 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     parseLogQuery({ attempt: c.req.query('attempt'), from: c.req.query('from') });
 
   /**
-   * The job of the `:id` parameter with its build and repository, and the log of attempt
-   * `query.attempt` (by default the latest) from chunk `query.fromSeq` on; undefined for no such
-   * job, or an attempt it has not reached. The job is read before its log: once it is finished,
-   * the log read after it holds every chunk (the worker stores them all before it records the
-   * outcome), so an answer that says `done` misses nothing.
+   * The job of the `:id` parameter with its build and repository, and the attempt `attempt` asks
+   * for (by default the latest); undefined for no such job, one the caller may not see, or an
+   * attempt it has not reached.
    */
-  async function loadLog(c: Context<PortalEnv>, query: LogQuery) {
+  async function loadJobAttempt(c: Context<PortalEnv>, attempt: number | undefined) {
     const id = parseId(c.req.param('id'));
     const found = id === undefined ? undefined : await getJobWithBuild(db, id);
-    if (
-      !found ||
-      !visible(c, found.repo) ||
-      (query.attempt !== undefined && query.attempt > found.job.attempt)
-    ) {
-      return undefined;
-    }
+    if (!found || !visible(c, found.repo)) return undefined;
+    const chosen = attempt ?? found.job.attempt;
+    return chosen > found.job.attempt ? undefined : { ...found, attempt: chosen };
+  }
+
+  /**
+   * loadJobAttempt, and the attempt's log from chunk `query.fromSeq` on. The job is read before
+   * its log: once it is finished, the log read after it holds every chunk (the worker stores them
+   * all before it records the outcome), so an answer that says `done` misses nothing.
+   */
+  async function loadLog(c: Context<PortalEnv>, query: LogQuery) {
+    const found = await loadJobAttempt(c, query.attempt);
+    if (!found) return undefined;
     const log = await readLog(db, found.job.id, {
-      attempt: query.attempt ?? found.job.attempt,
+      attempt: found.attempt,
       fromSeq: query.fromSeq,
     });
     return { ...found, log };
@@ -400,15 +440,12 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     const after = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
     if ('error' in query || !/^\d{1,9}$/.test(after))
       return c.text('give ?attempt=N&after=LINE as non-negative integers', 400);
-    const id = parseId(c.req.param('id'));
-    const found = id === undefined ? undefined : await getJobWithBuild(db, id);
-    if (!found || !visible(c, found.repo)) return c.notFound();
-    const attempt = query.attempt ?? found.job.attempt;
-    if (attempt > found.job.attempt) return c.notFound();
+    const found = await loadJobAttempt(c, query.attempt);
+    if (!found) return c.notFound();
     return streamLiveLog(
       c,
       db,
-      { jobId: found.job.id, attempt, afterLine: Number(after) },
+      { jobId: found.job.id, attempt: found.attempt, afterLine: Number(after) },
       deps.liveLog,
     );
   });
@@ -468,20 +505,14 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   };
 
   app.get('/artifacts/:id', async (c) => {
-    const id = parseId(c.req.param('id'));
-    const found = id === undefined ? undefined : await getArtifact(db, id);
-    if (!found || !visible(c, found.repo)) return c.notFound();
-    const [details] = await loadBuildDetails(
-      db,
-      [{ build: found.build, repo: found.repo, jobs: [found.job] }],
-      retentionPolicy,
-    );
+    const found = await loadArtifact(c);
+    if (!found) return c.notFound();
     return render(
       c,
       <ArtifactPage
         base={base}
         repo={found.repo}
-        details={details!}
+        details={found.details}
         job={found.job}
         artifact={found.artifact}
       />,
@@ -569,7 +600,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
 
   app.get('/search', async (c) => {
     const query = c.req.query('q') ?? '';
-    const hits = await searchBuilds(db, query, { includePrivate: c.get('viewer') !== undefined });
+    const hits = await searchBuilds(db, query, audience(c));
     return render(c, <SearchPage base={base} query={query} hits={hits} />);
   });
   app.get('/api/v1/search', async (c) => {
@@ -579,7 +610,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
         { error: 'bad-request', message: 'give a query: ?q=<sha prefix, #pull, tag or branch>' },
         400,
       );
-    const hits = await searchBuilds(db, query, { includePrivate: c.get('viewer') !== undefined });
+    const hits = await searchBuilds(db, query, audience(c));
     return c.json({ query, hits: hits.map((hit) => searchHitToJson(base, hit)) });
   });
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(base)));
@@ -587,7 +618,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   app.get('/api/v1/builds', async (c) => {
     const recent = await listRecentBuilds(db, {
       limit: 20,
-      publicOnly: c.get('viewer') === undefined,
+      publicOnly: !audience(c).includePrivate,
     });
     const details = await loadBuildDetails(db, recent, retentionPolicy);
     c.header('Cache-Control', 'no-store');
@@ -601,11 +632,9 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     return c.json(buildToJson(details!, base));
   });
   app.get('/api/v1/artifacts/:id', async (c) => {
-    const id = parseId(c.req.param('id'));
-    const found = id === undefined ? undefined : await getArtifact(db, id);
-    if (!found || !visible(c, found.repo)) return c.notFound();
-    const { artifact, job, build, repo } = found;
-    const [details] = await loadBuildDetails(db, [{ build, repo, jobs: [job] }], retentionPolicy);
+    const found = await loadArtifact(c);
+    if (!found) return c.notFound();
+    const { artifact, job, build, repo, details } = found;
     return c.json({
       id: artifact.id,
       name: artifact.name,
@@ -626,7 +655,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
       platform: job.platform,
       build: buildSummaryToJson(build, repo, base),
       createdAt: artifact.createdAt.toISOString(),
-      retention: retentionToJson(details!.retention),
+      retention: retentionToJson(details.retention),
     });
   });
   app.get('/api/v1/repos/:owner/:repo', async (c) => {
@@ -663,14 +692,9 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     });
   });
   app.get('/api/v1/repos/:owner/:repo/branches/:branch', async (c) => {
-    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
-    if (!repo) return c.notFound();
-    const branch = c.req.param('branch');
-    const [latest, builds] = await Promise.all([
-      latestOfBranchPerTarget(db, repo.id, branch),
-      listBuildsOfRef(db, repo.id, { branch }),
-    ]);
-    if (builds.length === 0) return c.notFound();
+    const found = await loadBranch(c);
+    if (!found) return c.notFound();
+    const { repo, branch, latest, builds } = found;
     return c.json({
       repo: `${repo.owner}/${repo.name}`,
       branch,
@@ -698,11 +722,9 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     });
   });
   app.get('/api/v1/repos/:owner/:repo/pulls/:number', async (c) => {
-    const pullNumber = parseId(c.req.param('number'));
-    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
-    if (!repo || pullNumber === undefined) return c.notFound();
-    const builds = await listBuildsOfRef(db, repo.id, { pullNumber });
-    if (builds.length === 0) return c.notFound();
+    const found = await loadPull(c);
+    if (!found) return c.notFound();
+    const { repo, pullNumber, builds } = found;
     return c.json({
       repo: `${repo.owner}/${repo.name}`,
       pullNumber,
@@ -797,26 +819,15 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   });
 
   app.get('/:owner/:repo/branches/:branch', async (c) => {
-    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
-    if (!repo) return c.notFound();
-    const branch = c.req.param('branch');
-    const [latest, builds] = await Promise.all([
-      latestOfBranchPerTarget(db, repo.id, branch),
-      listBuildsOfRef(db, repo.id, { branch }),
-    ]);
-    if (builds.length === 0) return c.notFound();
-    return render(
-      c,
-      <BranchPage base={base} repo={repo} branch={branch} latest={latest} builds={builds} />,
-    );
+    const found = await loadBranch(c);
+    if (!found) return c.notFound();
+    return render(c, <BranchPage base={base} {...found} />);
   });
 
   app.get('/:owner/:repo/pull/:number', async (c) => {
-    const pullNumber = parseId(c.req.param('number'));
-    const repo = await findVisibleRepo(c, c.req.param('owner'), c.req.param('repo'));
-    if (!repo || pullNumber === undefined) return c.notFound();
-    const builds = await listBuildsOfRef(db, repo.id, { pullNumber });
-    if (builds.length === 0) return c.notFound();
+    const found = await loadPull(c);
+    if (!found) return c.notFound();
+    const { repo, pullNumber, builds } = found;
     const jobs = await listJobsOfBuilds(db, [builds[0]!.id]);
     const [latest] = await loadBuildDetails(
       db,

@@ -64,7 +64,8 @@ export function createPageCache(options: PageCacheOptions) {
     // This request rendered (its own answer is in c.res), or the cache had nothing to give.
     if (rendered) return;
     if (!answer) return next();
-    c.res = new Response(answer.body.slice(0), {
+    // Making a body of an ArrayBuffer copies it (Fetch "extract a body"): the kept one stays whole.
+    c.res = new Response(answer.body, {
       status: answer.status,
       headers: answer.headers,
     });
