@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Hono, type Context } from 'hono';
 import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
@@ -62,6 +61,7 @@ import { releaseFiles, releaseToJson, sha256Sums, searchHitToJson } from './rele
 import { statusBadge } from './badge';
 import { releasesFeed } from './feed';
 import { logToHtml } from './log-html';
+import { assetCacheControl, STATIC_ASSETS } from './assets';
 import { createPageCache, type PageCacheOptions } from './page-cache';
 import { streamLiveLog, type LiveLogOptions } from './live-log';
 import { queueToJson, workerToJson } from './fleet';
@@ -80,9 +80,6 @@ import {
   RepoPage,
   WorkersPage,
 } from './views';
-
-/** The portal's script (progressive enhancement: live logs, copy buttons), read once. */
-const PORTAL_SCRIPT = readFileSync(new URL('./static/portal.js', import.meta.url), 'utf8');
 
 /** The routes whose answers the page cache keeps (when configured). */
 const CACHED_ROUTES = [
@@ -164,6 +161,10 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   const base = deps.portalUrl.replace(/\/+$/, '');
   const retentionPolicy = deps.retentionPolicy ?? DEFAULT_RETENTION_POLICY;
   const app = new Hono<PortalEnv>();
+  // Pages and API answers that change only when a build does; not logs, downloads or sign-in.
+  // Anonymous requests are answered from the cache before any other middleware runs.
+  const pageCache = deps.pageCache && createPageCache(deps.pageCache);
+  if (pageCache) for (const path of CACHED_ROUTES) app.get(path, pageCache.anonymous);
 
   app.use(async (c, next) => {
     const started = performance.now();
@@ -182,7 +183,8 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     secureHeaders({
       contentSecurityPolicy: {
         defaultSrc: ["'none'"],
-        styleSrc: ["'unsafe-inline'"],
+        // ANSI colours of logs are style attributes (ansi_up).
+        styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'"],
         scriptSrc: ["'self'"],
         connectSrc: ["'self'"],
@@ -201,11 +203,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   const sameOrigin = csrf({ origin: new URL(base).origin });
   app.use((c, next) => (c.req.header('authorization') ? next() : sameOrigin(c, next)));
   app.use(viewerMiddleware(db));
-  if (deps.pageCache) {
-    // Pages and API answers that change only when a build does; not logs, downloads or sign-in.
-    const cache = createPageCache(deps.pageCache);
-    for (const path of CACHED_ROUTES) app.get(path, cache.middleware);
-  }
+  if (pageCache) for (const path of CACHED_ROUTES) app.get(path, pageCache.signedIn);
 
   /** Renders `page` with what its frame shows of the request (PageRequestContext). */
   const render = (
@@ -309,11 +307,12 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   }
 
   app.get('/healthz', (c) => c.text('ok'));
-  app.get('/static/portal.js', (c) => {
-    c.header('Content-Type', 'text/javascript; charset=utf-8');
-    c.header('Cache-Control', 'public, max-age=300');
-    return c.body(PORTAL_SCRIPT);
-  });
+  for (const asset of STATIC_ASSETS)
+    app.get(`/static/${asset.name}`, (c) => {
+      c.header('Content-Type', asset.contentType);
+      c.header('Cache-Control', assetCacheControl(asset, c.req.query('v')));
+      return c.body(asset.body);
+    });
 
   app.get('/', async (c) => {
     const { includePrivate } = audience(c);

@@ -14,6 +14,7 @@ import {
 } from '../test/support/services';
 import { workerRegistration } from '../test/support/queue';
 import { createPortalApp } from './app';
+import { PORTAL_SCRIPT, PORTAL_STYLE } from './assets';
 import { attemptSummary } from './build-details';
 import { workerState } from '../db/queries/workers';
 import { parseLogQuery } from './job-log';
@@ -373,7 +374,7 @@ describe('portal for operators', () => {
       expect(row(html, `job-${ids.timedOut}`)).toContain(
         '<span class="state state-timed_out">timed out</span>',
       );
-      expect(html).toMatch(/\.state-failed, \.state-timed_out \{ color: #cf222e; \}/);
+      expect(PORTAL_STYLE.body).toMatch(/\.state-failed, \.state-timed_out \{ color: #cf222e; \}/);
       expect(html).toContain('<span class="state state-failed">failed</span>');
     });
 
@@ -431,7 +432,7 @@ describe('portal for operators', () => {
       expect(response.headers.get('cache-control')).toBe('no-store');
       expect(html).toContain(REFRESH);
       expect(html).toContain(LIVE);
-      expect(html).toContain(`<script src="${BASE}/static/portal.js" defer=""></script>`);
+      expect(html).toContain(`<script src="${PORTAL_SCRIPT.url(BASE)}" defer=""></script>`);
       // Its two lines, numbered and linkable; the stream goes on after line 2.
       expect(html).toContain(
         '<span class="line" id="L1"><a class="ln" href="#L1">1</a><span style="color:rgb(0,187,0)">step 1</span></span>\n<span class="line" id="L2"><a class="ln" href="#L2">2</a>step 2</span>',

@@ -1,27 +1,40 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import type { PortalEnv, Viewer } from './auth';
+import { getCookie } from 'hono/cookie';
+import { SESSION_COOKIE, type PortalEnv, type Viewer } from './auth';
 import { createPageCache } from './page-cache';
 
-/** A Hono app whose one page counts its renderings; `?user=N` signs in as user N. */
+/**
+ * A Hono app wired like the portal (portal/app.tsx): the cache's `anonymous` middleware first,
+ * then a middleware that sets a header and counts the requests reaching it, then a stand-in for
+ * the viewer middleware (`Authorization: Bearer N`, or a session cookie `crossdock_session=N`,
+ * signs in as user N), then `signedIn`. Its one page counts its renderings.
+ */
 function countingApp(ttlMs: number) {
   const cache = createPageCache({ ttlMs });
   const app = new Hono<PortalEnv>();
   let renderings = 0;
+  let throughChain = 0;
   let fail = false;
+  for (const path of ['/page', '/private']) app.get(path, cache.anonymous);
   app.use(async (c, next) => {
-    const user = c.req.query('user');
-    c.set('viewer', user ? ({ user: { id: Number(user) } } as Viewer) : undefined);
+    throughChain += 1;
+    await next();
+    c.header('X-Frame-Options', 'DENY');
+  });
+  app.use(async (c, next) => {
+    const credential =
+      c.req.header('authorization')?.replace(/^Bearer /, '') ?? getCookie(c, SESSION_COOKIE);
+    c.set('viewer', credential ? ({ user: { id: Number(credential) } } as Viewer) : undefined);
     await next();
   });
-  app.get('/page', cache.middleware);
+  for (const path of ['/page', '/private']) app.get(path, cache.signedIn);
   app.get('/page', async (c) => {
     renderings += 1;
     await new Promise((resolve) => setTimeout(resolve, 30));
     if (fail) throw new Error('rendering failed');
     return c.text(`rendering ${renderings} for ${c.get('viewer')?.user.id ?? 'anonymous'}`);
   });
-  app.get('/private', cache.middleware);
   app.get('/private', (c) => {
     renderings += 1;
     c.header('Cache-Control', 'no-store');
@@ -31,6 +44,7 @@ function countingApp(ttlMs: number) {
   return {
     app,
     renderings: () => renderings,
+    throughChain: () => throughChain,
     failNext: (value: boolean) => {
       fail = value;
     },
@@ -50,11 +64,32 @@ describe('page cache', () => {
     expect(await (await app.request('/page')).text()).toBe('rendering 2 for anonymous');
   });
 
-  it('keeps answers apart per signed-in user', async () => {
+  it('answers anonymous requests before the rest of the chain, with the headers it set', async () => {
+    const { app, renderings, throughChain } = countingApp(10_000);
+    const first = await app.request('/page');
+    expect(await first.text()).toBe('rendering 1 for anonymous');
+    for (let i = 0; i < 5; i++) {
+      const again = await app.request('/page', { headers: { Cookie: 'theme=dark' } });
+      expect(again.status).toBe(200);
+      expect(await again.text()).toBe('rendering 1 for anonymous');
+      expect(again.headers.get('x-frame-options')).toBe('DENY');
+      expect(again.headers.get('content-type')).toBe(first.headers.get('content-type'));
+    }
+    expect({ renderings: renderings(), throughChain: throughChain() }).toEqual({
+      renderings: 1,
+      throughChain: 1,
+    });
+  });
+
+  it('keeps answers apart per signed-in user, by token or by session cookie', async () => {
     const { app } = countingApp(10_000);
-    expect(await (await app.request('/page')).text()).toBe('rendering 1 for anonymous');
-    expect(await (await app.request('/page?user=7')).text()).toBe('rendering 2 for 7');
-    expect(await (await app.request('/page')).text()).toBe('rendering 1 for anonymous');
+    const text = async (headers: Record<string, string> = {}) =>
+      (await app.request('/page', { headers })).text();
+    expect(await text()).toBe('rendering 1 for anonymous');
+    expect(await text({ Authorization: 'Bearer 7' })).toBe('rendering 2 for 7');
+    expect(await text({ Cookie: `${SESSION_COOKIE}=8` })).toBe('rendering 3 for 8');
+    expect(await text({ Cookie: `theme=dark; ${SESSION_COOKIE}=7` })).toBe('rendering 2 for 7');
+    expect(await text()).toBe('rendering 1 for anonymous');
   });
 
   it('keeps no answer marked no-store, nor a failed one', async () => {

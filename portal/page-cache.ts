@@ -1,12 +1,13 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { LRUCache } from 'lru-cache';
-import type { PortalEnv } from './auth';
+import { SESSION_COOKIE, type PortalEnv } from './auth';
 
 /** A rendered answer, kept to be sent again. */
 interface CachedAnswer {
   status: number;
-  headers: [string, string][];
-  body: ArrayBuffer;
+  /** Lower-case names; never Set-Cookie (such answers are not kept), so one value per name. */
+  headers: Record<string, string>;
+  body: Uint8Array;
 }
 
 /** How the portal micro-caches rendered pages (docs/portal.md "Page cache"). */
@@ -17,15 +18,35 @@ export interface PageCacheOptions {
   maxEntries?: number;
 }
 
+/** The key of anonymous answers, which every request without credentials shares. */
+const ANONYMOUS = '-';
+
+/**
+ * Whether a request carries no credentials at all: no Authorization header and no session
+ * cookie. Such a request is answered as anonymous whatever else it carries (portal/auth.ts
+ * `viewerMiddleware`), so its answer depends on its URL only.
+ */
+function isAnonymous(c: Context<PortalEnv>): boolean {
+  if (c.req.header('authorization') !== undefined) return false;
+  const cookie = c.req.header('cookie');
+  return cookie === undefined || !cookie.includes(SESSION_COOKIE);
+}
+
 /**
  * A micro-cache of rendered GET answers (nginx's "microcaching"): an answer is served again for
  * `ttlMs`, keyed by URL and by who asks (anonymous, or the signed-in user's id: pages name the
  * user and private repositories differ). Concurrent requests for an answer not yet cached wait
  * for one rendering (lru-cache `fetch` deduplicates them), so a burst of requests costs one
  * rendering per key and period; if that rendering fails, each waiting request renders on its own.
- * Only 200 answers without `Set-Cookie` and not marked
- * `no-store` are kept. Pages are thus up to `ttlMs` old; live pages (logs) follow events
- * instead and are not wrapped.
+ * Only 200 answers without `Set-Cookie` and not marked `no-store` are kept, with every header
+ * the portal's middleware set. Pages are thus up to `ttlMs` old; live pages (logs) follow
+ * events instead and are not wrapped.
+ *
+ * Two middlewares share the cache, for the same routes:
+ * - `anonymous`, first in the chain: requests without credentials get a kept answer before any
+ *   other middleware runs (most traffic: public pages, scripts without tokens);
+ * - `signedIn`, after portal/auth.ts `viewerMiddleware`: requests with a token or a session
+ *   cookie, keyed by the user they authenticate as.
  */
 export function createPageCache(options: PageCacheOptions) {
   const cache = new LRUCache<string, CachedAnswer, Context<PortalEnv>>({
@@ -38,37 +59,43 @@ export function createPageCache(options: PageCacheOptions) {
   async function render(c: Context<PortalEnv>): Promise<CachedAnswer | undefined> {
     await pending.get(c)!();
     const response = c.res;
-    const body = await response.clone().arrayBuffer();
     const cacheable =
       response.status === 200 &&
       !response.headers.has('set-cookie') &&
       !/no-store/.test(response.headers.get('cache-control') ?? '');
-    return cacheable ? { status: 200, headers: [...response.headers], body } : undefined;
+    if (!cacheable) return undefined;
+    const body = new Uint8Array(await response.clone().arrayBuffer());
+    return { status: 200, headers: Object.fromEntries(response.headers), body };
   }
 
-  /** The middleware for the routes to cache; GET only. */
-  const middleware: MiddlewareHandler<PortalEnv> = async (c, next) => {
-    if (c.req.method !== 'GET') return next();
-    const key = `${c.get('viewer')?.user.id ?? '-'} ${c.req.url}`;
+  /** Answers from the cache under `key`, rendering (the rest of the chain) when it has none. */
+  async function answer(c: Context<PortalEnv>, key: string, next: () => Promise<void>) {
     let rendered = false;
     pending.set(c, async () => {
       rendered = true;
       await next();
     });
-    let answer: CachedAnswer | undefined;
+    let kept: CachedAnswer | undefined;
     try {
-      answer = await cache.fetch(key, { context: c });
+      kept = await cache.fetch(key, { context: c });
     } catch (error) {
       if (rendered) throw error;
     }
     // This request rendered (its own answer is in c.res), or the cache had nothing to give.
-    if (rendered) return;
-    if (!answer) return next();
-    // Making a body of an ArrayBuffer copies it (Fetch "extract a body"): the kept one stays whole.
-    c.res = new Response(answer.body, {
-      status: answer.status,
-      headers: answer.headers,
-    });
+    if (rendered) return undefined;
+    if (!kept) return next();
+    // A Uint8Array body and plain headers: @hono/node-server writes them as they are. A body is
+    // never written to, so every hit can share the kept one.
+    return new Response(kept.body, { status: kept.status, headers: kept.headers });
+  }
+
+  const anonymous: MiddlewareHandler<PortalEnv> = async (c, next) => {
+    if (c.req.method !== 'GET' || !isAnonymous(c)) return next();
+    return answer(c, `${ANONYMOUS} ${c.req.url}`, next);
   };
-  return { middleware, clear: () => cache.clear() };
+  const signedIn: MiddlewareHandler<PortalEnv> = async (c, next) => {
+    if (c.req.method !== 'GET' || isAnonymous(c)) return next();
+    return answer(c, `${c.get('viewer')?.user.id ?? ANONYMOUS} ${c.req.url}`, next);
+  };
+  return { anonymous, signedIn, clear: () => cache.clear() };
 }

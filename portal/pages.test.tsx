@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   type TestDatabase,
 } from '../test/support/services';
 import { createPortalApp } from './app';
+import { PORTAL_SCRIPT, PORTAL_STYLE } from './assets';
 import { createBuild } from '../db/queries/builds';
 import { setRepoVisibility } from '../db/queries/repos';
 
@@ -180,6 +182,27 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
     const script = await app.request('/static/portal.js');
     expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(await script.text()).toContain('navigator.clipboard.writeText');
+  });
+
+  it('links a versioned style sheet and script, which browsers may keep for a year', async () => {
+    const { html } = await get(`${BASE}/`);
+    expect(html).not.toContain('<style>');
+    for (const [asset, tag] of [
+      [PORTAL_STYLE, `<link rel="stylesheet" href="${PORTAL_STYLE.url(BASE)}"/>`],
+      [PORTAL_SCRIPT, `<script src="${PORTAL_SCRIPT.url(BASE)}" defer=""></script>`],
+    ] as const) {
+      expect(html).toContain(tag);
+      const current = await app.request(asset.url(BASE).slice(BASE.length));
+      expect(current.status).toBe(200);
+      expect(current.headers.get('content-type')).toBe(asset.contentType);
+      expect(current.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(await current.text()).toBe(readFileSync(`portal/static/${asset.name}`, 'utf8'));
+      // An older page's version, or none, may be kept for minutes only.
+      for (const stale of [`/static/${asset.name}?v=000000000000`, `/static/${asset.name}`])
+        expect((await app.request(stale)).headers.get('cache-control')).toBe('public, max-age=300');
+    }
+    const style = await (await app.request(PORTAL_STYLE.url(BASE).slice(BASE.length))).text();
+    expect(style).toContain('pre.log .line:target');
   });
 
   it('the home page shows running jobs, recent builds and the queue, public ones only', async () => {

@@ -13,6 +13,7 @@ import type {
 } from '../db/queries/portal';
 import type { Repo } from '../db/queries/repos';
 import type { PlatformQueue, WorkerStatus } from '../db/queries/workers';
+import { PORTAL_SCRIPT, PORTAL_STYLE } from './assets';
 import { attemptSummary, type BuildDetails, type JobDetails } from './build-details';
 import { releaseFileUrl, type ReleaseFile } from './release';
 import { workerState } from '../db/queries/workers';
@@ -22,33 +23,6 @@ import { workerState } from '../db/queries/workers';
  * child or attribute, which escapes it; nothing user-controlled goes through `raw`.
  * Every link comes from core/urls.ts `portalUrls` with `base` = the portal's public URL.
  */
-
-const STYLE = `
-body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem 1.5rem; color: #1f2328; }
-header { display: flex; gap: 1rem; align-items: baseline; border-bottom: 1px solid #d0d7de; margin-bottom: 1rem; }
-header a.home { font-weight: 600; font-size: 1.1rem; color: inherit; text-decoration: none; }
-header nav { margin-left: auto; display: flex; gap: 1rem; align-items: baseline; }
-form.inline { display: inline; } form.inline button { font: inherit; }
-h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 1.8rem; } h3 { font-size: 1rem; }
-table { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; }
-th, td { text-align: left; padding: 0.3rem 0.6rem; border-bottom: 1px solid #d8dee4; vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; }
-code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; }
-pre { background: #0d1117; color: #e6edf3; padding: 1rem; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
-.muted { color: #656d76; } .error { color: #cf222e; }
-.state { font-weight: 600; } .state-succeeded { color: #1a7f37; } .state-failed, .state-timed_out { color: #cf222e; }
-.state-running, .state-queued { color: #9a6700; } .state-canceled { color: #656d76; }
-.sha256 { word-break: break-all; }
-.notes { list-style: none; margin: 0.2rem 0 0; padding: 0; font-size: 12.5px; color: #656d76; }
-.worker-live { color: #1a7f37; font-weight: 600; } .worker-lost { color: #cf222e; font-weight: 600; }
-.worker-stopped { color: #656d76; font-weight: 600; }
-.live { background: #fff8c5; border: 1px solid #d4a72c; padding: 0.3rem 0.6rem; }
-.attempts a, .attempts strong { margin-right: 0.5rem; }
-pre.log .line:target { background: #3b2e00; }
-pre.log a.ln { display: inline-block; width: 3.5rem; margin-left: -4.2rem; padding-right: 0.7rem; text-align: right; color: #6e7681; text-decoration: none; user-select: none; }
-pre.log { padding-left: 5rem; }
-button[data-copy] { font-size: 11px; margin-left: 0.4rem; }
-`;
 
 /** What every page's frame shows of the request: who is signed in, and whether one can sign in. */
 export interface PageRequest {
@@ -85,7 +59,7 @@ function Account(props: { base: string }) {
 
 /**
  * The page frame: title, header with the home link and the navigation, and `children` as the
- * main content, and the portal's one script (portal/static/portal.js). With `refreshSeconds` a
+ * main content, the portal's style sheet and its one script (portal/assets.ts). With `refreshSeconds` a
  * browser without scripts reloads the page that often (`<noscript><meta http-equiv="refresh">`):
  * live pages work without the script too.
  */
@@ -109,9 +83,9 @@ export function Layout(props: {
               <meta http-equiv="refresh" content={String(props.refreshSeconds)} />
             </noscript>
           )}
-          <script src={`${props.base}/static/portal.js`} defer></script>
+          <script src={PORTAL_SCRIPT.url(props.base)} defer></script>
           <title>{`${props.title} · Crossdock`}</title>
-          <style>{raw(STYLE)}</style>
+          <link rel="stylesheet" href={PORTAL_STYLE.url(props.base)} />
         </head>
         <body>
           <header>

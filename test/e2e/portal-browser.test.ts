@@ -182,6 +182,10 @@ describe('the portal in a browser', () => {
       await page.getByRole('heading', { name: 'widget v1.4.0' }).waitFor();
       expect(page.url()).toBe(portalUrls.release(portalUrl, OWNER, REPO, 'v1.4.0'));
       await screenshot(page, 'release-manager-2-release-page');
+      // The style sheet, a file of its own, was allowed and applied (the header's rule).
+      expect(
+        await page.evaluate(() => getComputedStyle(document.querySelector('header')!).display),
+      ).toBe('flex');
 
       const link = page.getByRole('link', { name: installers.arm64, exact: true });
       const downloaded = await downloadOf(page, browser!.downloadDir, () => link.click());
