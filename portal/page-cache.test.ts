@@ -74,6 +74,7 @@ describe('page cache', () => {
       expect(await again.text()).toBe('rendering 1 for anonymous');
       expect(again.headers.get('x-frame-options')).toBe('DENY');
       expect(again.headers.get('content-type')).toBe(first.headers.get('content-type'));
+      expect(again.headers.get('content-length')).toBe('25');
     }
     expect({ renderings: renderings(), throughChain: throughChain() }).toEqual({
       renderings: 1,

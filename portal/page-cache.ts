@@ -65,8 +65,18 @@ export function createPageCache(options: PageCacheOptions) {
       !/no-store/.test(response.headers.get('cache-control') ?? '');
     if (!cacheable) return undefined;
     const body = new Uint8Array(await response.clone().arrayBuffer());
-    return { status: 200, headers: Object.fromEntries(response.headers), body };
+    const headers = Object.fromEntries(response.headers);
+    headers['content-length'] = String(body.byteLength);
+    return { status: 200, headers, body };
   }
+
+  /**
+   * A kept answer as a Response. A Uint8Array body and plain headers with Content-Length:
+   * @hono/node-server writes them as they are. A body is never written to, so every hit can
+   * share the kept one.
+   */
+  const responseOf = (kept: CachedAnswer) =>
+    new Response(kept.body, { status: kept.status, headers: kept.headers });
 
   /** Answers from the cache under `key`, rendering (the rest of the chain) when it has none. */
   async function answer(c: Context<PortalEnv>, key: string, next: () => Promise<void>) {
@@ -84,14 +94,15 @@ export function createPageCache(options: PageCacheOptions) {
     // This request rendered (its own answer is in c.res), or the cache had nothing to give.
     if (rendered) return undefined;
     if (!kept) return next();
-    // A Uint8Array body and plain headers: @hono/node-server writes them as they are. A body is
-    // never written to, so every hit can share the kept one.
-    return new Response(kept.body, { status: kept.status, headers: kept.headers });
+    return responseOf(kept);
   }
 
   const anonymous: MiddlewareHandler<PortalEnv> = async (c, next) => {
     if (c.req.method !== 'GET' || !isAnonymous(c)) return next();
-    return answer(c, `${ANONYMOUS} ${c.req.url}`, next);
+    const key = `${ANONYMOUS} ${c.req.url}`;
+    // A fresh answer is there most of the time: taken without waiting.
+    const kept = cache.get(key);
+    return kept ? responseOf(kept) : answer(c, key, next);
   };
   const signedIn: MiddlewareHandler<PortalEnv> = async (c, next) => {
     if (c.req.method !== 'GET' || isAnonymous(c)) return next();

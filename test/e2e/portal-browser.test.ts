@@ -184,7 +184,7 @@ describe('the portal in a browser', () => {
       await screenshot(page, 'release-manager-2-release-page');
       // The style sheet, a file of its own, was allowed and applied (the header's rule).
       expect(
-        await page.evaluate(() => getComputedStyle(document.querySelector('header')!).display),
+        await page.evaluate("getComputedStyle(document.querySelector('header')).display"),
       ).toBe('flex');
 
       const link = page.getByRole('link', { name: installers.arm64, exact: true });
