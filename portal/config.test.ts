@@ -62,6 +62,21 @@ describe('loadPortalConfig', () => {
     ).toMatchObject({ allowHttp: false, clientSecret: undefined });
   });
 
+  it('redirects downloads by default once the store has a public endpoint', () => {
+    const publicStore = { ...REQUIRED, S3_PUBLIC_ENDPOINT: 'https://files.example.com' };
+    expect(loadPortalConfig(publicStore).downloads).toBe('redirect');
+    expect(loadPortalConfig({ ...publicStore, PORTAL_DOWNLOADS: 'stream' }).downloads).toBe(
+      'stream',
+    );
+    expect(loadPortalConfig({ ...REQUIRED, PORTAL_DOWNLOADS: 'redirect' })).toMatchObject({
+      downloads: 'redirect',
+      storagePublicUrl: REQUIRED.S3_ENDPOINT,
+    });
+    expect(() => loadPortalConfig({ ...REQUIRED, PORTAL_DOWNLOADS: 'proxy' })).toThrow(
+      /PORTAL_DOWNLOADS/,
+    );
+  });
+
   it('refuses half a sign-in configuration and scopes without openid', () => {
     expect(() =>
       loadPortalConfig({ ...REQUIRED, PORTAL_OIDC_ISSUER: 'https://sso.example.com' }),

@@ -25,7 +25,7 @@ const schema = z.object({
     .regex(/(^| )openid( |$)/, 'must include the scope openid')
     .default('openid profile email'),
   PORTAL_SESSION_HOURS: z.coerce.number().positive().max(8760).default(168),
-  PORTAL_DOWNLOADS: z.enum(['stream', 'redirect']).default('stream'),
+  PORTAL_DOWNLOADS: z.enum(['stream', 'redirect']).optional(),
   S3_PUBLIC_ENDPOINT: z.string().url().optional(),
   PORTAL_PRESIGN_SECONDS: z.coerce.number().int().min(1).max(604_800).default(300),
   PORTAL_PAGE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
@@ -49,6 +49,8 @@ export interface PortalConfig {
   /**
    * `stream`: downloads pass through the portal. `redirect`: the portal answers 302 to a
    * presigned URL of the object store, valid for `presignSeconds`, signed for `storagePublicUrl`.
+   * Default: `redirect` when S3_PUBLIC_ENDPOINT is set (browsers can reach the store, as with
+   * GitHub's release assets or GitLab's object storage), else `stream`.
    */
   downloads: 'stream' | 'redirect';
   /** The object store's URL as browsers reach it (redirect mode); default: the S3 endpoint. */
@@ -83,7 +85,7 @@ export function loadPortalConfig(env: NodeJS.ProcessEnv = process.env): PortalCo
           }
         : undefined,
     sessionHours: c.PORTAL_SESSION_HOURS,
-    downloads: c.PORTAL_DOWNLOADS,
+    downloads: c.PORTAL_DOWNLOADS ?? (c.S3_PUBLIC_ENDPOINT ? 'redirect' : 'stream'),
     storagePublicUrl: c.S3_PUBLIC_ENDPOINT ?? c.S3_ENDPOINT,
     presignSeconds: c.PORTAL_PRESIGN_SECONDS,
     pageCacheMs: c.PORTAL_PAGE_CACHE_MS,

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { getCookie } from 'hono/cookie';
 import { SESSION_COOKIE, type PortalEnv, type Viewer } from './auth';
@@ -35,6 +36,13 @@ function countingApp(ttlMs: number) {
     if (fail) throw new Error('rendering failed');
     return c.text(`rendering ${renderings} for ${c.get('viewer')?.user.id ?? 'anonymous'}`);
   });
+  for (const path of ['/big', '/small']) {
+    app.get(path, cache.anonymous);
+    app.get(path, (c) => {
+      renderings += 1;
+      return c.html(path === '/big' ? BIG_PAGE : '<p>small</p>');
+    });
+  }
   app.get('/private', (c) => {
     renderings += 1;
     c.header('Cache-Control', 'no-store');
@@ -50,6 +58,9 @@ function countingApp(ttlMs: number) {
     },
   };
 }
+
+/** A page big enough to be sent compressed. */
+const BIG_PAGE = `<!doctype html><table>${'<tr><td>amd64</td><td>widget.deb</td></tr>'.repeat(200)}</table>`;
 
 describe('page cache', () => {
   it('renders a page once for a burst of requests and serves it again until it is old', async () => {
@@ -103,5 +114,53 @@ describe('page cache', () => {
     expect(failed.map((response) => response.status)).toEqual([500, 500]);
     failNext(false);
     expect((await app.request('/page')).status).toBe(200);
+  });
+
+  it('sends a kept page compressed as Accept-Encoding asks, coded once', async () => {
+    const { app, renderings } = countingApp(10_000);
+    const get = (path: string, acceptEncoding?: string) =>
+      app.request(path, {
+        headers: acceptEncoding === undefined ? {} : { 'Accept-Encoding': acceptEncoding },
+      });
+    const bytes = async (response: Response) => Buffer.from(await response.arrayBuffer());
+    const plain = await get('/big', 'gzip, deflate, br');
+    // The request that rendered gets the page as the cache keeps it.
+    expect(plain.headers.get('vary')).toBe('Accept-Encoding');
+
+    const cases = [
+      { accept: undefined, encoding: null },
+      { accept: 'identity', encoding: null },
+      { accept: 'gzip', encoding: 'gzip' },
+      { accept: 'gzip, deflate, br, zstd', encoding: 'br' },
+      { accept: 'br;q=0, gzip;q=0.8', encoding: 'gzip' },
+      { accept: 'br;q=0.5, gzip;q=1', encoding: 'gzip' },
+      { accept: 'zstd', encoding: null },
+    ];
+    for (const { accept, encoding } of cases) {
+      const response = await get('/big', accept);
+      const body = await bytes(response);
+      const decoded =
+        encoding === 'br'
+          ? brotliDecompressSync(body)
+          : encoding === 'gzip'
+            ? gunzipSync(body)
+            : body;
+      expect({ accept, encoding: response.headers.get('content-encoding') }).toEqual({
+        accept,
+        encoding,
+      });
+      expect(decoded.toString('utf8')).toBe(BIG_PAGE);
+      expect(response.headers.get('content-length')).toBe(String(body.byteLength));
+      expect(response.headers.get('vary')).toBe('Accept-Encoding');
+      if (encoding) expect(body.byteLength).toBeLessThan(BIG_PAGE.length / 10);
+    }
+    expect(renderings()).toBe(1);
+
+    // A small page is sent as it is.
+    await get('/small', 'gzip');
+    const small = await get('/small', 'gzip');
+    expect(small.headers.get('content-encoding')).toBeNull();
+    expect(small.headers.get('vary')).toBeNull();
+    expect(await small.text()).toBe('<p>small</p>');
   });
 });

@@ -1,6 +1,15 @@
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import type { Context, MiddlewareHandler } from 'hono';
 import { LRUCache } from 'lru-cache';
+import Negotiator from 'negotiator';
 import { SESSION_COOKIE, type PortalEnv } from './auth';
+
+/** The content codings a kept answer is sent in (RFC 9110 §8.4.1), best first. */
+const ENCODINGS = ['br', 'gzip', 'identity'] as const;
+type Encoding = (typeof ENCODINGS)[number];
+
+/** Answers smaller than this, in bytes, are always sent as they are: coding would not pay. */
+const MIN_COMPRESSED_BYTES = 1024;
 
 /** A rendered answer, kept to be sent again. */
 interface CachedAnswer {
@@ -8,6 +17,10 @@ interface CachedAnswer {
   /** Lower-case names; never Set-Cookie (such answers are not kept), so one value per name. */
   headers: Record<string, string>;
   body: Uint8Array;
+  /** The body coded in `br` or `gzip`, made when first asked for. */
+  coded: Partial<
+    Record<Exclude<Encoding, 'identity'>, { body: Uint8Array; headers: Record<string, string> }>
+  >;
 }
 
 /** How the portal micro-caches rendered pages (docs/portal.md "Page cache"). */
@@ -33,6 +46,36 @@ function isAnonymous(c: Context<PortalEnv>): boolean {
 }
 
 /**
+ * The coding to send a kept answer in, by the request's Accept-Encoding (RFC 9110 §12.5.3, with
+ * q-values, read by `negotiator`): Brotli, else gzip, else as it is; of codings the client
+ * weighs alike, Brotli first.
+ */
+function encodingFor(c: Context<PortalEnv>): Encoding {
+  const accepted = c.req.header('accept-encoding');
+  if (accepted === undefined) return 'identity';
+  // negotiator 1.x orders codings of equal q by `preferred` (browsers list gzip before br);
+  // @types/negotiator 0.6 lacks that argument.
+  const negotiator = new Negotiator({ headers: { 'accept-encoding': accepted } }) as unknown as {
+    encoding(available: readonly string[], options: { preferred: readonly string[] }): string;
+  };
+  return (
+    (negotiator.encoding(ENCODINGS, { preferred: ENCODINGS }) as Encoding | undefined) ?? 'identity'
+  );
+}
+
+/** `body` coded in `encoding`: Brotli at quality 5 (fast, yet smaller than gzip), gzip level 6. */
+function encode(body: Uint8Array, encoding: Exclude<Encoding, 'identity'>): Uint8Array {
+  return encoding === 'br'
+    ? brotliCompressSync(body, {
+        params: {
+          [zlib.BROTLI_PARAM_QUALITY]: 5,
+          [zlib.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
+        },
+      })
+    : gzipSync(body);
+}
+
+/**
  * A micro-cache of rendered GET answers (nginx's "microcaching"): an answer is served again for
  * `ttlMs`, keyed by URL and by who asks (anonymous, or the signed-in user's id: pages name the
  * user and private repositories differ). Concurrent requests for an answer not yet cached wait
@@ -41,6 +84,9 @@ function isAnonymous(c: Context<PortalEnv>): boolean {
  * Only 200 answers without `Set-Cookie` and not marked `no-store` are kept, with every header
  * the portal's middleware set. Pages are thus up to `ttlMs` old; live pages (logs) follow
  * events instead and are not wrapped.
+ *
+ * A kept answer of 1 KiB or more is sent compressed to clients that accept it (Brotli or gzip,
+ * by Accept-Encoding, with `Vary: Accept-Encoding`), coded once per rendering.
  *
  * Two middlewares share the cache, for the same routes:
  * - `anonymous`, first in the chain: requests without credentials get a kept answer before any
@@ -62,21 +108,40 @@ export function createPageCache(options: PageCacheOptions) {
     const cacheable =
       response.status === 200 &&
       !response.headers.has('set-cookie') &&
+      !response.headers.has('content-encoding') &&
       !/no-store/.test(response.headers.get('cache-control') ?? '');
     if (!cacheable) return undefined;
     const body = new Uint8Array(await response.clone().arrayBuffer());
     const headers = Object.fromEntries(response.headers);
     headers['content-length'] = String(body.byteLength);
-    return { status: 200, headers, body };
+    if (body.byteLength >= MIN_COMPRESSED_BYTES)
+      headers['vary'] = headers['vary'] ? `${headers['vary']}, Accept-Encoding` : 'Accept-Encoding';
+    return { status: 200, headers, body, coded: {} };
   }
 
   /**
-   * A kept answer as a Response. A Uint8Array body and plain headers with Content-Length:
-   * @hono/node-server writes them as they are. A body is never written to, so every hit can
-   * share the kept one.
+   * A kept answer as a Response, coded as `encoding` asks when it is big enough. A Uint8Array
+   * body and plain headers with Content-Length: @hono/node-server writes them as they are. A
+   * body is never written to, so every hit can share the kept one.
    */
-  const responseOf = (kept: CachedAnswer) =>
-    new Response(kept.body, { status: kept.status, headers: kept.headers });
+  function responseOf(kept: CachedAnswer, encoding: Encoding) {
+    if (encoding === 'identity' || kept.body.byteLength < MIN_COMPRESSED_BYTES)
+      return new Response(kept.body, { status: kept.status, headers: kept.headers });
+    let coded = kept.coded[encoding];
+    if (!coded) {
+      const body = encode(kept.body, encoding);
+      coded = {
+        body,
+        headers: {
+          ...kept.headers,
+          'content-encoding': encoding,
+          'content-length': String(body.byteLength),
+        },
+      };
+      kept.coded[encoding] = coded;
+    }
+    return new Response(coded.body, { status: kept.status, headers: coded.headers });
+  }
 
   /** Answers from the cache under `key`, rendering (the rest of the chain) when it has none. */
   async function answer(c: Context<PortalEnv>, key: string, next: () => Promise<void>) {
@@ -91,10 +156,14 @@ export function createPageCache(options: PageCacheOptions) {
     } catch (error) {
       if (rendered) throw error;
     }
-    // This request rendered (its own answer is in c.res), or the cache had nothing to give.
-    if (rendered) return undefined;
-    if (!kept) return next();
-    return responseOf(kept);
+    if (!kept) {
+      // This request rendered an answer not to keep (it is in c.res), or the cache had none.
+      return rendered ? undefined : next();
+    }
+    // The request that rendered is answered like the others (Hono keeps the Response a
+    // middleware returns only if nothing downstream answered, so it is set).
+    c.res = responseOf(kept, encodingFor(c));
+    return undefined;
   }
 
   const anonymous: MiddlewareHandler<PortalEnv> = async (c, next) => {
@@ -102,7 +171,8 @@ export function createPageCache(options: PageCacheOptions) {
     const key = `${ANONYMOUS} ${c.req.url}`;
     // A fresh answer is there most of the time: taken without waiting.
     const kept = cache.get(key);
-    return kept ? responseOf(kept) : answer(c, key, next);
+    if (kept) return responseOf(kept, encodingFor(c));
+    return answer(c, key, next);
   };
   const signedIn: MiddlewareHandler<PortalEnv> = async (c, next) => {
     if (c.req.method !== 'GET' || isAnonymous(c)) return next();
