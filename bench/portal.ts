@@ -45,8 +45,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent as HttpAgent, get as httpGet, type Server } from 'node:http';
+import { Agent as HttpAgent, get as httpGet, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { serve } from '@hono/node-server';
 import autocannon from 'autocannon';
 import { Hono } from 'hono';
@@ -94,7 +95,9 @@ const ROUNDS = Number(process.env.BENCH_PORTAL_ROUNDS ?? 4);
 /** Seconds of load per route in the discarded warm-up round (JIT, plans, connections). */
 const WARMUP_SECONDS = Number(process.env.BENCH_PORTAL_WARMUP_SECONDS ?? 3);
 /** The query that sends a download URL to the portal app in redirect mode (for information). */
-const REDIRECT_QUERY = '?bench-redirect';
+const STREAM_QUERY = '?bench-stream';
+/** What a browser (Chromium) says it accepts: the pages are measured as browsers ask for them. */
+const BROWSER_HEADERS = { 'accept-encoding': 'gzip, deflate, br, zstd' };
 /** Quiet after each batch once the server has answered every request, in ms. */
 const SETTLE_MS = 200;
 /** Targets: each page ≥ this × the hello route's requests/s … */
@@ -367,6 +370,8 @@ interface LoadOrder {
   connections: number;
   seconds: number;
   client: 'autocannon' | 'http';
+  /** Request headers to send (autocannon only). */
+  headers?: Record<string, string>;
   /** http only: follow a 302 (to its Location, on the same agent). */
   followRedirects?: boolean;
 }
@@ -400,7 +405,13 @@ async function runAutocannon(order: LoadOrder): Promise<LoadResult> {
   const cpuBefore = process.cpuUsage();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
-      { url: order.url, connections: order.connections, duration: order.seconds, timeout: 10 },
+      {
+        url: order.url,
+        connections: order.connections,
+        duration: order.seconds,
+        timeout: 10,
+        headers: order.headers ?? {},
+      },
       (error, done) => (error ? reject(error as Error) : resolve(done)),
     );
     instance.on('response', (_client, _status, _bytes, responseTimeMs) => {
@@ -597,6 +608,7 @@ interface Route {
   url: string;
   connections: number;
   client: LoadOrder['client'];
+  headers?: Record<string, string>;
   followRedirects?: boolean;
 }
 
@@ -745,9 +757,29 @@ function summarize(values: number[]) {
 }
 
 /** GETs `url` once and returns its status and body; for the checks before the load. */
-async function fetchOnce(url: string): Promise<{ status: number; body: Buffer }> {
-  const response = await fetch(url);
-  return { status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+/**
+ * One GET of `url` with `headers`, a 302 followed: its status, its body as sent (still coded)
+ * and decoded, and its Content-Encoding.
+ */
+async function fetchOnce(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; sent: Buffer; body: Buffer; encoding: string | undefined }> {
+  const response = await new Promise<IncomingMessage>((resolve, reject) =>
+    httpGet(url, { headers }, resolve).once('error', reject),
+  );
+  const location = response.headers.location;
+  if (response.statusCode === 302 && location) {
+    response.resume();
+    return fetchOnce(location, headers);
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  const sent = Buffer.concat(chunks);
+  const encoding = response.headers['content-encoding'];
+  const body =
+    encoding === 'br' ? brotliDecompressSync(sent) : encoding === 'gzip' ? gunzipSync(sent) : sent;
+  return { status: response.statusCode ?? 0, sent, body, encoding };
 }
 
 async function main(): Promise<void> {
@@ -788,16 +820,16 @@ async function main(): Promise<void> {
     // One server: /__hello from a bare Hono app, everything else from the portal's own fetch.
     const hello = new Hono();
     hello.get('/__hello', (c) => c.text('hello'));
-    // The portal needs its base URL, known once the server listens. `redirecting` is a second
-    // portal app, in redirect mode (PORTAL_DOWNLOADS=redirect), for URLs ending in REDIRECT_QUERY.
+    // The portal needs its base URL, known once the server listens. `streaming` is a second
+    // portal app, in stream mode (PORTAL_DOWNLOADS=stream), for URLs ending in STREAM_QUERY.
     type Fetch = (request: Request) => Response | Promise<Response>;
-    const handler: { portal?: Fetch; redirecting?: Fetch } = {};
+    const handler: { portal?: Fetch; streaming?: Fetch } = {};
     const server = serve({
       fetch: (request: Request) =>
         request.url.endsWith('/__hello')
           ? hello.fetch(request)
-          : request.url.endsWith(REDIRECT_QUERY)
-            ? handler.redirecting!(request)
+          : request.url.endsWith(STREAM_QUERY)
+            ? handler.streaming!(request)
             : handler.portal!(request),
       hostname: '127.0.0.1',
       port: 0,
@@ -833,55 +865,47 @@ async function main(): Promise<void> {
       // As portal/main.ts wires it by default (PORTAL_PAGE_CACHE_MS=1000).
       pageCache: { ttlMs: 1000 },
     };
-    const portal = createPortalApp(deps);
+    // As portal/main.ts wires it by default once S3_PUBLIC_ENDPOINT is set (here MinIO's
+    // loopback address, which the client reaches): downloads redirect, presigned for 300 s.
+    const portal = createPortalApp({ ...deps, presign: { storage: bucket.client, seconds: 300 } });
     portal.get('/__hello-in-portal', (c) => c.text('hello'));
     handler.portal = (request) => portal.fetch(request);
-    const redirecting = createPortalApp({
-      ...deps,
-      presign: { storage: bucket.client, seconds: 3600 },
-    });
-    handler.redirecting = (request) => redirecting.fetch(request);
+    const streaming = createPortalApp(deps);
+    handler.streaming = (request) => streaming.fetch(request);
 
     const { commit, release } = picked;
+    const commitUrl = portalUrls.commit(base, commit.owner, commit.repo, commit.sha);
+    const releaseUrl = portalUrls.release(base, release.owner, release.repo, release.tag);
+    const page = (name: string, url: string, headers?: Record<string, string>): Route => ({
+      name,
+      url,
+      connections: PAGE_CONNECTIONS,
+      client: 'autocannon',
+      ...(headers ? { headers } : {}),
+    });
     const pages: Route[] = [
-      {
-        name: 'hello',
-        url: `${base}/__hello`,
-        connections: PAGE_CONNECTIONS,
-        client: 'autocannon',
-      },
-      {
-        name: 'helloInPortal',
-        url: `${base}/__hello-in-portal`,
-        connections: PAGE_CONNECTIONS,
-        client: 'autocannon',
-      },
-      {
-        name: 'commitPage',
-        url: portalUrls.commit(base, commit.owner, commit.repo, commit.sha),
-        connections: PAGE_CONNECTIONS,
-        client: 'autocannon',
-      },
-      {
-        name: 'releasePage',
-        url: portalUrls.release(base, release.owner, release.repo, release.tag),
-        connections: PAGE_CONNECTIONS,
-        client: 'autocannon',
-      },
+      page('hello', `${base}/__hello`, BROWSER_HEADERS),
+      page('helloInPortal', `${base}/__hello-in-portal`, BROWSER_HEADERS),
+      page('commitPage', commitUrl, BROWSER_HEADERS),
+      page('releasePage', releaseUrl, BROWSER_HEADERS),
+      // For information: as curl asks, without Accept-Encoding.
+      page('commitPagePlain', commitUrl),
+      page('releasePagePlain', releaseUrl),
     ];
+    const downloadUrl = portalUrls.artifactDownload(base, artifactId, fileName);
     const downloads: Route[] = [
       {
         name: 'portalDownload',
-        url: portalUrls.artifactDownload(base, artifactId, fileName),
-        connections: DOWNLOAD_CONNECTIONS,
-        client: 'http',
-      },
-      {
-        name: 'portalRedirectDownload',
-        url: `${portalUrls.artifactDownload(base, artifactId, fileName)}${REDIRECT_QUERY}`,
+        url: downloadUrl,
         connections: DOWNLOAD_CONNECTIONS,
         client: 'http',
         followRedirects: true,
+      },
+      {
+        name: 'portalStreamDownload',
+        url: `${downloadUrl}${STREAM_QUERY}`,
+        connections: DOWNLOAD_CONNECTIONS,
+        client: 'http',
       },
       {
         name: 'directDownload',
@@ -891,21 +915,30 @@ async function main(): Promise<void> {
       },
     ];
 
-    // Each route answers what it should before it is measured.
-    const pageSizes: Record<string, number> = {};
+    // Each route answers what it should before it is measured: pages with their content, coded
+    // as asked (Brotli for a browser's Accept-Encoding), downloads with the object's bytes.
+    const pageBytes: Record<string, { sent: number; decoded: number; encoding: string }> = {};
     for (const route of pages) {
-      const { status, body } = await fetchOnce(route.url);
+      const { status, sent, body, encoding } = await fetchOnce(route.url, route.headers);
       const text = body.toString('utf8');
-      const expected =
-        route.name === 'commitPage'
-          ? [commit.sha, ...commit.artifactNames]
-          : route.name === 'releasePage'
-            ? [release.tag, ...release.artifactNames]
-            : ['hello'];
+      const expected = route.name.startsWith('commitPage')
+        ? [commit.sha, ...commit.artifactNames]
+        : route.name.startsWith('releasePage')
+          ? [release.tag, ...release.artifactNames]
+          : ['hello'];
       const missing = expected.filter((part) => !text.includes(part));
       if (status !== 200 || missing.length > 0)
         throw new Error(`${route.name} answered ${status} without ${missing.join(', ')}`);
-      pageSizes[route.name] = body.length;
+      const expectedEncoding = route.headers && !route.name.startsWith('hello') ? 'br' : undefined;
+      if (encoding !== expectedEncoding)
+        throw new Error(
+          `${route.name} answered in ${encoding ?? 'identity'}, not ${expectedEncoding ?? 'identity'}`,
+        );
+      pageBytes[route.name] = {
+        sent: sent.length,
+        decoded: body.length,
+        encoding: encoding ?? 'identity',
+      };
     }
     for (const route of downloads) {
       const { status, body } = await fetchOnce(route.url);
@@ -932,18 +965,23 @@ async function main(): Promise<void> {
     const helloInPortal = measured('helloInPortal');
     const commitPage = measured('commitPage');
     const releasePage = measured('releasePage');
+    const commitPagePlain = measured('commitPagePlain');
+    const releasePagePlain = measured('releasePagePlain');
     const portalDownload = measured('portalDownload');
-    const portalRedirectDownload = measured('portalRedirectDownload');
+    const portalStreamDownload = measured('portalStreamDownload');
     const directDownload = measured('directDownload');
+    const toHello = (result: { requestsPerSecond: number }) =>
+      round(result.requestsPerSecond / helloResult.requestsPerSecond, 3);
+    const toDirect = (result: { bytesPerSecond: number }) =>
+      round(result.bytesPerSecond / directDownload.bytesPerSecond, 3);
     const ratio = {
-      commitPage: round(commitPage.requestsPerSecond / helloResult.requestsPerSecond, 3),
-      releasePage: round(releasePage.requestsPerSecond / helloResult.requestsPerSecond, 3),
-      helloInPortal: round(helloInPortal.requestsPerSecond / helloResult.requestsPerSecond, 3),
-      download: round(portalDownload.bytesPerSecond / directDownload.bytesPerSecond, 3),
-      redirectDownload: round(
-        portalRedirectDownload.bytesPerSecond / directDownload.bytesPerSecond,
-        3,
-      ),
+      commitPage: toHello(commitPage),
+      releasePage: toHello(releasePage),
+      commitPagePlain: toHello(commitPagePlain),
+      releasePagePlain: toHello(releasePagePlain),
+      helloInPortal: toHello(helloInPortal),
+      download: toDirect(portalDownload),
+      streamDownload: toDirect(portalStreamDownload),
     };
     const mibPerSecond = (bytesPerSecond: number) => round(bytesPerSecond / 2 ** 20, 1);
     const pageVerdicts = (name: string, page: typeof commitPage, pageRatio: number) => [
@@ -977,13 +1015,16 @@ async function main(): Promise<void> {
             'createPortalApp (pool of 10 connections, log level warn) on @hono/node-server in this process; GET /__hello from a bare Hono app on the same server',
           client:
             'in a child process: autocannon 9 for the pages (no pipelining), loops of Node’s http.get over keep-alive connections for the downloads',
+          pageRequestHeaders: BROWSER_HEADERS,
           baseline:
             'GET /__hello: a bare Hono app answering c.text("hello"), none of the portal’s middleware',
+          plainPages:
+            'for information: the same pages without Accept-Encoding (as curl asks), sent as they are',
           directDownload: 'a presigned GET (presignedGetObject) of the same object from MinIO',
           portalDownload:
-            'GET /artifacts/:id/download/<name> of the portal as configured by default (PORTAL_DOWNLOADS=stream): the bytes pass through it',
-          portalRedirectDownload:
-            'for information: the same URL of a portal app in redirect mode (PORTAL_DOWNLOADS=redirect, presign 3600 s), the 302 followed on the same keep-alive agent; a latency runs until the last byte',
+            'GET /artifacts/:id/download/<name> of the portal as configured by default once S3_PUBLIC_ENDPOINT is set (PORTAL_DOWNLOADS=redirect, presign 300 s): a 302 to a presigned URL, followed on the same keep-alive agent; a latency runs until the last byte',
+          portalStreamDownload:
+            'for information: the same URL of a portal app in stream mode (PORTAL_DOWNLOADS=stream, the default without S3_PUBLIC_ENDPOINT): the bytes pass through the portal',
         },
         seed: {
           ...counts,
@@ -992,15 +1033,22 @@ async function main(): Promise<void> {
           release: { ...release, artifactNames: release.artifactNames.length },
           downloadArtifact: { id: artifactId, name: fileName, size: DOWNLOAD_BYTES, objectKey },
         },
-        /** Body sizes of the pages as measured, in bytes. */
-        pageBytes: pageSizes,
-        pages: { hello: helloResult, helloInPortal, commitPage, releasePage },
+        /** Body sizes of the pages as sent and decoded, in bytes, and their coding. */
+        pageBytes,
+        pages: {
+          hello: helloResult,
+          helloInPortal,
+          commitPage,
+          releasePage,
+          commitPagePlain,
+          releasePagePlain,
+        },
         downloads: {
           portal: { ...portalDownload, mibPerSecond: mibPerSecond(portalDownload.bytesPerSecond) },
-          /** For information: the portal in redirect mode (PORTAL_DOWNLOADS=redirect), 302 followed. */
-          portalRedirect: {
-            ...portalRedirectDownload,
-            mibPerSecond: mibPerSecond(portalRedirectDownload.bytesPerSecond),
+          /** For information: the portal in stream mode (PORTAL_DOWNLOADS=stream). */
+          portalStream: {
+            ...portalStreamDownload,
+            mibPerSecond: mibPerSecond(portalStreamDownload.bytesPerSecond),
           },
           direct: { ...directDownload, mibPerSecond: mibPerSecond(directDownload.bytesPerSecond) },
         },
@@ -1009,7 +1057,7 @@ async function main(): Promise<void> {
           ...pageVerdicts('commit page', commitPage, ratio.commitPage),
           ...pageVerdicts('release page', releasePage, ratio.releasePage),
           {
-            target: `download through the portal ${mibPerSecond(portalDownload.bytesPerSecond)} MiB/s ≥ ${TARGET_DOWNLOAD_RATIO} × a direct GET from MinIO's ${mibPerSecond(directDownload.bytesPerSecond)} MiB/s (${DOWNLOAD_BYTES} bytes, ${DOWNLOAD_CONNECTIONS} connections; ratio ${ratio.download})`,
+            target: `download through the portal (redirect, the default with a public store endpoint) ${mibPerSecond(portalDownload.bytesPerSecond)} MiB/s ≥ ${TARGET_DOWNLOAD_RATIO} × a direct GET from MinIO's ${mibPerSecond(directDownload.bytesPerSecond)} MiB/s (${DOWNLOAD_BYTES} bytes, ${DOWNLOAD_CONNECTIONS} connections; ratio ${ratio.download})`,
             pass: ratio.download >= TARGET_DOWNLOAD_RATIO,
           },
         ],

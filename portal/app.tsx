@@ -7,7 +7,7 @@ import type { Client } from 'minio';
 import type { Logger } from '../core/logger';
 import { DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '../core/retention';
 import type { Database } from '../db/client';
-import { getArtifact, type Artifact } from '../db/queries/artifacts';
+import { findArtifactToDownload, getArtifact, type Artifact } from '../db/queries/artifacts';
 import {
   getBuild,
   listBuildsForCommit,
@@ -521,8 +521,9 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   app.get('/artifacts/:id/download/*', async (c) => {
     const id = parseId(c.req.param('id'));
     const name = fileNameInPath(new URL(c.req.url).pathname, 4);
-    const found = id === undefined || name === undefined ? undefined : await getArtifact(db, id);
-    if (!found || !visible(c, found.repo) || found.artifact.name !== name) return c.notFound();
+    const found =
+      id === undefined || name === undefined ? undefined : await findArtifactToDownload(db, id);
+    if (!found || !visible(c, found) || found.artifact.name !== name) return c.notFound();
     return sendArtifact(c, found.artifact);
   });
 
