@@ -13,8 +13,9 @@
 // request, then on main) and of a tag, both from the middle of the data (around build
 // BUILDS / 2), not the newest.
 //
-// Server: createPortalApp as portal/main.ts wires it by default (a pool of 10 connections, log
-// level warn, no sign-in, downloads streamed), on @hono/node-server at 127.0.0.1 in this process.
+// Server: createPortalApp as portal/main.ts wires it by default once S3_PUBLIC_ENDPOINT is set
+// (a pool of 10 connections, log level warn, no sign-in, page cache of 1 s, downloads redirected
+// to presigned URLs valid 300 s), on @hono/node-server at 127.0.0.1 in this process.
 // The same server answers `GET /__hello` from a bare Hono app (c.text('hello')): the server's
 // fetch hands that one path to it and every other request to the portal's own fetch, so the
 // portal is served exactly as in production and the baseline runs none of the portal's
@@ -24,7 +25,10 @@
 //
 // Client: autocannon in a child process of this file (`--client`), so that the load generator
 // does not share the server's event loop (it still shares the machine's two cores).
-// PAGE_CONNECTIONS connections, no pipelining. One discarded warm-up round (WARMUP_SECONDS per
+// PAGE_CONNECTIONS connections, no pipelining. Every page request says what Chromium accepts
+// (BROWSER_HEADERS: Accept-Encoding gzip, deflate, br, zstd), as release managers' browsers do,
+// so pages come Brotli-coded from the page cache; for information, the same pages are measured
+// without Accept-Encoding, as curl asks (`…Plain`). One discarded warm-up round (WARMUP_SECONDS per
 // route), then ROUNDS rounds of SECONDS per route, the order reversed every other round; each
 // route's rounds are pooled: requests/s = responses ÷ seconds, and the latency percentiles are of
 // every response's latency (autocannon's `response` event, request written → response read, in
@@ -35,13 +39,14 @@
 //
 // Downloads: an object of DOWNLOAD_BYTES random bytes in a scratch bucket, recorded as an extra
 // artifact of a seeded branch build's amd64 job. The portal's `/artifacts/:id/download/<name>`
-// (getArtifact, statObject, getObject streamed through) against a presigned GET of the same
-// object from MinIO (presignedGetObject), in the same rounds, by the same client in the child:
+// (findArtifactToDownload, then a 302 to a presigned URL, followed on the same keep-alive agent)
+// against a presigned GET of the same object from MinIO (presignedGetObject), in the same
+// rounds, by the same client in the child:
 // DOWNLOAD_CONNECTIONS loops of Node's http.get over keep-alive connections, each reading an
 // answer to its last byte before sending the next (autocannon spent about 280 ms of CPU per
 // 8 MiB answer and measured itself). Throughput = bytes received ÷ seconds. For information, the
-// same URL of a second portal app in redirect mode (PORTAL_DOWNLOADS=redirect: a 302 to a
-// presigned URL), the redirect followed.
+// same URL of a second portal app in stream mode (PORTAL_DOWNLOADS=stream, the default without a
+// public store endpoint: statObject, getObject streamed through the portal).
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
