@@ -374,7 +374,9 @@ describe('portal for operators', () => {
       expect(row(html, `job-${ids.timedOut}`)).toContain(
         '<span class="state state-timed_out">timed out</span>',
       );
-      expect(PORTAL_STYLE.body).toMatch(/\.state-failed, \.state-timed_out \{ color: #cf222e; \}/);
+      expect(PORTAL_STYLE.body).toMatch(
+        /\.state-failed,\s*\.state-timed_out\s*\{\s*color: #cf222e;\s*\}/,
+      );
       expect(html).toContain('<span class="state state-failed">failed</span>');
     });
 
