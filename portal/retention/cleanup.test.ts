@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { eq, inArray } from 'drizzle-orm';
 import type { Client } from 'minio';
 import { pino } from 'pino';
@@ -6,17 +6,11 @@ import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../core/logger';
 import { DEFAULT_RETENTION_POLICY, isExpired, type RetentionPolicy } from '../../core/retention';
-import { artifactKey, createStorageClient } from '../../core/storage';
+import { createStorageClient } from '../../core/storage';
 import type { Database } from '../../db/client';
 import { listArtifactsForJobs } from '../../db/queries/artifacts';
 import { createBuild, getBuild, type NewBuild, type NewJob } from '../../db/queries/builds';
-import {
-  cancelBuild,
-  claimJob,
-  completeJob,
-  setJobImageDigest,
-  type NewArtifact,
-} from '../../db/queries/jobs';
+import { cancelBuild, claimJob, completeJob, setJobImageDigest } from '../../db/queries/jobs';
 import {
   deleteBuildArtifacts,
   dueBuilds,
@@ -26,6 +20,7 @@ import {
 import { registerWorker } from '../../db/queries/workers';
 import { artifacts, builds } from '../../db/schema';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
+import { uploadArtifacts } from '../../test/support/portal-builds';
 import { workerRegistration } from '../../test/support/queue';
 import {
   createTestBucket,
@@ -142,23 +137,17 @@ async function world(): Promise<World> {
         const fence = { jobId: claimed.job.id, attempt: claimed.job.attempt };
         await setJobImageDigest(db, fence, DIGEST);
         const state = outcomes[claimed.job.target] ?? 'succeeded';
-        const artifacts: NewArtifact[] = [];
-        if (state === 'succeeded') {
-          const file = `widget-${claimed.job.target}.tar.gz`;
-          const content = randomBytes(1000 + Math.floor(Math.random() * 1000));
-          const objectKey = artifactKey({
-            owner: input.repo.owner,
-            repo: input.repo.name,
-            sha: input.sha,
-            target: claimed.job.target,
-            ...fence,
-            file,
-          });
-          await bucket.client.putObject(bucket.storage.bucket, objectKey, content, content.length);
-          const sha256 = createHash('sha256').update(content).digest('hex');
-          artifacts.push({ name: file, objectKey, size: content.length, sha256 });
-          keys.push(objectKey);
-          bytes += content.length;
+        const artifacts =
+          state === 'succeeded'
+            ? await uploadArtifacts(bucket, input, claimed.job, {
+                [`widget-${claimed.job.target}.tar.gz`]: randomBytes(
+                  1000 + Math.floor(Math.random() * 1000),
+                ),
+              })
+            : [];
+        for (const artifact of artifacts) {
+          keys.push(artifact.objectKey);
+          bytes += artifact.size;
         }
         await completeJob(db, fence, { state, exitCode: state === 'succeeded' ? 0 : 1, artifacts });
       }

@@ -18,6 +18,34 @@ export const portalJob = (target: string, platform: string): NewJob => ({
 export type JobOutcome = { state: 'succeeded' | 'failed'; files?: Record<string, Buffer> };
 
 /**
+ * Uploads `files` (name → bytes) to `bucket` as claimed `job` of build `input` would (keys of
+ * core/storage.ts `artifactKey`), and returns the artifact rows to complete the job with.
+ */
+export async function uploadArtifacts(
+  bucket: TestBucket,
+  input: NewBuild,
+  job: { id: number; attempt: number; target: string },
+  files: Record<string, Buffer>,
+): Promise<NewArtifact[]> {
+  const artifacts: NewArtifact[] = [];
+  for (const [file, content] of Object.entries(files)) {
+    const objectKey = artifactKey({
+      owner: input.repo.owner,
+      repo: input.repo.name,
+      sha: input.sha,
+      target: job.target,
+      jobId: job.id,
+      attempt: job.attempt,
+      file,
+    });
+    await bucket.client.putObject(bucket.storage.bucket, objectKey, content, content.length);
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    artifacts.push({ name: file, objectKey, size: content.length, sha256 });
+  }
+  return artifacts;
+}
+
+/**
  * Stores build `input`, claims each of its jobs as a worker would and completes it as
  * `outcomes[target]` says, uploading its files to `bucket` first (so every artifact row has its
  * object). Returns the build's id.
@@ -39,20 +67,7 @@ export async function finishBuild(
     const fence = { jobId: claimed.job.id, attempt: claimed.job.attempt };
     const outcome = outcomes[claimed.job.target];
     if (!outcome) throw new Error(`no outcome given for target ${claimed.job.target}`);
-    const artifacts: NewArtifact[] = [];
-    for (const [file, content] of Object.entries(outcome.files ?? {})) {
-      const objectKey = artifactKey({
-        owner: input.repo.owner,
-        repo: input.repo.name,
-        sha: input.sha,
-        target: claimed.job.target,
-        ...fence,
-        file,
-      });
-      await bucket.client.putObject(bucket.storage.bucket, objectKey, content, content.length);
-      const sha256 = createHash('sha256').update(content).digest('hex');
-      artifacts.push({ name: file, objectKey, size: content.length, sha256 });
-    }
+    const artifacts = await uploadArtifacts(bucket, input, claimed.job, outcome.files ?? {});
     await completeJob(db, fence, {
       state: outcome.state,
       exitCode: outcome.state === 'succeeded' ? 0 : 1,
