@@ -32,6 +32,7 @@ import {
   type DownloadSelector,
 } from '../db/queries/portal';
 import { findRepo, type Repo } from '../db/queries/repos';
+import { expiriesOf } from '../db/queries/retention';
 import { accountRoutes } from './account';
 import { ArtifactPage, BranchPage, PullPage } from './ref-views';
 import {
@@ -273,14 +274,13 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     return builds.length === 0 ? undefined : { repo, pullNumber, builds };
   }
 
-  /** Artifact `:id` with its job, build, repository and build details; or undefined. */
+  /** Artifact `:id` with its job, build, repository and how long it is kept; or undefined. */
   async function loadArtifact(c: Context<PortalEnv>) {
     const id = parseId(c.req.param('id'));
     const found = id === undefined ? undefined : await getArtifact(db, id);
     if (!found || !visible(c, found.repo)) return undefined;
-    const { build, repo, job } = found;
-    const [details] = await loadBuildDetails(db, [{ build, repo, jobs: [job] }], retentionPolicy);
-    return { ...found, details: details! };
+    const retention = await expiriesOf(db, [found.build.id], retentionPolicy);
+    return { ...found, retention: retention.get(found.build.id)! };
   }
 
   app.route(
@@ -511,7 +511,8 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
       <ArtifactPage
         base={base}
         repo={found.repo}
-        details={found.details}
+        build={found.build}
+        retention={found.retention}
         job={found.job}
         artifact={found.artifact}
       />,
@@ -634,7 +635,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   app.get('/api/v1/artifacts/:id', async (c) => {
     const found = await loadArtifact(c);
     if (!found) return c.notFound();
-    const { artifact, job, build, repo, details } = found;
+    const { artifact, job, build, repo, retention } = found;
     return c.json({
       id: artifact.id,
       name: artifact.name,
@@ -655,7 +656,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
       platform: job.platform,
       build: buildSummaryToJson(build, repo, base),
       createdAt: artifact.createdAt.toISOString(),
-      retention: retentionToJson(details.retention),
+      retention: retentionToJson(retention),
     });
   });
   app.get('/api/v1/repos/:owner/:repo', async (c) => {

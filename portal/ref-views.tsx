@@ -1,3 +1,4 @@
+import type { RetentionInfo } from '../core/retention';
 import { portalUrls } from '../core/urls';
 import type { Artifact } from '../db/queries/artifacts';
 import type { Build, Job } from '../db/queries/builds';
@@ -171,12 +172,12 @@ export function PullPage(props: {
 export function ArtifactPage(props: {
   base: string;
   repo: Repo;
-  details: BuildDetails;
+  build: Build;
+  retention: RetentionInfo;
   job: Job;
   artifact: Artifact;
 }) {
-  const { base, repo, job, artifact } = props;
-  const { build, retention } = props.details;
+  const { base, repo, build, retention, job, artifact } = props;
   const download = portalUrls.artifactDownload(base, artifact.id, artifact.name);
   const byCommit = portalUrls.commitDownload(
     base,
