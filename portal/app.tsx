@@ -5,6 +5,7 @@ import type { Child } from 'hono/jsx';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Client } from 'minio';
 import type { Logger } from '../core/logger';
+import { CHECKSUMS_FILE } from '../core/attestation';
 import { DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '../core/retention';
 import type { Database } from '../db/client';
 import { findArtifactToDownload, getArtifact, type Artifact } from '../db/queries/artifacts';
@@ -752,12 +753,20 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     if (!release) return c.notFound();
     return render(c, <ReleasePage base={base} details={release.details} files={release.files} />);
   });
-  // A release's SHA256SUMS: its own artifact of that name if it made one, else generated.
-  app.get('/:owner/:repo/releases/:tag/download/SHA256SUMS', async (c, next) => {
+  // A release's SHA256SUMS: its own artifact of that name if one target made it, else generated
+  // (the worker writes one per job: with several targets, none of them is the release's).
+  app.get(`/:owner/:repo/releases/:tag/download/${CHECKSUMS_FILE}`, async (c) => {
     const release = await loadRelease(c, c.req.param('tag'));
     if (!release) return c.notFound();
-    if (release.files.some((file) => file.name === 'SHA256SUMS')) return next();
-    c.header('Content-Disposition', attachmentDisposition('SHA256SUMS'));
+    const own = release.files.find((file) => file.listedName === CHECKSUMS_FILE);
+    if (own) {
+      const artifacts = release.details.jobs.flatMap((job) => job.artifacts);
+      return sendArtifact(
+        c,
+        artifacts.find((artifact) => artifact.id === own.artifactId)!,
+      );
+    }
+    c.header('Content-Disposition', attachmentDisposition(CHECKSUMS_FILE));
     c.header('Cache-Control', 'private, max-age=60');
     return c.text(sha256Sums(release.files));
   });

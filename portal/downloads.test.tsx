@@ -318,6 +318,42 @@ describe('stable download URLs', () => {
     }
   });
 
+  it("a release's SHA256SUMS is its own file when one target made it, else made for the release", async () => {
+    const repo = {
+      owner: 'acme',
+      name: 'sums',
+      cloneUrl: '/srv/git/sums.git',
+      source: 'git' as const,
+    };
+    // Commits of their own, out of the way of the search test's sha prefix.
+    const tagged = (name: string) =>
+      request({ repo, sha: name.slice(1).padStart(40, 'd'), ref: name, tag: name, trigger: 'tag' });
+    const sums = (tag: string) =>
+      get(portalUrls.releaseDownload(BASE, 'acme', 'sums', tag, 'SHA256SUMS'));
+    const tarball = bytes('sums amd64');
+    const own = Buffer.from(`${createHash('sha256').update(tarball).digest('hex')}  sums.tar.gz\n`);
+    await finishedBuild('sums-v1', tagged('v1'), {
+      amd64: { state: 'succeeded', files: { 'sums.tar.gz': tarball, SHA256SUMS: own } },
+      arm64: { state: 'succeeded' },
+    });
+    const one = await sums('v1');
+    expect(one.status).toBe(200);
+    expect((await body(one)).equals(own)).toBe(true);
+
+    // As the worker does it: every job made its own. The release's lists them all.
+    await finishedBuild('sums-v2', tagged('v2'), {
+      amd64: { state: 'succeeded', files: { 'sums.tar.gz': tarball, SHA256SUMS: own } },
+      arm64: { state: 'succeeded', files: { SHA256SUMS: Buffer.from('arm64\n') } },
+    });
+    const both = await sums('v2');
+    expect(both.status).toBe(200);
+    const listed = (await both.text())
+      .trim()
+      .split('\n')
+      .map((line) => line.slice(66));
+    expect(listed).toEqual(['amd64/SHA256SUMS', 'arm64/SHA256SUMS', 'sums.tar.gz']);
+  });
+
   it('badges show the state of a branch, and of each target, in SVG', async () => {
     const badge = async (url: string) => {
       const response = await get(url);

@@ -1,3 +1,4 @@
+import { CHECKSUMS_FILE } from '../core/attestation';
 import { portalUrls } from '../core/urls';
 import type { SearchHit } from '../db/queries/portal';
 import { buildRefToJson, type BuildDetails } from './build-details';
@@ -76,7 +77,7 @@ export function releaseToJson(base: string, details: BuildDetails, files: Releas
     buildUrl: portalUrls.build(base, build.id),
     finishedAt: build.finishedAt?.toISOString() ?? null,
     url: portalUrls.release(base, repo.owner, repo.name, tag),
-    sha256SumsUrl: portalUrls.releaseDownload(base, repo.owner, repo.name, tag, 'SHA256SUMS'),
+    sha256SumsUrl: portalUrls.releaseDownload(base, repo.owner, repo.name, tag, CHECKSUMS_FILE),
     files: files.map((file) => ({
       name: file.listedName,
       target: file.target,

@@ -1,6 +1,6 @@
 import { raw } from 'hono/html';
 import { createContext, useContext, type Child } from 'hono/jsx';
-import { PROVENANCE_FILE, RESERVED_ARTIFACT_NAMES } from '../core/attestation';
+import { CHECKSUMS_FILE, PROVENANCE_FILE, RESERVED_ARTIFACT_NAMES } from '../core/attestation';
 import { formatBytes, formatToolchain } from '../core/format';
 import { portalUrls } from '../core/urls';
 import type { Build, BuildWithJobs, Job } from '../db/queries/builds';
@@ -639,7 +639,7 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
         <a href={portalUrls.build(base, build.id)}>{`build #${build.id}`}</a>
       </p>
       <p>
-        <a href={portalUrls.releaseDownload(base, repo.owner, repo.name, tag, 'SHA256SUMS')}>
+        <a href={portalUrls.releaseDownload(base, repo.owner, repo.name, tag, CHECKSUMS_FILE)}>
           SHA256SUMS
         </a>{' '}
         — check the files with <code>sha256sum --check --ignore-missing SHA256SUMS</code>
