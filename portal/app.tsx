@@ -317,12 +317,12 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
 
   app.get('/', async (c) => {
     const { includePrivate } = audience(c);
-    const [repos, recent, queue, workers] = await Promise.all([
+    const [repos, recent, workers] = await Promise.all([
       listRepos(db, { includePrivate }),
       listRecentBuilds(db, { limit: 20, publicOnly: !includePrivate }),
-      queueDepth(db),
       listWorkers(db),
     ]);
+    const queue = await queueDepth(db, workers);
     const liveWorkers = workers.filter((worker) => workerState(worker) === 'live').length;
     return render(
       c,
@@ -337,7 +337,8 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   });
 
   app.get('/workers', async (c) => {
-    const [workers, queue] = await Promise.all([listWorkers(db), queueDepth(db)]);
+    const workers = await listWorkers(db);
+    const queue = await queueDepth(db, workers);
     c.header('Cache-Control', 'no-store');
     return render(c, <WorkersPage base={base} workers={workers} queue={queue} now={new Date()} />);
   });

@@ -401,8 +401,10 @@ export function createSlackService(options: SlackServiceOptions) {
     });
   };
 
-  const workers = async (): Promise<SlackReply> =>
-    renderWorkers(await listWorkers(db), await queueDepth(db), portalUrl);
+  const workers = async (): Promise<SlackReply> => {
+    const fleet = await listWorkers(db);
+    return renderWorkers(fleet, await queueDepth(db, fleet), portalUrl);
+  };
 
   return {
     /**

@@ -117,9 +117,12 @@ export interface PlatformQueue {
   freeSlots: number;
 }
 
-/** Queued and running job counts per run platform, with the live workers serving each. */
-export async function queueDepth(db: Database): Promise<PlatformQueue[]> {
-  const counts = await db
+/**
+ * Queued and running job counts per run platform, with the live workers serving each; of
+ * `workers` when the caller has listed them already (listWorkers), else listed here.
+ */
+export async function queueDepth(db: Database, workers?: WorkerStatus[]): Promise<PlatformQueue[]> {
+  const counted = db
     .select({
       runPlatform: jobs.runPlatform,
       queued: sql<number>`(count(*) filter (where ${jobs.state} = 'queued' and ${jobs.reuseOfJobId} is null))::int`,
@@ -129,7 +132,8 @@ export async function queueDepth(db: Database): Promise<PlatformQueue[]> {
     .where(inArray(jobs.state, ['queued', 'running']))
     .groupBy(jobs.runPlatform)
     .orderBy(asc(jobs.runPlatform));
-  const live = (await listWorkers(db)).filter((worker) => worker.live);
+  const [counts, all] = await Promise.all([counted, workers ?? listWorkers(db)]);
+  const live = all.filter((worker) => worker.live);
   return counts.map((count) => {
     const serving = live.filter(
       (worker) =>
