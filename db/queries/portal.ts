@@ -14,7 +14,7 @@ import {
 } from 'drizzle-orm';
 import type { Database } from '../client';
 import { artifacts, builds, jobs, repos } from '../schema';
-import type { Artifact } from './artifacts';
+import { listArtifactsByJob, type Artifact } from './artifacts';
 import type { Build } from './builds';
 import type { Repo } from './repos';
 
@@ -487,19 +487,9 @@ export async function latestOfBranchPerTarget(
       ),
     )
     .orderBy(asc(jobs.target), desc(builds.id));
-  if (rows.length === 0) return [];
-  const found = await db
-    .select()
-    .from(artifacts)
-    .where(
-      inArray(
-        artifacts.jobId,
-        rows.map((row) => row.jobId),
-      ),
-    )
-    .orderBy(asc(artifacts.name));
-  return rows.map((row) => ({
-    ...row,
-    artifacts: found.filter((artifact) => artifact.jobId === row.jobId),
-  }));
+  const byJob = await listArtifactsByJob(
+    db,
+    rows.map((row) => row.jobId),
+  );
+  return rows.map((row) => ({ ...row, artifacts: byJob.get(row.jobId) ?? [] }));
 }
