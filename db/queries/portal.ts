@@ -19,6 +19,12 @@ import type { Build } from './builds';
 import type { Repo } from './repos';
 
 /**
+ * Builds of a branch itself: not of a pull request (whose branch is its head branch) nor of a
+ * tag (pushed on a branch's commit).
+ */
+const BRANCH_ITSELF = and(isNull(builds.pullNumber), isNull(builds.tag))!;
+
+/**
  * Read queries of the portal's pages. Each returns plain rows; the portal decides how to show
  * them. Times are `Date`s, sizes are bytes.
  */
@@ -219,8 +225,7 @@ export async function findDownloadBuild(
         ofRepo,
         eq(builds.trusted, true),
         eq(builds.branch, selector.branch),
-        isNull(builds.pullNumber),
-        isNull(builds.tag),
+        BRANCH_ITSELF,
         withSucceededTarget(selector.target),
       );
       break;
@@ -245,12 +250,7 @@ export async function branchStatus(
   branch: string,
   target?: string,
 ): Promise<Build['state'] | undefined> {
-  const ofBranch = and(
-    eq(builds.repoId, repoId),
-    eq(builds.branch, branch),
-    isNull(builds.pullNumber),
-    isNull(builds.tag),
-  );
+  const ofBranch = and(eq(builds.repoId, repoId), eq(builds.branch, branch), BRANCH_ITSELF);
   if (target === undefined) {
     const [row] = await db
       .select({ state: builds.state })
@@ -347,11 +347,7 @@ export async function searchBuilds(
     });
     conditions.push({
       kind: 'branch',
-      where: and(
-        sql`${builds.branch} like ${likePrefix(text)}`,
-        isNull(builds.pullNumber),
-        isNull(builds.tag),
-      )!,
+      where: and(sql`${builds.branch} like ${likePrefix(text)}`, BRANCH_ITSELF)!,
       key: sql`${builds.branch}`,
     });
   }
@@ -399,12 +395,7 @@ export async function listRefsOfRepo(
   const key = kind === 'branch' ? builds.branch : builds.pullNumber;
   const where =
     kind === 'branch'
-      ? and(
-          eq(builds.repoId, repoId),
-          isNotNull(builds.branch),
-          isNull(builds.pullNumber),
-          isNull(builds.tag),
-        )
+      ? and(eq(builds.repoId, repoId), isNotNull(builds.branch), BRANCH_ITSELF)
       : and(eq(builds.repoId, repoId), isNotNull(builds.pullNumber));
   const refs = db
     .select({ latestId: max(builds.id).as('latest_id'), buildCount: count(builds.id).as('n') })
@@ -438,12 +429,7 @@ export async function listBuildsOfRef(
 ): Promise<Build[]> {
   const where =
     'branch' in ref
-      ? and(
-          eq(builds.repoId, repoId),
-          eq(builds.branch, ref.branch),
-          isNull(builds.pullNumber),
-          isNull(builds.tag),
-        )
+      ? and(eq(builds.repoId, repoId), eq(builds.branch, ref.branch), BRANCH_ITSELF)
       : and(eq(builds.repoId, repoId), eq(builds.pullNumber, ref.pullNumber));
   return db.select().from(builds).where(where).orderBy(desc(builds.id)).limit(limit);
 }
@@ -480,8 +466,7 @@ export async function latestOfBranchPerTarget(
       and(
         eq(builds.repoId, repoId),
         eq(builds.branch, branch),
-        isNull(builds.pullNumber),
-        isNull(builds.tag),
+        BRANCH_ITSELF,
         eq(builds.trusted, true),
         eq(jobs.state, 'succeeded'),
       ),
