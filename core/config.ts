@@ -104,3 +104,13 @@ export function readEnvFile(path: string): Record<string, string> {
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
 }
+
+/**
+ * What the command-line tools read (the crossdock CLI, `npm run cleanup`): `env` over the local
+ * stack's env file, $CROSSDOCK_STATE_DIR/crossdock.env (default /var/lib/crossdock), which
+ * deploy/setup.sh writes.
+ */
+export function localStackEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const file = `${env.CROSSDOCK_STATE_DIR ?? '/var/lib/crossdock'}/crossdock.env`;
+  return { ...readEnvFile(file), ...env };
+}

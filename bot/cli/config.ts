@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseEnv, portalUrlEnv, readEnvFile } from '../../core/config';
+import { localStackEnv, parseEnv, portalUrlEnv } from '../../core/config';
 import { githubEnv, githubOptions, type GitHubOptions } from '../config';
 
 const schema = z.object({
@@ -25,8 +25,7 @@ export interface CliConfig {
  * ($CROSSDOCK_STATE_DIR/crossdock.env, written by deploy/setup.sh).
  */
 export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
-  const file = `${env.CROSSDOCK_STATE_DIR ?? '/var/lib/crossdock'}/crossdock.env`;
-  const c = parseEnv(schema, { ...readEnvFile(file), ...env }, 'cli');
+  const c = parseEnv(schema, localStackEnv(env), 'cli');
   return {
     databaseUrl: c.DATABASE_URL,
     github: githubOptions(c),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseEnv, readEnvFile } from '../../core/config';
+import { parseEnv } from '../../core/config';
 import { DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '../../core/retention';
 
 const days = (fallback: number) => z.coerce.number().int().min(1).max(36_500).default(fallback);
@@ -47,15 +47,4 @@ export function loadRetentionConfig(env: NodeJS.ProcessEnv = process.env): Reten
     cleanupIntervalMs: c.CROSSDOCK_RETENTION_CLEANUP_INTERVAL_MINUTES * 60_000,
     dryRun: c.CROSSDOCK_RETENTION_DRY_RUN,
   };
-}
-
-/**
- * The environment `npm run cleanup` reads: `env` over the local stack's env file
- * ($CROSSDOCK_STATE_DIR/crossdock.env, default /var/lib/crossdock/crossdock.env, written by
- * deploy/setup.sh), as the crossdock CLI does. Pass it to loadPortalConfig and
- * loadRetentionConfig.
- */
-export function cleanupCliEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const file = `${env.CROSSDOCK_STATE_DIR ?? '/var/lib/crossdock'}/crossdock.env`;
-  return { ...readEnvFile(file), ...env };
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { localStackEnv } from '../../core/config';
 import { formatBytes } from '../../core/format';
 import { createLogger } from '../../core/logger';
 import { formatRetentionDate } from '../../core/retention';
@@ -7,7 +8,7 @@ import { connect, migrateDatabase } from '../../db/client';
 import { setBuildPinned } from '../../db/queries/retention';
 import { loadPortalConfig } from '../config';
 import { runCleanup, type CleanupResult } from './cleanup';
-import { cleanupCliEnv, loadRetentionConfig } from './config';
+import { loadRetentionConfig } from './config';
 
 const HELP = `npm run cleanup -- [--dry-run]
     Deletes the artifacts (objects and rows) of every build whose retention has expired
@@ -69,7 +70,7 @@ async function main(): Promise<number> {
     console.error(`--pin and --unpin take one build id\n\n${HELP}`);
     return 2;
   }
-  const env = cleanupCliEnv();
+  const env = localStackEnv();
   const portal = loadPortalConfig(env);
   const retention = loadRetentionConfig(env);
   const log = createLogger({ name: 'cleanup', level: portal.logLevel });
