@@ -352,6 +352,20 @@ describe('stable download URLs', () => {
       .split('\n')
       .map((line) => line.slice(66));
     expect(listed).toEqual(['amd64/SHA256SUMS', 'arm64/SHA256SUMS', 'sums.tar.gz']);
+
+    // v1 built again: listed once, by its newest build, as the newest release.
+    const rebuilt = { ...tagged('v1'), sha: '3'.padStart(40, 'd') };
+    await finishedBuild('sums-v1-again', rebuilt, {
+      amd64: { state: 'succeeded' },
+      arm64: { state: 'succeeded' },
+    });
+    const { releases } = (await (
+      await get(portalUrls.releasesApi(BASE, 'acme', 'sums'))
+    ).json()) as { releases: { tag: string; sha: string }[] };
+    expect(releases.map(({ tag, sha }) => [tag, sha])).toEqual([
+      ['v1', rebuilt.sha],
+      ['v2', shas['sums-v2']],
+    ]);
   });
 
   it('badges show the state of a branch, and of each target, in SVG', async () => {

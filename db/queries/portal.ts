@@ -281,8 +281,9 @@ export async function branchStatus(
  * newest finished first, at most `limit` (default 20).
  */
 export async function listReleases(db: Database, repoId: number, limit = 20): Promise<Build[]> {
-  const rows = await db
-    .select()
+  const newest = sql`${builds.finishedAt} desc nulls last`;
+  const perTag = db
+    .selectDistinctOn([builds.tag])
     .from(builds)
     .where(
       and(
@@ -292,10 +293,13 @@ export async function listReleases(db: Database, repoId: number, limit = 20): Pr
         isNotNull(builds.tag),
       ),
     )
-    .orderBy(sql`${builds.finishedAt} desc nulls last`, desc(builds.id))
-    .limit(limit * 5);
-  const seen = new Set<string>();
-  return rows.filter((build) => !seen.has(build.tag!) && seen.add(build.tag!)).slice(0, limit);
+    .orderBy(builds.tag, newest, desc(builds.id))
+    .as('releases');
+  return db
+    .select()
+    .from(perTag)
+    .orderBy(sql`${perTag.finishedAt} desc nulls last`, desc(perTag.id))
+    .limit(limit);
 }
 
 /** One search hit: a commit, pull request, tag or branch, with its newest build. */
