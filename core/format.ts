@@ -26,3 +26,8 @@ export function formatToolchain(job: { state: string; toolchain: string; toolcha
     ? job.toolchains.join('|')
     : job.toolchain;
 }
+
+/** `count` and the noun for it: "1 day", "3 days"; `many` for irregular plurals ("retries"). */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -23,6 +23,8 @@
  * finishes). Days are periods of 24 hours (86,400,000 ms), counted from `finished_at`.
  */
 
+import { plural } from './format';
+
 /** The retention classes, in the order they are tried. */
 export const RETENTION_CLASSES = ['pinned', 'tag', 'pull-request', 'branch', 'other'] as const;
 export type RetentionClass = (typeof RETENTION_CLASSES)[number];
@@ -96,8 +98,6 @@ export function expiryAfter(finishedAt: Date, days: number): Date {
 export function retentionCutoff(now: Date, days: number): Date {
   return new Date(now.getTime() - days * DAY_MS);
 }
-
-const plural = (count: number, one: string) => `${count} ${one}${count === 1 ? '' : 's'}`;
 
 /**
  * The retention class of a build, when its artifacts expire, and why, under `policy` (see the

@@ -1,3 +1,4 @@
+import { plural } from '../core/format';
 import type { RetentionInfo, RetentionPolicy } from '../core/retention';
 import { portalUrls } from '../core/urls';
 import type { Database } from '../db/client';
@@ -66,8 +67,6 @@ export async function loadBuildDetails(
 export function isFinished(state: Job['state']): boolean {
   return state !== 'queued' && state !== 'running';
 }
-
-const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
 
 /**
  * Which attempt a job is at and how many attempts infrastructure failures cost it, in words for

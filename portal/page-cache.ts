@@ -178,5 +178,5 @@ export function createPageCache(options: PageCacheOptions) {
     if (c.req.method !== 'GET' || isAnonymous(c)) return next();
     return answer(c, `${c.get('viewer')?.user.id ?? ANONYMOUS} ${c.req.url}`, next);
   };
-  return { anonymous, signedIn, clear: () => cache.clear() };
+  return { anonymous, signedIn };
 }

@@ -355,8 +355,7 @@ export async function searchBuilds(
       key: sql`${builds.branch}`,
     });
   }
-  const hits: SearchHit[] = [];
-  for (const condition of conditions) {
+  const found = conditions.map(async (condition) => {
     // The newest build per (repository, matched key).
     const newest = db
       .select({ id: max(builds.id).as('newest_id') })
@@ -372,8 +371,9 @@ export async function searchBuilds(
       .where(visibleTo(audience))
       .orderBy(desc(builds.id))
       .limit(limit);
-    hits.push(...rows.map((row) => ({ kind: condition.kind, ...row })));
-  }
+    return rows.map((row): SearchHit => ({ kind: condition.kind, ...row }));
+  });
+  const hits = (await Promise.all(found)).flat();
   return hits.sort((a, b) => b.build.id - a.build.id).slice(0, limit);
 }
 

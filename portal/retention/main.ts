@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { localStackEnv } from '../../core/config';
-import { formatBytes } from '../../core/format';
+import { formatBytes, plural } from '../../core/format';
 import { createLogger } from '../../core/logger';
 import { formatRetentionDate } from '../../core/retention';
 import { createStorageClient } from '../../core/storage';
@@ -22,8 +22,6 @@ Reads the portal's configuration (DATABASE_URL, S3_*) and CROSSDOCK_RETENTION_* 
 environment, over the local stack's env file. Exit status: 0 done (or another cleanup was
 running), 1 some builds' objects could not be deleted (they are kept; run again), 2 bad usage.`;
 
-const count = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
-
 function printResult(result: CleanupResult): void {
   if (!result.ran) {
     console.log('another cleanup is running; nothing done');
@@ -34,15 +32,15 @@ function printResult(result: CleanupResult): void {
     const expired = build.expiresAt ? `, expired ${formatRetentionDate(build.expiresAt)}` : '';
     console.log(
       `${verb} build #${build.buildId} ${build.repo} ${build.ref} (${build.class}${expired}): ` +
-        `${count(build.artifacts, 'artifact')}, ${count(build.objects, 'object')}, ` +
+        `${plural(build.artifacts, 'artifact')}, ${plural(build.objects, 'object')}, ` +
         formatBytes(build.bytes),
     );
   }
   console.log(
-    `${verb} the artifacts of ${count(result.builds, 'build')}: ` +
-      `${count(result.artifacts, 'artifact')}, ${count(result.objects, 'object')}, ` +
+    `${verb} the artifacts of ${plural(result.builds, 'build')}: ` +
+      `${plural(result.artifacts, 'artifact')}, ${plural(result.objects, 'object')}, ` +
       formatBytes(result.bytes) +
-      (result.failed > 0 ? `; ${count(result.failed, 'build')} failed (kept; see the log)` : ''),
+      (result.failed > 0 ? `; ${plural(result.failed, 'build')} failed (kept; see the log)` : ''),
   );
 }
 
