@@ -39,14 +39,16 @@
 //
 // Downloads: an object of DOWNLOAD_BYTES random bytes in a scratch bucket, recorded as an extra
 // artifact of a seeded branch build's amd64 job. The portal's `/artifacts/:id/download/<name>`
-// (findArtifactToDownload, then a 302 to a presigned URL, followed on the same keep-alive agent)
-// against a presigned GET of the same object from MinIO (presignedGetObject), in the same
-// rounds, by the same client in the child:
+// (findArtifactToDownload, then a 302 to a presigned URL, which the page cache keeps for its 1 s
+// as portal/app.tsx DOWNLOAD_ROUTES says; followed on the same keep-alive agent) against a
+// presigned GET of the same object from MinIO (presignedGetObject), in DOWNLOAD_ROUNDS rounds of
+// DOWNLOAD_SECONDS per route, by the same client in the child:
 // DOWNLOAD_CONNECTIONS loops of Node's http.get over keep-alive connections, each reading an
 // answer to its last byte before sending the next (autocannon spent about 280 ms of CPU per
 // 8 MiB answer and measured itself). Throughput = bytes received ÷ seconds. For information, the
 // same URL of a second portal app in stream mode (PORTAL_DOWNLOADS=stream, the default without a
-// public store endpoint: statObject, getObject streamed through the portal).
+// public store endpoint: statObject, getObject streamed through the portal), and of a third in
+// redirect mode without a page cache (every download looked up and signed).
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -97,10 +99,19 @@ const DOWNLOAD_BYTES = 8 * 2 ** 20;
 const SECONDS = Number(process.env.BENCH_PORTAL_SECONDS ?? 3);
 /** Measured rounds; each route gets ROUNDS × SECONDS in all. */
 const ROUNDS = Number(process.env.BENCH_PORTAL_ROUNDS ?? 4);
+/**
+ * Rounds and seconds per route and round of the downloads: many short rounds, the portal's and
+ * the direct download one after the other, so that the machine's slow and fast spells (a direct
+ * download swung from 74 to 151 requests/s between two 3 s rounds) fall on both alike.
+ */
+const DOWNLOAD_ROUNDS = Number(process.env.BENCH_PORTAL_DOWNLOAD_ROUNDS ?? 16);
+const DOWNLOAD_SECONDS = Number(process.env.BENCH_PORTAL_DOWNLOAD_SECONDS ?? 1);
 /** Seconds of load per route in the discarded warm-up round (JIT, plans, connections). */
 const WARMUP_SECONDS = Number(process.env.BENCH_PORTAL_WARMUP_SECONDS ?? 3);
-/** The query that sends a download URL to the portal app in redirect mode (for information). */
+/** The query that sends a download URL to the portal app in stream mode (for information). */
 const STREAM_QUERY = '?bench-stream';
+/** The query that sends a download URL to a portal app without a page cache (for information). */
+const UNCACHED_QUERY = '?bench-uncached';
 /** What a browser (Chromium) says it accepts: the pages are measured as browsers ask for them. */
 const BROWSER_HEADERS = { 'accept-encoding': 'gzip, deflate, br, zstd' };
 /** Quiet after each batch once the server has answered every request, in ms. */
@@ -713,22 +724,22 @@ function pool(batches: Batch[]) {
 }
 
 /**
- * Runs `routes` through `client`: one discarded warm-up round of `warmupSeconds` per route, then
- * ROUNDS rounds of SECONDS per route, the order reversed every other round, each batch settled
- * (`settle`) before the next. Returns each route's batches, by name.
+ * Runs `routes` through `client`: one discarded warm-up round of `plan.warmupSeconds` per route,
+ * then `plan.rounds` rounds of `plan.seconds` per route, the order reversed every other round,
+ * each batch settled (`settle`) before the next. Returns each route's batches, by name.
  */
 async function rounds(
   client: Client,
   routes: Route[],
-  warmupSeconds: number,
+  plan: { warmupSeconds: number; rounds: number; seconds: number },
   settle: Settle,
 ): Promise<Map<string, Batch[]>> {
   const batches = new Map<string, Batch[]>(routes.map((route) => [route.name, []]));
-  for (const route of routes) await measure(client, route, warmupSeconds, settle);
-  for (let index = 0; index < ROUNDS; index += 1) {
+  for (const route of routes) await measure(client, route, plan.warmupSeconds, settle);
+  for (let index = 0; index < plan.rounds; index += 1) {
     const order = index % 2 === 0 ? routes : [...routes].reverse();
     for (const route of order) {
-      const batch = await measure(client, route, SECONDS, settle);
+      const batch = await measure(client, route, plan.seconds, settle);
       batches.get(route.name)!.push(batch);
       const latency = summarize(batch.load.latenciesMs);
       progress(
@@ -826,16 +837,20 @@ async function main(): Promise<void> {
     const hello = new Hono();
     hello.get('/__hello', (c) => c.text('hello'));
     // The portal needs its base URL, known once the server listens. `streaming` is a second
-    // portal app, in stream mode (PORTAL_DOWNLOADS=stream), for URLs ending in STREAM_QUERY.
+    // portal app, in stream mode (PORTAL_DOWNLOADS=stream), for URLs ending in STREAM_QUERY;
+    // `uncached` a third, in redirect mode without a page cache, for URLs ending in
+    // UNCACHED_QUERY.
     type Fetch = (request: Request) => Response | Promise<Response>;
-    const handler: { portal?: Fetch; streaming?: Fetch } = {};
+    const handler: { portal?: Fetch; streaming?: Fetch; uncached?: Fetch } = {};
     const server = serve({
       fetch: (request: Request) =>
         request.url.endsWith('/__hello')
           ? hello.fetch(request)
           : request.url.endsWith(STREAM_QUERY)
             ? handler.streaming!(request)
-            : handler.portal!(request),
+            : request.url.endsWith(UNCACHED_QUERY)
+              ? handler.uncached!(request)
+              : handler.portal!(request),
       hostname: '127.0.0.1',
       port: 0,
     }) as Server;
@@ -872,11 +887,14 @@ async function main(): Promise<void> {
     };
     // As portal/main.ts wires it by default once S3_PUBLIC_ENDPOINT is set (here MinIO's
     // loopback address, which the client reaches): downloads redirect, presigned for 300 s.
-    const portal = createPortalApp({ ...deps, presign: { storage: bucket.client, seconds: 300 } });
+    const presign = { storage: bucket.client, seconds: 300 };
+    const portal = createPortalApp({ ...deps, presign });
     portal.get('/__hello-in-portal', (c) => c.text('hello'));
     handler.portal = (request) => portal.fetch(request);
     const streaming = createPortalApp(deps);
     handler.streaming = (request) => streaming.fetch(request);
+    const uncached = createPortalApp({ ...deps, presign, pageCache: undefined });
+    handler.uncached = (request) => uncached.fetch(request);
 
     const { commit, release } = picked;
     const commitUrl = portalUrls.commit(base, commit.owner, commit.repo, commit.sha);
@@ -898,6 +916,7 @@ async function main(): Promise<void> {
       page('releasePagePlain', releaseUrl),
     ];
     const downloadUrl = portalUrls.artifactDownload(base, artifactId, fileName);
+    // The measured pair next to each other, in every round's order and its reverse.
     const downloads: Route[] = [
       {
         name: 'portalDownload',
@@ -907,14 +926,21 @@ async function main(): Promise<void> {
         followRedirects: true,
       },
       {
-        name: 'portalStreamDownload',
-        url: `${downloadUrl}${STREAM_QUERY}`,
+        name: 'directDownload',
+        url: await bucket.client.presignedGetObject(bucket.storage.bucket, objectKey, 3600),
         connections: DOWNLOAD_CONNECTIONS,
         client: 'http',
       },
       {
-        name: 'directDownload',
-        url: await bucket.client.presignedGetObject(bucket.storage.bucket, objectKey, 3600),
+        name: 'portalUncachedDownload',
+        url: `${downloadUrl}${UNCACHED_QUERY}`,
+        connections: DOWNLOAD_CONNECTIONS,
+        client: 'http',
+        followRedirects: true,
+      },
+      {
+        name: 'portalStreamDownload',
+        url: `${downloadUrl}${STREAM_QUERY}`,
         connections: DOWNLOAD_CONNECTIONS,
         client: 'http',
       },
@@ -958,12 +984,26 @@ async function main(): Promise<void> {
       NAME,
       `pages: ${PAGE_CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up and ${ROUNDS} rounds of ${SECONDS} s per route`,
     );
-    const pageBatches = await rounds(client, pages, WARMUP_SECONDS, settle);
+    const pageBatches = await rounds(
+      client,
+      pages,
+      { warmupSeconds: WARMUP_SECONDS, rounds: ROUNDS, seconds: SECONDS },
+      settle,
+    );
     progress(
       NAME,
-      `downloads of ${DOWNLOAD_BYTES} bytes: ${DOWNLOAD_CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s`,
+      `downloads of ${DOWNLOAD_BYTES} bytes: ${DOWNLOAD_CONNECTIONS} connections, ${DOWNLOAD_ROUNDS} rounds of ${DOWNLOAD_SECONDS} s`,
     );
-    const downloadBatches = await rounds(client, downloads, Math.min(WARMUP_SECONDS, 2), settle);
+    const downloadBatches = await rounds(
+      client,
+      downloads,
+      {
+        warmupSeconds: Math.min(WARMUP_SECONDS, 2),
+        rounds: DOWNLOAD_ROUNDS,
+        seconds: DOWNLOAD_SECONDS,
+      },
+      settle,
+    );
 
     const measured = (name: string) => pool(pageBatches.get(name) ?? downloadBatches.get(name)!);
     const helloResult = measured('hello');
@@ -974,6 +1014,7 @@ async function main(): Promise<void> {
     const releasePagePlain = measured('releasePagePlain');
     const portalDownload = measured('portalDownload');
     const portalStreamDownload = measured('portalStreamDownload');
+    const portalUncachedDownload = measured('portalUncachedDownload');
     const directDownload = measured('directDownload');
     const toHello = (result: { requestsPerSecond: number }) =>
       round(result.requestsPerSecond / helloResult.requestsPerSecond, 3);
@@ -987,6 +1028,11 @@ async function main(): Promise<void> {
       helloInPortal: toHello(helloInPortal),
       download: toDirect(portalDownload),
       streamDownload: toDirect(portalStreamDownload),
+      uncachedDownload: toDirect(portalUncachedDownload),
+      /** For information: the download's ratio in each round, against the round's direct one. */
+      downloadPerRound: portalDownload.requestsPerSecondPerRound.map((perSecond, index) =>
+        round(perSecond / directDownload.requestsPerSecondPerRound[index]!, 3),
+      ),
     };
     const mibPerSecond = (bytesPerSecond: number) => round(bytesPerSecond / 2 ** 20, 1);
     const pageVerdicts = (name: string, page: typeof commitPage, pageRatio: number) => [
@@ -1016,6 +1062,8 @@ async function main(): Promise<void> {
           warmupSecondsPerRoute: WARMUP_SECONDS,
           rounds: ROUNDS,
           secondsPerRouteAndRound: SECONDS,
+          downloadRounds: DOWNLOAD_ROUNDS,
+          downloadSecondsPerRouteAndRound: DOWNLOAD_SECONDS,
           server:
             'createPortalApp (pool of 10 connections, log level warn) on @hono/node-server in this process; GET /__hello from a bare Hono app on the same server',
           client:
@@ -1027,7 +1075,9 @@ async function main(): Promise<void> {
             'for information: the same pages without Accept-Encoding (as curl asks), sent as they are',
           directDownload: 'a presigned GET (presignedGetObject) of the same object from MinIO',
           portalDownload:
-            'GET /artifacts/:id/download/<name> of the portal as configured by default once S3_PUBLIC_ENDPOINT is set (PORTAL_DOWNLOADS=redirect, presign 300 s): a 302 to a presigned URL, followed on the same keep-alive agent; a latency runs until the last byte',
+            'GET /artifacts/:id/download/<name> of the portal as configured by default once S3_PUBLIC_ENDPOINT is set (PORTAL_DOWNLOADS=redirect, presign 300 s, page cache 1 s): a 302 to a presigned URL, kept by the page cache for 1 s, followed on the same keep-alive agent; a latency runs until the last byte',
+          portalUncachedDownload:
+            'for information: the same URL of a portal app in redirect mode without a page cache (PORTAL_PAGE_CACHE_MS=0): every download is looked up and signed',
           portalStreamDownload:
             'for information: the same URL of a portal app in stream mode (PORTAL_DOWNLOADS=stream, the default without S3_PUBLIC_ENDPOINT): the bytes pass through the portal',
         },
@@ -1054,6 +1104,11 @@ async function main(): Promise<void> {
           portalStream: {
             ...portalStreamDownload,
             mibPerSecond: mibPerSecond(portalStreamDownload.bytesPerSecond),
+          },
+          /** For information: redirect mode without the page cache (PORTAL_PAGE_CACHE_MS=0). */
+          portalUncached: {
+            ...portalUncachedDownload,
+            mibPerSecond: mibPerSecond(portalUncachedDownload.bytesPerSecond),
           },
           direct: { ...directDownload, mibPerSecond: mibPerSecond(directDownload.bytesPerSecond) },
         },

@@ -416,4 +416,58 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
     expect(expired.status).toBe(403);
     expect(await expired.text()).toContain('expired');
   });
+
+  it('redirect mode with the page cache: one link per burst, kept for a tenth of its life at most', async () => {
+    const presigning = createPortalApp({
+      db: database.db,
+      storage: bucket.client,
+      bucket: bucket.storage.bucket,
+      portalUrl: BASE,
+      log,
+      presign: { storage: createStorageClient(bucket.storage), seconds: 2 },
+      // Far longer than the links live: the redirects are kept 200 ms at most.
+      pageCache: { ttlMs: 60_000 },
+    });
+    const url = path(portalUrls.latestReleaseDownload(BASE, 'acme', 'open', 'secret.deb'));
+    const burst = await Promise.all(Array.from({ length: 5 }, () => presigning.request(url)));
+    const links = new Set(burst.map((answer) => answer.headers.get('location')));
+    expect(burst.map((answer) => answer.status)).toEqual([302, 302, 302, 302, 302]);
+    expect(links.size).toBe(1);
+    // A kept answer carries what the portal set: browsers and proxies still must not keep it.
+    expect(burst[4]!.headers.get('cache-control')).toBe('no-store');
+    expect(burst[4]!.headers.get('x-checksum-sha256')).toBe(
+      createHash('sha256').update(installer).digest('hex'),
+    );
+
+    // A private repository's link: not to anonymous requests, even once a token holder got one.
+    const user = await upsertUser(database.db, {
+      issuer,
+      subject: 'erin',
+      login: 'erin',
+      email: undefined,
+    });
+    const secret = `cdk_${randomBytes(32).toString('base64url')}`;
+    await createUserToken(database.db, {
+      userId: user.id,
+      kind: 'api',
+      name: 'downloads',
+      secretHash: hashTokenSecret(secret),
+      expiresAt: null,
+    });
+    const privateUrl = path(portalUrls.latestReleaseDownload(BASE, 'acme', 'secret', 'secret.deb'));
+    const given = await presigning.request(privateUrl, { headers: bearer(secret) });
+    expect(given.status).toBe(302);
+    expect((await presigning.request(privateUrl)).status).toBe(404);
+
+    // Once the first link has expired, a download gets a fresh one that works.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const [first] = links;
+    expect((await fetch(first!)).status).toBe(403);
+    const again = await presigning.request(url);
+    const fresh = again.headers.get('location')!;
+    expect(fresh).not.toBe(first);
+    const fetched = await fetch(fresh);
+    expect(fetched.status).toBe(200);
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(installer)).toBe(true);
+  });
 });

@@ -98,6 +98,18 @@ const CACHED_ROUTES = [
   '/api/v1/repos/*',
 ];
 
+/**
+ * The download routes. With presigned redirects, their 302 answers are kept like pages (the same
+ * TTL, but at most a tenth of a link's life), so that a burst of downloads of one file costs one
+ * lookup and one signature per period; streamed bytes are never kept.
+ */
+const DOWNLOAD_ROUTES = [
+  '/artifacts/:id/download/*',
+  '/:owner/:repo/releases/:tag/download/*',
+  '/:owner/:repo/commit/:sha/:target/*',
+  '/:owner/:repo/branches/:branch/latest/:target/*',
+];
+
 /** What the portal needs; `main.ts` wires the real ones, tests pass test services. */
 export interface PortalDeps {
   db: Database;
@@ -163,10 +175,18 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   const base = deps.portalUrl.replace(/\/+$/, '');
   const retentionPolicy = deps.retentionPolicy ?? DEFAULT_RETENTION_POLICY;
   const app = new Hono<PortalEnv>();
-  // Pages and API answers that change only when a build does; not logs, downloads or sign-in.
-  // Anonymous requests are answered from the cache before any other middleware runs.
-  const pageCache = deps.pageCache && createPageCache(deps.pageCache);
-  if (pageCache) for (const path of CACHED_ROUTES) app.get(path, pageCache.anonymous);
+  // Pages and API answers that change only when a build does, and downloads' redirects; not
+  // logs, streamed downloads or sign-in. Anonymous requests are answered from the cache before
+  // any other middleware runs.
+  const caches: [string[], ReturnType<typeof createPageCache>][] = [];
+  if (deps.pageCache) {
+    caches.push([CACHED_ROUTES, createPageCache(deps.pageCache)]);
+    if (deps.presign) {
+      const ttlMs = Math.min(deps.pageCache.ttlMs, deps.presign.seconds * 100);
+      caches.push([DOWNLOAD_ROUTES, createPageCache({ ttlMs, keep: 'redirects' })]);
+    }
+  }
+  for (const [paths, cache] of caches) for (const path of paths) app.get(path, cache.anonymous);
 
   app.use(async (c, next) => {
     const started = performance.now();
@@ -205,7 +225,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   const sameOrigin = csrf({ origin: new URL(base).origin });
   app.use((c, next) => (c.req.header('authorization') ? next() : sameOrigin(c, next)));
   app.use(viewerMiddleware(db));
-  if (pageCache) for (const path of CACHED_ROUTES) app.get(path, pageCache.signedIn);
+  for (const [paths, cache] of caches) for (const path of paths) app.get(path, cache.signedIn);
 
   /** Renders `page` with what its frame shows of the request (PageRequestContext). */
   const render = (

@@ -163,4 +163,42 @@ describe('page cache', () => {
     expect(small.headers.get('vary')).toBeNull();
     expect(await small.text()).toBe('<p>small</p>');
   });
+
+  it("with keep: 'redirects', keeps 302 answers with a Location only", async () => {
+    const cache = createPageCache({ ttlMs: 10_000, keep: 'redirects' });
+    const app = new Hono<PortalEnv>();
+    let lookups = 0;
+    app.get('/download/:name', cache.anonymous);
+    app.get('/download/:name', (c) => {
+      lookups += 1;
+      const name = c.req.param('name');
+      if (name === 'missing') return c.notFound();
+      if (name === 'streamed') return c.body('the bytes');
+      if (name === 'signing-in') c.header('Set-Cookie', 'state=1');
+      c.header('Cache-Control', 'no-store');
+      return c.redirect(`https://store.example/${name}?signature=${lookups}`, 302);
+    });
+    const twice = async (name: string) => {
+      const before = lookups;
+      const answers = [
+        await app.request(`/download/${name}`),
+        await app.request(`/download/${name}`),
+      ];
+      return { answers, lookups: lookups - before };
+    };
+    const kept = await twice('installer.deb');
+    expect(kept.lookups).toBe(1);
+    for (const answer of kept.answers) {
+      expect(answer.status).toBe(302);
+      expect(answer.headers.get('location')).toBe(
+        'https://store.example/installer.deb?signature=1',
+      );
+      expect(answer.headers.get('cache-control')).toBe('no-store');
+    }
+    for (const name of ['missing', 'streamed', 'signing-in'])
+      expect((await twice(name)).lookups).toBe(2);
+    // HEAD requests are not answered from the cache.
+    await app.request('/download/installer.deb', { method: 'HEAD' });
+    expect(lookups).toBe(kept.lookups + 6 + 1);
+  });
 });

@@ -29,6 +29,13 @@ export interface PageCacheOptions {
   ttlMs: number;
   /** At most this many answers are kept (least recently used go first). Default 500. */
   maxEntries?: number;
+  /**
+   * Which answers are kept. `pages` (the default): 200 answers not marked `no-store`.
+   * `redirects`: 302 answers with a Location (downloads sent to presigned URLs); their
+   * `no-store` tells browsers and proxies not to keep a link that expires, not this cache, whose
+   * `ttlMs` must be a small part of the link's life.
+   */
+  keep?: 'pages' | 'redirects';
 }
 
 /** The key of anonymous answers, which every request without credentials shares. */
@@ -81,9 +88,9 @@ function encode(body: Uint8Array, encoding: Exclude<Encoding, 'identity'>): Uint
  * user and private repositories differ). Concurrent requests for an answer not yet cached wait
  * for one rendering (lru-cache `fetch` deduplicates them), so a burst of requests costs one
  * rendering per key and period; if that rendering fails, each waiting request renders on its own.
- * Only 200 answers without `Set-Cookie` and not marked `no-store` are kept, with every header
- * the portal's middleware set. Pages are thus up to `ttlMs` old; live pages (logs) follow
- * events instead and are not wrapped.
+ * Only answers without `Set-Cookie` are kept, with every header the portal's middleware set:
+ * 200 answers not marked `no-store`, or with `keep: 'redirects'` only 302 answers. Pages are
+ * thus up to `ttlMs` old; live pages (logs) follow events instead and are not wrapped.
  *
  * A kept answer of 1 KiB or more is sent compressed to clients that accept it (Brotli or gzip,
  * by Accept-Encoding, with `Vary: Accept-Encoding`), coded once per rendering.
@@ -100,23 +107,25 @@ export function createPageCache(options: PageCacheOptions) {
     ttl: options.ttlMs,
     fetchMethod: async (_key, _stale, { context }) => render(context),
   });
+  const keepRedirects = options.keep === 'redirects';
   /** Set by the middleware for the duration of one rendering. */
   const pending = new WeakMap<Context<PortalEnv>, () => Promise<void>>();
   async function render(c: Context<PortalEnv>): Promise<CachedAnswer | undefined> {
     await pending.get(c)!();
     const response = c.res;
     const cacheable =
-      response.status === 200 &&
       !response.headers.has('set-cookie') &&
       !response.headers.has('content-encoding') &&
-      !/no-store/.test(response.headers.get('cache-control') ?? '');
+      (keepRedirects
+        ? response.status === 302 && response.headers.has('location')
+        : response.status === 200 && !/no-store/.test(response.headers.get('cache-control') ?? ''));
     if (!cacheable) return undefined;
     const body = new Uint8Array(await response.clone().arrayBuffer());
     const headers = Object.fromEntries(response.headers);
     headers['content-length'] = String(body.byteLength);
     if (body.byteLength >= MIN_COMPRESSED_BYTES)
       headers['vary'] = headers['vary'] ? `${headers['vary']}, Accept-Encoding` : 'Accept-Encoding';
-    return { status: 200, headers, body, coded: {} };
+    return { status: response.status, headers, body, coded: {} };
   }
 
   /**
