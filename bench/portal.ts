@@ -47,8 +47,9 @@
 // answer to its last byte before sending the next (autocannon spent about 280 ms of CPU per
 // 8 MiB answer and measured itself). Throughput = bytes received ÷ seconds. For information, the
 // same URL of a second portal app in stream mode (PORTAL_DOWNLOADS=stream, the default without a
-// public store endpoint: statObject, getObject streamed through the portal), and of a third in
-// redirect mode without a page cache (every download looked up and signed).
+// public store endpoint: statObject, getObject streamed through the portal), of a third in
+// redirect mode without a page cache (every download looked up and signed), and the bare Hono
+// app's `GET /__redirect`, a 302 to the direct URL (the least any redirect costs).
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -833,9 +834,17 @@ async function main(): Promise<void> {
       returning id`;
     const artifactId = Number(artifactRow!.id);
 
-    // One server: /__hello from a bare Hono app, everything else from the portal's own fetch.
+    // One server: /__hello and /__redirect from a bare Hono app, everything else from the
+    // portal's own fetch. /__redirect answers a 302 to a presigned URL of the download's object
+    // signed once: what a redirect costs at least, for information.
+    const directUrl = await bucket.client.presignedGetObject(
+      bucket.storage.bucket,
+      objectKey,
+      3600,
+    );
     const hello = new Hono();
     hello.get('/__hello', (c) => c.text('hello'));
+    hello.get('/__redirect', (c) => c.redirect(directUrl, 302));
     // The portal needs its base URL, known once the server listens. `streaming` is a second
     // portal app, in stream mode (PORTAL_DOWNLOADS=stream), for URLs ending in STREAM_QUERY;
     // `uncached` a third, in redirect mode without a page cache, for URLs ending in
@@ -844,7 +853,7 @@ async function main(): Promise<void> {
     const handler: { portal?: Fetch; streaming?: Fetch; uncached?: Fetch } = {};
     const server = serve({
       fetch: (request: Request) =>
-        request.url.endsWith('/__hello')
+        request.url.endsWith('/__hello') || request.url.endsWith('/__redirect')
           ? hello.fetch(request)
           : request.url.endsWith(STREAM_QUERY)
             ? handler.streaming!(request)
@@ -927,9 +936,16 @@ async function main(): Promise<void> {
       },
       {
         name: 'directDownload',
-        url: await bucket.client.presignedGetObject(bucket.storage.bucket, objectKey, 3600),
+        url: directUrl,
         connections: DOWNLOAD_CONNECTIONS,
         client: 'http',
+      },
+      {
+        name: 'bareRedirectDownload',
+        url: `${base}/__redirect`,
+        connections: DOWNLOAD_CONNECTIONS,
+        client: 'http',
+        followRedirects: true,
       },
       {
         name: 'portalUncachedDownload',
@@ -1015,6 +1031,7 @@ async function main(): Promise<void> {
     const portalDownload = measured('portalDownload');
     const portalStreamDownload = measured('portalStreamDownload');
     const portalUncachedDownload = measured('portalUncachedDownload');
+    const bareRedirectDownload = measured('bareRedirectDownload');
     const directDownload = measured('directDownload');
     const toHello = (result: { requestsPerSecond: number }) =>
       round(result.requestsPerSecond / helloResult.requestsPerSecond, 3);
@@ -1029,6 +1046,7 @@ async function main(): Promise<void> {
       download: toDirect(portalDownload),
       streamDownload: toDirect(portalStreamDownload),
       uncachedDownload: toDirect(portalUncachedDownload),
+      bareRedirectDownload: toDirect(bareRedirectDownload),
       /** For information: the download's ratio in each round, against the round's direct one. */
       downloadPerRound: portalDownload.requestsPerSecondPerRound.map((perSecond, index) =>
         round(perSecond / directDownload.requestsPerSecondPerRound[index]!, 3),
@@ -1076,6 +1094,8 @@ async function main(): Promise<void> {
           directDownload: 'a presigned GET (presignedGetObject) of the same object from MinIO',
           portalDownload:
             'GET /artifacts/:id/download/<name> of the portal as configured by default once S3_PUBLIC_ENDPOINT is set (PORTAL_DOWNLOADS=redirect, presign 300 s, page cache 1 s): a 302 to a presigned URL, kept by the page cache for 1 s, followed on the same keep-alive agent; a latency runs until the last byte',
+          bareRedirectDownload:
+            'for information: GET /__redirect of the bare Hono app, a 302 to the direct URL signed once, followed: the least a redirect costs',
           portalUncachedDownload:
             'for information: the same URL of a portal app in redirect mode without a page cache (PORTAL_PAGE_CACHE_MS=0): every download is looked up and signed',
           portalStreamDownload:
@@ -1104,6 +1124,11 @@ async function main(): Promise<void> {
           portalStream: {
             ...portalStreamDownload,
             mibPerSecond: mibPerSecond(portalStreamDownload.bytesPerSecond),
+          },
+          /** For information: a bare Hono app's 302 to the direct URL, followed. */
+          bareRedirect: {
+            ...bareRedirectDownload,
+            mibPerSecond: mibPerSecond(bareRedirectDownload.bytesPerSecond),
           },
           /** For information: redirect mode without the page cache (PORTAL_PAGE_CACHE_MS=0). */
           portalUncached: {

@@ -132,6 +132,11 @@ export const builds = pgTable(
     index('builds_repo_branch')
       .on(table.repoId, table.branch, table.id)
       .where(sql`pull_number is null and tag is null`),
+    // A repository's tag builds: its release pages and their downloads, the latest release,
+    // the releases feed. A small part of its builds; it names only columns that never change.
+    index('builds_repo_tag')
+      .on(table.repoId, table.tag, table.id)
+      .where(sql`tag is not null`),
     // Builds with a Slack message whose final state is not reported yet. It must not name
     // `state`: then a change of state (two per job) can be a HOT update, writing no index.
     index('builds_unreported')

@@ -1,0 +1,1 @@
+CREATE INDEX "builds_repo_tag" ON "builds" USING btree ("repo_id","tag","id") WHERE tag is not null;
