@@ -417,55 +417,84 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
     expect(await expired.text()).toContain('expired');
   });
 
-  it('redirect mode with the page cache: one link per burst, kept for a tenth of its life at most', async () => {
-    const presigning = createPortalApp({
-      db: database.db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl: BASE,
-      log,
-      presign: { storage: createStorageClient(bucket.storage), seconds: 2 },
-      // Far longer than the links live: the redirects are kept 200 ms at most.
-      pageCache: { ttlMs: 60_000 },
-    });
+  it('redirect mode with the page cache: one signature per burst and user, for a tenth of a link’s life', async () => {
+    /** A portal presigning for `seconds` with a page cache of 60 s, and its signatures so far. */
+    const presigningApp = (seconds: number) => {
+      const signer = createStorageClient(bucket.storage);
+      const signed: string[] = [];
+      const sign = signer.presignedGetObject.bind(signer);
+      signer.presignedGetObject = async (...args: Parameters<typeof sign>) => {
+        const link = await sign(...args);
+        signed.push(link);
+        return link;
+      };
+      const portal = createPortalApp({
+        db: database.db,
+        storage: bucket.client,
+        bucket: bucket.storage.bucket,
+        portalUrl: BASE,
+        log,
+        presign: { storage: signer, seconds },
+        pageCache: { ttlMs: 60_000 },
+      });
+      return { portal, signed };
+    };
     const url = path(portalUrls.latestReleaseDownload(BASE, 'acme', 'open', 'secret.deb'));
-    const burst = await Promise.all(Array.from({ length: 5 }, () => presigning.request(url)));
-    const links = new Set(burst.map((answer) => answer.headers.get('location')));
+    const privateUrl = path(portalUrls.latestReleaseDownload(BASE, 'acme', 'secret', 'secret.deb'));
+
+    // Links valid 61 s: answers are kept 6 s, per user.
+    const long = presigningApp(61);
+    const burst = await Promise.all(Array.from({ length: 5 }, () => long.portal.request(url)));
     expect(burst.map((answer) => answer.status)).toEqual([302, 302, 302, 302, 302]);
-    expect(links.size).toBe(1);
+    expect(long.signed).toHaveLength(1);
+    expect(new Set(burst.map((answer) => answer.headers.get('location')))).toEqual(
+      new Set(long.signed),
+    );
     // A kept answer carries what the portal set: browsers and proxies still must not keep it.
     expect(burst[4]!.headers.get('cache-control')).toBe('no-store');
     expect(burst[4]!.headers.get('x-checksum-sha256')).toBe(
       createHash('sha256').update(installer).digest('hex'),
     );
+    // A private repository's link: to each token holder, not to anonymous requests after them.
+    const tokenOf = async (login: string) => {
+      const user = await upsertUser(database.db, {
+        issuer,
+        subject: login,
+        login,
+        email: undefined,
+      });
+      const secret = `cdk_${randomBytes(32).toString('base64url')}`;
+      await createUserToken(database.db, {
+        userId: user.id,
+        kind: 'api',
+        name: 'downloads',
+        secretHash: hashTokenSecret(secret),
+        expiresAt: null,
+      });
+      return secret;
+    };
+    const [erin, frank] = [await tokenOf('erin'), await tokenOf('frank')];
+    for (const token of [erin, erin, frank, frank]) {
+      const given = await long.portal.request(privateUrl, { headers: bearer(token) });
+      expect(given.status).toBe(302);
+    }
+    expect(long.signed).toHaveLength(3);
+    expect((await long.portal.request(privateUrl)).status).toBe(404);
+    expect(long.signed).toHaveLength(3);
 
-    // A private repository's link: not to anonymous requests, even once a token holder got one.
-    const user = await upsertUser(database.db, {
-      issuer,
-      subject: 'erin',
-      login: 'erin',
-      email: undefined,
-    });
-    const secret = `cdk_${randomBytes(32).toString('base64url')}`;
-    await createUserToken(database.db, {
-      userId: user.id,
-      kind: 'api',
-      name: 'downloads',
-      secretHash: hashTokenSecret(secret),
-      expiresAt: null,
-    });
-    const privateUrl = path(portalUrls.latestReleaseDownload(BASE, 'acme', 'secret', 'secret.deb'));
-    const given = await presigning.request(privateUrl, { headers: bearer(secret) });
-    expect(given.status).toBe(302);
-    expect((await presigning.request(privateUrl)).status).toBe(404);
-
-    // Once the first link has expired, a download gets a fresh one that works.
+    // Links valid 2 s: answers are kept 100 ms; once the first link has expired, a download gets
+    // a fresh one that works.
+    const short = presigningApp(2);
+    await short.portal.request(url);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await short.portal.request(url);
+    expect(short.signed).toHaveLength(2);
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    const [first] = links;
-    expect((await fetch(first!)).status).toBe(403);
-    const again = await presigning.request(url);
+    expect((await fetch(short.signed[0]!)).status).toBe(403);
+    const again = await short.portal.request(url);
     const fresh = again.headers.get('location')!;
-    expect(fresh).not.toBe(first);
+    expect(short.signed).toHaveLength(3);
+    expect(fresh).toBe(short.signed[2]);
     const fetched = await fetch(fresh);
     expect(fetched.status).toBe(200);
     expect(Buffer.from(await fetched.arrayBuffer()).equals(installer)).toBe(true);

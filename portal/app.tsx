@@ -101,7 +101,8 @@ const CACHED_ROUTES = [
 /**
  * The download routes. With presigned redirects, their 302 answers are kept like pages (the same
  * TTL, but at most a tenth of a link's life), so that a burst of downloads of one file costs one
- * lookup and one signature per period; streamed bytes are never kept.
+ * lookup and one signature per period; streamed bytes are never kept. Downloads answered from
+ * the cache are not in the request log, like kept pages.
  */
 const DOWNLOAD_ROUTES = [
   '/artifacts/:id/download/*',
@@ -182,8 +183,14 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   if (deps.pageCache) {
     caches.push([CACHED_ROUTES, createPageCache(deps.pageCache)]);
     if (deps.presign) {
-      const ttlMs = Math.min(deps.pageCache.ttlMs, deps.presign.seconds * 100);
-      caches.push([DOWNLOAD_ROUTES, createPageCache({ ttlMs, keep: 'redirects' })]);
+      // A tenth of a link's life, in ms: the time in a link is to the second (AWS Signature V4's
+      // X-Amz-Date), so it may be up to 1 s old when it is made.
+      const ttlMs = Math.min(deps.pageCache.ttlMs, ((deps.presign.seconds - 1) * 1000) / 10);
+      if (ttlMs > 0)
+        caches.push([
+          DOWNLOAD_ROUTES,
+          createPageCache({ ...deps.pageCache, ttlMs, keep: 'redirects' }),
+        ]);
     }
   }
   for (const [paths, cache] of caches) for (const path of paths) app.get(path, cache.anonymous);

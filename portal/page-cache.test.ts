@@ -201,4 +201,48 @@ describe('page cache', () => {
     await app.request('/download/installer.deb', { method: 'HEAD' });
     expect(lookups).toBe(kept.lookups + 6 + 1);
   });
+
+  it('answers once when a URL matches several routes it is registered for', async () => {
+    const cache = createPageCache({ ttlMs: 10_000 });
+    const app = new Hono<PortalEnv>();
+    let renderings = 0;
+    for (const path of ['/builds/:id', '/:owner/:repo']) app.get(path, cache.anonymous);
+    app.use(async (c, next) => {
+      c.set('viewer', c.req.header('authorization') ? ({ user: { id: 1 } } as Viewer) : undefined);
+      await next();
+    });
+    for (const path of ['/builds/:id', '/:owner/:repo']) app.get(path, cache.signedIn);
+    app.get('/builds/:id', (c) => c.text(`build ${c.req.param('id')}, rendering ${++renderings}`));
+    for (const headers of [{}, { Authorization: 'Bearer 1' }] as Record<string, string>[]) {
+      const answers = [await app.request('/builds/7', { headers })];
+      answers.push(await app.request('/builds/7', { headers }));
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+      expect(new Set(await Promise.all(answers.map((answer) => answer.text()))).size).toBe(1);
+    }
+    expect(renderings).toBe(2);
+  });
+
+  it('keeps answers to credentials that sign nobody in apart from anonymous ones', async () => {
+    const cache = createPageCache({ ttlMs: 10_000 });
+    const app = new Hono<PortalEnv>();
+    app.get('/page', cache.anonymous);
+    // As secureHeaders does: its headers are added once the rest of the chain has answered.
+    app.use(async (c, next) => {
+      await next();
+      c.header('Content-Security-Policy', "default-src 'none'");
+    });
+    app.use(async (c, next) => {
+      c.set('viewer', undefined);
+      await next();
+    });
+    app.get('/page', cache.signedIn);
+    app.get('/page', (c) => c.text('public page'));
+    // A cookie that only mentions the session cookie's name passes `anonymous` by, signs nobody
+    // in, and is answered first: that answer must not become the anonymous one.
+    const odd = await app.request('/page', { headers: { Cookie: `x=${SESSION_COOKIE}` } });
+    expect(odd.headers.get('content-security-policy')).toBe("default-src 'none'");
+    const anonymous = await app.request('/page');
+    expect(anonymous.headers.get('content-security-policy')).toBe("default-src 'none'");
+    expect(await anonymous.text()).toBe('public page');
+  });
 });

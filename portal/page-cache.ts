@@ -40,6 +40,12 @@ export interface PageCacheOptions {
 
 /** The key of anonymous answers, which every request without credentials shares. */
 const ANONYMOUS = '-';
+/**
+ * The key of answers to requests that carried credentials that signed nobody in (a cookie that
+ * only mentions the session cookie's name): kept apart from ANONYMOUS, since `signedIn` keeps
+ * answers without the headers that middleware before it adds on the way out.
+ */
+const NOBODY = '?';
 
 /**
  * Whether a request carries no credentials at all: no Authorization header and no session
@@ -175,8 +181,10 @@ export function createPageCache(options: PageCacheOptions) {
     return undefined;
   }
 
+  // A URL may match several of the routes a middleware is registered for: only the first
+  // registration answers (pending: a rendering of this request is under way).
   const anonymous: MiddlewareHandler<PortalEnv> = async (c, next) => {
-    if (c.req.method !== 'GET' || !isAnonymous(c)) return next();
+    if (c.req.method !== 'GET' || pending.has(c) || !isAnonymous(c)) return next();
     const key = `${ANONYMOUS} ${c.req.url}`;
     // A fresh answer is there most of the time: taken without waiting.
     const kept = cache.get(key);
@@ -184,8 +192,8 @@ export function createPageCache(options: PageCacheOptions) {
     return answer(c, key, next);
   };
   const signedIn: MiddlewareHandler<PortalEnv> = async (c, next) => {
-    if (c.req.method !== 'GET' || isAnonymous(c)) return next();
-    return answer(c, `${c.get('viewer')?.user.id ?? ANONYMOUS} ${c.req.url}`, next);
+    if (c.req.method !== 'GET' || pending.has(c) || isAnonymous(c)) return next();
+    return answer(c, `${c.get('viewer')?.user.id ?? NOBODY} ${c.req.url}`, next);
   };
   return { anonymous, signedIn };
 }

@@ -280,4 +280,45 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
         status: 404,
       });
   });
+
+  it('with the page cache, every kept page answers as it does without it', async () => {
+    const cached = createPortalApp({
+      db: database.db,
+      storage: bucket.client,
+      bucket: bucket.storage.bucket,
+      portalUrl: BASE,
+      log: pino({ level: 'silent' }),
+      retentionPolicy: { pullRequestDays: 3, branchDays: 30 },
+      pageCache: { ttlMs: 60_000 },
+    });
+    const buildPage = (await get(portalUrls.build(BASE, ids.release!))).html;
+    const artifactId = Number(/\/artifacts\/(\d+)"/.exec(buildPage)![1]);
+    // Some of these match more than one cached route (/builds/1 is also /:owner/:repo).
+    const urls = [
+      `${BASE}/`,
+      portalUrls.repo(BASE, 'acme', 'gadget'),
+      portalUrls.commit(BASE, 'acme', 'gadget', await sha(ids.old!)),
+      portalUrls.build(BASE, ids.release!),
+      portalUrls.artifact(BASE, artifactId),
+      portalUrls.release(BASE, 'acme', 'gadget', 'v3.0.0'),
+      portalUrls.branch(BASE, 'acme', 'gadget', BRANCH),
+      portalUrls.pull(BASE, 'acme', 'gadget', 7),
+      portalUrls.buildApi(BASE, ids.release!),
+      portalUrls.artifactApi(BASE, artifactId),
+      portalUrls.repoApi(BASE, 'acme', 'gadget'),
+      portalUrls.build(BASE, 999_999),
+      portalUrls.repo(BASE, 'acme', 'hidden'),
+    ];
+    for (const url of urls) {
+      const expected = (await get(url)).status;
+      const first = await cached.request(url.slice(BASE.length));
+      const again = await cached.request(url.slice(BASE.length));
+      expect({ url, first: first.status, again: again.status }).toEqual({
+        url,
+        first: expected,
+        again: expected,
+      });
+      expect(await again.text()).toBe(await first.text());
+    }
+  });
 });
