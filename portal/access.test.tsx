@@ -122,6 +122,19 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
   const get = (url: string, headers: Record<string, string> = {}) =>
     app.request(path(url), { headers });
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  /** The secret of a new API token of user `login` (signed in once), valid until `expiresAt`. */
+  const apiTokenOf = async (login: string, expiresAt: Date | null = null) => {
+    const user = await upsertUser(database.db, { issuer, subject: login, login, email: undefined });
+    const secret = `cdk_${randomBytes(32).toString('base64url')}`;
+    await createUserToken(database.db, {
+      userId: user.id,
+      kind: 'api',
+      name: 'a script',
+      secretHash: hashTokenSecret(secret),
+      expiresAt,
+    });
+    return secret;
+  };
 
   /** Every URL of a repository's pages, API answers and downloads. */
   const urlsOf = (repo: string) => [
@@ -324,20 +337,7 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
     expect(((await after.json()) as { message: string }).message).toContain('/settings/tokens');
 
     // Expired, unknown or malformed: 401 too.
-    const user = await upsertUser(database.db, {
-      issuer,
-      subject: 'carol',
-      login: 'carol',
-      email: undefined,
-    });
-    const old = `cdk_${randomBytes(32).toString('base64url')}`;
-    await createUserToken(database.db, {
-      userId: user.id,
-      kind: 'api',
-      name: 'old',
-      secretHash: hashTokenSecret(old),
-      expiresAt: new Date(Date.now() - 1000),
-    });
+    const old = await apiTokenOf('carol', new Date(Date.now() - 1000));
     for (const credential of [old, `cdk_${'x'.repeat(43)}`])
       expect((await get(portalUrls.repo(BASE, 'acme', 'open'), bearer(credential))).status).toBe(
         401,
@@ -456,24 +456,7 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
       createHash('sha256').update(installer).digest('hex'),
     );
     // A private repository's link: to each token holder, not to anonymous requests after them.
-    const tokenOf = async (login: string) => {
-      const user = await upsertUser(database.db, {
-        issuer,
-        subject: login,
-        login,
-        email: undefined,
-      });
-      const secret = `cdk_${randomBytes(32).toString('base64url')}`;
-      await createUserToken(database.db, {
-        userId: user.id,
-        kind: 'api',
-        name: 'downloads',
-        secretHash: hashTokenSecret(secret),
-        expiresAt: null,
-      });
-      return secret;
-    };
-    const [erin, frank] = [await tokenOf('erin'), await tokenOf('frank')];
+    const [erin, frank] = [await apiTokenOf('erin'), await apiTokenOf('frank')];
     for (const token of [erin, erin, frank, frank]) {
       const given = await long.portal.request(privateUrl, { headers: bearer(token) });
       expect(given.status).toBe(302);
