@@ -8,7 +8,7 @@ import { portalUrls } from '../core/urls';
 import type { NewBuild } from '../db/queries/builds';
 import { setRepoVisibility } from '../db/queries/repos';
 import { createUserToken, hashTokenSecret, upsertUser } from '../db/queries/users';
-import { finishBuild, portalJob } from '../test/support/portal-builds';
+import { finishBuild, portalBuildRequest } from '../test/support/portal-builds';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
 import {
   createTestBucket,
@@ -55,19 +55,14 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
   const installer = randomBytes(40_000);
   const ids: Record<string, number> = {};
 
-  const request = (name: string, overrides: Partial<NewBuild> = {}): NewBuild => ({
-    repo: { owner: 'acme', name, cloneUrl: `/srv/git/${name}.git`, source: 'git' },
-    sha: createHash('sha1')
-      .update(`${name}${JSON.stringify(overrides)}`)
-      .digest('hex'),
-    ref: 'v2.0.0',
-    tag: 'v2.0.0',
-    trigger: 'tag',
-    requester: 'cli:test',
-    recipeDigest: 'sha256:0',
-    jobs: [portalJob('amd64', 'linux/amd64')],
-    ...overrides,
-  });
+  const request = (name: string, overrides: Partial<NewBuild> = {}): NewBuild =>
+    portalBuildRequest(
+      name,
+      createHash('sha1')
+        .update(`${name}${JSON.stringify(overrides)}`)
+        .digest('hex'),
+      { ref: 'v2.0.0', tag: 'v2.0.0', trigger: 'tag', ...overrides },
+    );
 
   beforeAll(async () => {
     [database, bucket] = await Promise.all([createTestDatabase(), createTestBucket()]);

@@ -15,7 +15,12 @@ import {
   type TestBucket,
   type TestDatabase,
 } from '../test/support/services';
-import { finishBuild, portalJob, type JobOutcome } from '../test/support/portal-builds';
+import {
+  finishBuild,
+  portalBuildRequest,
+  portalJob,
+  type JobOutcome,
+} from '../test/support/portal-builds';
 import { createPortalApp } from './app';
 
 const BASE = 'http://portal.test';
@@ -26,16 +31,10 @@ let builds = 0;
 /** A build request of acme/widget at its own sha. */
 const request = (overrides: Partial<NewBuild>): NewBuild => {
   builds += 1;
-  return {
-    repo: { owner: 'acme', name: 'widget', cloneUrl: '/srv/git/widget.git', source: 'git' },
-    sha: builds.toString(16).padStart(40, 'c'),
-    ref: 'main',
-    trigger: 'cli',
-    requester: 'cli:test',
-    recipeDigest: 'sha256:0',
+  return portalBuildRequest('widget', builds.toString(16).padStart(40, 'c'), {
     jobs: JOBS,
     ...overrides,
-  };
+  });
 };
 
 describe('stable download URLs', () => {

@@ -4,7 +4,7 @@ import { portalUrls } from '../core/urls';
 import { createBuild } from '../db/queries/builds';
 import { claimJob, completeJob, type Fence } from '../db/queries/jobs';
 import { appendLogChunk } from '../db/queries/logs';
-import { portalJob } from '../test/support/portal-builds';
+import { portalBuildRequest } from '../test/support/portal-builds';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
 import { createTestDatabase, type TestDatabase } from '../test/support/services';
 import { createPortalApp } from './app';
@@ -69,16 +69,7 @@ describe('live log over Server-Sent Events', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    await createBuild(database.db, {
-      repo: { owner: 'acme', name: 'live', cloneUrl: '/srv/git/live.git', source: 'git' },
-      sha: 'e'.repeat(40),
-      ref: 'main',
-      branch: 'main',
-      trigger: 'cli',
-      requester: 'cli:test',
-      recipeDigest: 'sha256:0',
-      jobs: [portalJob('amd64', 'linux/amd64')],
-    });
+    await createBuild(database.db, portalBuildRequest('live', 'e'.repeat(40), { branch: 'main' }));
     const claimed = await claimJob(database.db, {
       workerId: 'worker-a',
       platforms: ['linux/amd64'],

@@ -6,7 +6,7 @@ import { formatRetentionDate } from '../core/retention';
 import { portalUrls } from '../core/urls';
 import type { NewBuild } from '../db/queries/builds';
 import { claimJob } from '../db/queries/jobs';
-import { finishBuild, portalJob } from '../test/support/portal-builds';
+import { finishBuild, portalBuildRequest, portalJob } from '../test/support/portal-builds';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
 import {
   createTestBucket,
@@ -37,18 +37,14 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
     provenance: Buffer.from('{"_type":"https://in-toto.io/Statement/v1"}\n'),
   };
   let serial = 0;
-  const request = (overrides: Partial<NewBuild>, repo = 'gadget'): NewBuild => ({
-    repo: { owner: 'acme', name: repo, cloneUrl: `/srv/git/${repo}.git`, source: 'git' },
-    sha: (++serial).toString(16).padStart(40, 'b'),
-    ref: BRANCH,
-    branch: BRANCH,
-    trigger: 'cli',
-    requester: 'cli:test',
-    recipeDigest: 'sha256:0',
-    jobs: JOBS,
-    reuse: false,
-    ...overrides,
-  });
+  const request = (overrides: Partial<NewBuild>, repo = 'gadget'): NewBuild =>
+    portalBuildRequest(repo, (++serial).toString(16).padStart(40, 'b'), {
+      ref: BRANCH,
+      branch: BRANCH,
+      jobs: JOBS,
+      reuse: false,
+      ...overrides,
+    });
   const get = async (url: string) => {
     const response = await app.request(url.slice(BASE.length));
     return { status: response.status, html: await response.text() };

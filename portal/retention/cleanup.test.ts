@@ -20,7 +20,7 @@ import {
 import { registerWorker } from '../../db/queries/workers';
 import { artifacts, builds } from '../../db/schema';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
-import { uploadArtifacts } from '../../test/support/portal-builds';
+import { portalBuildRequest, uploadArtifacts } from '../../test/support/portal-builds';
 import { workerRegistration } from '../../test/support/queue';
 import {
   createTestBucket,
@@ -57,16 +57,8 @@ let requests = 0;
 /** A request of acme/`repo` at a fresh sha (unless given one), both targets. */
 const request = (repo: string, overrides: Partial<NewBuild>): NewBuild => {
   requests += 1;
-  return {
-    repo: { owner: 'acme', name: repo, cloneUrl: `/srv/git/${repo}.git`, source: 'git' },
-    sha: `${randomBytes(4).toString('hex')}${requests.toString(16)}`.padStart(40, 'e'),
-    ref: 'main',
-    trigger: 'cli',
-    requester: 'cli:test',
-    recipeDigest: 'sha256:0',
-    jobs: JOBS,
-    ...overrides,
-  };
+  const sha = `${randomBytes(4).toString('hex')}${requests.toString(16)}`.padStart(40, 'e');
+  return portalBuildRequest(repo, sha, { jobs: JOBS, ...overrides });
 };
 const pull = (number: number) => ({ ref: `pr-${number}`, pullNumber: number, branch: 'feature' });
 const branch = (name: string) => ({ ref: name, branch: name });

@@ -23,6 +23,7 @@ import {
   type TestBucket,
   type TestDatabase,
 } from '../support/services';
+import { portalBuildRequest } from '../support/portal-builds';
 
 /**
  * The portal in a real browser (issue 7): Debian's headless Chromium, driven by playwright-core,
@@ -50,17 +51,11 @@ let builds = 0;
 /** A build request of acme/widget at a commit of its own. */
 const request = (overrides: Partial<NewBuild>): NewBuild => {
   builds += 1;
-  return {
-    repo: { owner: OWNER, name: REPO, cloneUrl: '/srv/git/widget.git', source: 'git' },
-    sha: builds.toString(16).padStart(40, 'e'),
-    ref: 'main',
+  return portalBuildRequest(REPO, builds.toString(16).padStart(40, 'e'), {
     branch: 'main',
-    trigger: 'cli',
-    requester: 'cli:test',
-    recipeDigest: 'sha256:0',
     jobs: [job('amd64', 'linux/amd64')],
     ...overrides,
-  };
+  });
 };
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');

@@ -14,6 +14,25 @@ export const portalJob = (target: string, platform: string): NewJob => ({
   spec: { script: 'make', artifacts: ['**'], env: {}, network: false, timeoutMinutes: 30 },
 });
 
+/**
+ * A build request of acme/`repo` at `sha` as portal tests make them: `main` requested by the CLI,
+ * one amd64 job; `overrides` replace any of it.
+ */
+export const portalBuildRequest = (
+  repo: string,
+  sha: string,
+  overrides: Partial<NewBuild> = {},
+): NewBuild => ({
+  repo: { owner: 'acme', name: repo, cloneUrl: `/srv/git/${repo}.git`, source: 'git' },
+  sha,
+  ref: 'main',
+  trigger: 'cli',
+  requester: 'cli:test',
+  recipeDigest: 'sha256:0',
+  jobs: [portalJob('amd64', 'linux/amd64')],
+  ...overrides,
+});
+
 /** What one target's job ends as, and the files (name → bytes) it made. */
 export type JobOutcome = { state: 'succeeded' | 'failed'; files?: Record<string, Buffer> };
 
