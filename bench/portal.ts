@@ -67,12 +67,14 @@ import { createPortalApp } from '../portal/app';
 import { createTestBucket } from '../test/support/services';
 import {
   cpuBusyPercent,
+  cpuTicks,
   createBenchDatabase,
   deferred,
   openDatabase,
   progress,
   round,
   sleep,
+  summarize,
   waitUntil,
   withTimeout,
   writeResult,
@@ -578,14 +580,6 @@ async function forkClient(): Promise<Client> {
   };
 }
 
-/** CPU ticks of the whole machine from /proc/stat: busy and total. */
-function machineTicks(): { busy: number; total: number } {
-  const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1);
-  const values = ticks.map(Number);
-  const total = values.reduce((sum, value) => sum + value, 0);
-  return { busy: total - values[3]! - (values[4] ?? 0), total };
-}
-
 /**
  * CPU time so far of each process of this machine whose name (/proc/<pid>/comm) is `name`, by
  * pid, in ms: user + system from /proc/<pid>/stat, in clock ticks of 10 ms (CLK_TCK 100 on
@@ -657,12 +651,12 @@ async function measure(
   settle: Settle,
 ): Promise<Batch> {
   const cpuBefore = process.cpuUsage();
-  const ticksBefore = machineTicks();
+  const ticksBefore = cpuTicks();
   const postgresBefore = processCpuMs('postgres');
   const minioBefore = processCpuMs('minio');
   const load = await client.load({ ...route, seconds });
   const cpu = process.cpuUsage(cpuBefore);
-  const ticksAfter = machineTicks();
+  const ticksAfter = cpuTicks();
   const postgresCpuMs = cpuMsSince(postgresBefore, processCpuMs('postgres'));
   const minioCpuMs = cpuMsSince(minioBefore, processCpuMs('minio'));
   await settle();
@@ -752,28 +746,6 @@ async function rounds(
   return batches;
 }
 
-/**
- * Count, min, p50, p90, p99, max and mean of `values` (support.ts `summarize`, by nearest rank,
- * rounded to 0.01), without spreading them into Math.min: a route's pooled latencies can be more
- * than the 100,000 or so arguments a call takes.
- */
-function summarize(values: number[]) {
-  const sorted = Float64Array.from(values).sort();
-  const at = (p: number) =>
-    sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!;
-  const sum = sorted.reduce((total, value) => total + value, 0);
-  return {
-    count: sorted.length,
-    min: round(sorted[0]!),
-    p50: round(at(50)),
-    p90: round(at(90)),
-    p99: round(at(99)),
-    max: round(sorted[sorted.length - 1]!),
-    mean: round(sum / sorted.length),
-  };
-}
-
-/** GETs `url` once and returns its status and body; for the checks before the load. */
 /**
  * One GET of `url` with `headers`, a 302 followed: its status, its body as sent (still coded)
  * and decoded, and its Content-Encoding.
