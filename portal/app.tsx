@@ -344,12 +344,13 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
 
   app.get('/', async (c) => {
     const { includePrivate } = audience(c);
-    const [repos, recent, workers] = await Promise.all([
+    const listed = listWorkers(db);
+    const [repos, recent, workers, queue] = await Promise.all([
       listRepos(db, { includePrivate }),
-      listRecentBuilds(db, { limit: 20, publicOnly: !includePrivate }),
-      listWorkers(db),
+      listRecentBuilds(db, { limit: 20, audience: { includePrivate } }),
+      listed,
+      queueDepth(db, listed),
     ]);
-    const queue = await queueDepth(db, workers);
     const liveWorkers = workers.filter((worker) => workerState(worker) === 'live').length;
     return render(
       c,
@@ -364,8 +365,8 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   });
 
   app.get('/workers', async (c) => {
-    const workers = await listWorkers(db);
-    const queue = await queueDepth(db, workers);
+    const listed = listWorkers(db);
+    const [workers, queue] = await Promise.all([listed, queueDepth(db, listed)]);
     c.header('Cache-Control', 'no-store');
     return render(c, <WorkersPage base={base} workers={workers} queue={queue} now={new Date()} />);
   });
@@ -454,9 +455,9 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
         build={found.build}
         job={job}
         attempt={found.log.attempt}
-        lines={lines.html}
+        lines={lines}
         live={live}
-        eventsUrl={portalUrls.jobLogEvents(base, job.id, found.log.attempt, lines.count)}
+        eventsUrl={portalUrls.jobLogEvents(base, job.id, found.log.attempt, lines.length)}
         waitingReason={reasons?.get(job.id)}
       />,
     );
@@ -646,10 +647,7 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(base)));
 
   app.get('/api/v1/builds', async (c) => {
-    const recent = await listRecentBuilds(db, {
-      limit: 20,
-      publicOnly: !audience(c).includePrivate,
-    });
+    const recent = await listRecentBuilds(db, { limit: 20, audience: audience(c) });
     const details = await loadBuildDetails(db, recent, retentionPolicy);
     c.header('Cache-Control', 'no-store');
     return c.json({ builds: details.map((entry) => buildToJson(entry, base)) });
@@ -771,10 +769,11 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     return c.body(releasesFeed(base, repo, await listReleases(db, repo.id)));
   });
   app.get('/:owner/:repo/releases/latest', async (c) => {
-    const { owner, repo } = c.req.param();
-    const release = await loadRelease(c, 'latest');
-    if (!release) return c.notFound();
-    return c.redirect(portalUrls.release(base, owner, repo, release.details.build.tag!), 302);
+    const { owner, repo: name } = c.req.param();
+    const repo = await findVisibleRepo(c, owner, name);
+    const build = repo && (await findDownloadBuild(db, repo.id, { kind: 'latest-release' }));
+    if (!build) return c.notFound();
+    return c.redirect(portalUrls.release(base, owner, name, build.tag!), 302);
   });
   app.get('/:owner/:repo/releases/:tag', async (c) => {
     const release = await loadRelease(c, c.req.param('tag'));

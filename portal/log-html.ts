@@ -52,9 +52,9 @@ export class LogHtml {
  * without a line end (the log is finished); without it, it is held back, as the live stream will
  * send it once it is complete.
  */
-export function logToHtml(text: string, complete: boolean): { html: string[]; count: number } {
+export function logToHtml(text: string, complete: boolean): string[] {
   const renderer = new LogHtml();
   const html = renderer.push(text);
   if (complete) html.push(...renderer.flush());
-  return { html, count: html.length };
+  return html;
 }

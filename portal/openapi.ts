@@ -1,3 +1,6 @@
+import { RETENTION_CLASSES } from '../core/retention';
+import { SESSION_COOKIE } from './auth';
+
 /**
  * The OpenAPI 3.1 document of the portal's JSON API (GET /api/v1/openapi.json), with `base` as
  * its server. Written by hand next to the routes in portal/app.tsx; portal/downloads.test.tsx checks
@@ -366,7 +369,7 @@ export function openApiDocument(base: string) {
           scheme: 'bearer',
           description: 'A personal API token from /settings/tokens',
         },
-        session: { type: 'apiKey', in: 'cookie', name: 'crossdock_session' },
+        session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
       },
       schemas: {
         ApiToken: {
@@ -429,7 +432,7 @@ export function openApiDocument(base: string) {
           type: 'object',
           required: ['class', 'expiresAt', 'deletedAt', 'reason'],
           properties: {
-            class: { enum: ['pinned', 'tag', 'pull-request', 'branch', 'other'] },
+            class: { enum: [...RETENTION_CLASSES] },
             expiresAt: time,
             deletedAt: time,
             reason: string,

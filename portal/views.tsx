@@ -127,7 +127,6 @@ function Maybe(props: { value: string | number | null | undefined }) {
   );
 }
 
-/** The list of repositories that have been built. */
 /**
  * The home page: what runs and waits now (jobs running, queue per platform, live workers), the
  * most recent builds, and the repositories that have been built.

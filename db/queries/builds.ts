@@ -12,7 +12,7 @@ import {
   type JobSpec,
   type Trigger,
 } from '../schema';
-import type { NewRepo, Repo } from './repos';
+import { visibleTo, type Audience, type NewRepo, type Repo } from './repos';
 import { fromRowJson, type RowJson } from './rows';
 
 export type Build = typeof builds.$inferSelect;
@@ -245,12 +245,12 @@ export async function listRecentBuilds(
     requester?: string;
     active?: boolean;
     limit?: number;
-    /** Only builds of public repositories (for anonymous portal visitors). */
-    publicOnly?: boolean;
+    /** Only builds of repositories `audience` may see (portal visitors); omitted: all. */
+    audience?: Audience;
   },
 ): Promise<BuildWithJobs[]> {
   const conditions = [];
-  if (filter.publicOnly) conditions.push(eq(repos.visibility, 'public'));
+  if (filter.audience) conditions.push(visibleTo(filter.audience));
   if (filter.repo) {
     const [owner, name] = filter.repo.split('/');
     conditions.push(and(eq(repos.owner, owner!), eq(repos.name, name!)));

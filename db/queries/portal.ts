@@ -16,7 +16,7 @@ import type { Database } from '../client';
 import { artifacts, builds, jobs, repos } from '../schema';
 import { listArtifactsByJob, type Artifact } from './artifacts';
 import type { Build } from './builds';
-import type { Repo } from './repos';
+import { visibleTo, type Audience, type Repo } from './repos';
 
 /**
  * Builds of a branch itself: not of a pull request (whose branch is its head branch) nor of a
@@ -36,15 +36,6 @@ export interface RepoSummary {
   /** Request time of the newest build, or null when it has none. */
   lastBuildAt: Date | null;
 }
-
-/** Who is asking: private repositories are seen only by signed-in users and API tokens. */
-export interface Audience {
-  includePrivate: boolean;
-}
-
-/** `repos.visibility` allows `audience` to see it (no condition when it sees private ones). */
-const visibleTo = (audience: Audience) =>
-  audience.includePrivate ? undefined : eq(repos.visibility, 'public');
 
 /**
  * Every repository `audience` may see, ordered by owner then name, with its build count and

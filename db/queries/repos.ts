@@ -6,6 +6,15 @@ import { fromRowJson, type RowJson } from './rows';
 export type Repo = typeof repos.$inferSelect;
 export type NewRepo = Pick<Repo, 'owner' | 'name' | 'cloneUrl' | 'source'>;
 
+/** Who is asking: private repositories are seen only by signed-in users and API tokens. */
+export interface Audience {
+  includePrivate: boolean;
+}
+
+/** `repos.visibility` allows `audience` to see it (no condition when it sees private ones). */
+export const visibleTo = (audience: Audience) =>
+  audience.includePrivate ? undefined : eq(repos.visibility, 'public');
+
 /**
  * Inserts or updates a repository by owner/name; returns the row. The row is written only when
  * something changed, so concurrent builds of one repository do not wait on its lock

@@ -119,9 +119,13 @@ export interface PlatformQueue {
 
 /**
  * Queued and running job counts per run platform, with the live workers serving each; of
- * `workers` when the caller has listed them already (listWorkers), else listed here.
+ * `workers` when the caller lists them too (listWorkers; a promise of them is counted alongside),
+ * else listed here.
  */
-export async function queueDepth(db: Database, workers?: WorkerStatus[]): Promise<PlatformQueue[]> {
+export async function queueDepth(
+  db: Database,
+  workers?: WorkerStatus[] | Promise<WorkerStatus[]>,
+): Promise<PlatformQueue[]> {
   const counted = db
     .select({
       runPlatform: jobs.runPlatform,
