@@ -266,6 +266,21 @@ function RefCells(props: { build: Build }) {
   );
 }
 
+/** A newest build's cells: its state, how many builds there were (when given), when requested. */
+function LatestCells(props: { build: Build; buildCount?: number }) {
+  return (
+    <>
+      <td>
+        <State state={props.build.state} />
+      </td>
+      {props.buildCount === undefined ? null : <td>{props.buildCount}</td>}
+      <td>
+        <Time at={props.build.createdAt} />
+      </td>
+    </>
+  );
+}
+
 /** Branches or pull requests of a repository, each with its newest build. */
 function RefsTable(props: {
   base: string;
@@ -303,13 +318,7 @@ function RefsTable(props: {
               <a href={portalUrls.build(base, latest.id)}>{`#${latest.id}`}</a>{' '}
               <code>{latest.sha.slice(0, 12)}</code>
             </td>
-            <td>
-              <State state={latest.state} />
-            </td>
-            <td>{buildCount}</td>
-            <td>
-              <Time at={latest.createdAt} />
-            </td>
+            <LatestCells build={latest} buildCount={buildCount} />
           </tr>
         ))}
       </tbody>
@@ -377,13 +386,7 @@ export function RepoPage(props: {
                   </a>
                 </td>
                 <RefCells build={latest} />
-                <td>
-                  <State state={latest.state} />
-                </td>
-                <td>{buildCount}</td>
-                <td>
-                  <Time at={latest.createdAt} />
-                </td>
+                <LatestCells build={latest} buildCount={buildCount} />
               </tr>
             ))}
           </tbody>
@@ -413,12 +416,7 @@ export function RepoPage(props: {
                     <code>{latest.sha.slice(0, 12)}</code>
                   </a>
                 </td>
-                <td>
-                  <State state={latest.state} />
-                </td>
-                <td>
-                  <Time at={latest.createdAt} />
-                </td>
+                <LatestCells build={latest} />
               </tr>
             ))}
           </tbody>
@@ -673,22 +671,25 @@ export function ReleasePage(props: { base: string; details: BuildDetails; files:
                   (file) =>
                     file.platform === platform && !RESERVED_ARTIFACT_NAMES.includes(file.name),
                 )
-                .map((file) => (
-                  <tr>
-                    <td>
-                      <a href={releaseFileUrl(base, details, file)}>{file.listedName}</a>
-                      <CopyButton text={releaseFileUrl(base, details, file)} label="Copy link" />
-                    </td>
-                    <td>{file.target}</td>
-                    <td>
-                      <Size bytes={file.size} />
-                    </td>
-                    <td>
-                      <code class="sha256">{file.sha256}</code>
-                      <CopyButton text={file.sha256} label="Copy" />
-                    </td>
-                  </tr>
-                ))}
+                .map((file) => {
+                  const url = releaseFileUrl(base, details, file);
+                  return (
+                    <tr>
+                      <td>
+                        <a href={url}>{file.listedName}</a>
+                        <CopyButton text={url} label="Copy link" />
+                      </td>
+                      <td>{file.target}</td>
+                      <td>
+                        <Size bytes={file.size} />
+                      </td>
+                      <td>
+                        <code class="sha256">{file.sha256}</code>
+                        <CopyButton text={file.sha256} label="Copy" />
+                      </td>
+                    </tr>
+                  );
+                })}
             </tbody>
           </table>
         </section>
