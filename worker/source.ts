@@ -1,18 +1,38 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lock } from 'proper-lockfile';
 import { CrossdockError } from '../core/errors';
 import { git, gitPipe } from '../core/git';
 import type { CloneCredentials } from './github-token';
 
 /**
+ * How a process waits for another's fetch into the same repository: polls of the lock, 50 ms
+ * apart at first and at most 1 s, for as long as that fetch takes (node-retry's `forever`).
+ */
+const LOCK_RETRIES = { forever: true, minTimeout: 50, maxTimeout: 1000, factor: 1.5 };
+
+/**
+ * A lock not refreshed for this long (ms) belongs to a process that died holding it, and is
+ * taken over; its holder refreshes it every half of it (proper-lockfile).
+ */
+const LOCK_STALE_MS = 20_000;
+
+/**
  * The worker's cache of fetched commits: one bare repository per clone URL under `dir`. A commit
  * already there is not fetched again. It is a cache, not state: deleting `dir` (worker stopped)
- * only costs the next fetches. Fetches of one repository take turns within the process.
+ * only costs the next fetches. Fetches of one repository take turns within the process and
+ * across the processes that share `dir` (several workers on one host with one WORKER_WORK_DIR):
+ * a lock directory `<repository>.lock` next to it (proper-lockfile: mkdir is atomic, and a lock
+ * left by a dead process goes stale), since two `git init`s or two shallow fetches into one
+ * repository at once fail.
  */
 export class SourceCache {
   private readonly turns = new Map<string, Promise<unknown>>();
-  /** Repositories this process has initialised, so that `git init` runs once for each. */
+  /**
+   * Repositories this process has initialised, so that `git init` runs once for each (under the
+   * lock: on a repository another process made, it only completes what an interrupted one left).
+   */
   private readonly initialised = new Set<string>();
 
   constructor(private readonly dir: string) {}
@@ -38,7 +58,9 @@ export class SourceCache {
     const previous = this.turns.get(repoDir) ?? Promise.resolve();
     const turn = previous
       .catch(() => {})
-      .then(() => this.ensureCommit(repoDir, cloneUrl, sha, credentials));
+      .then(() =>
+        this.whileLocked(repoDir, () => this.ensureCommit(repoDir, cloneUrl, sha, credentials)),
+      );
     this.turns.set(repoDir, turn);
     try {
       await turn;
@@ -47,6 +69,38 @@ export class SourceCache {
     }
     const tree = `${sha}^{commit}`;
     await gitPipe(['archive', '--format=tar', tree], repoDir, 'tar', ['-x', '-f', '-', '-C', into]);
+  }
+
+  /**
+   * Runs `work` holding the cross-process lock of `repoDir`. Throws CrossdockError
+   * `source-unavailable` if the lock cannot be taken (e.g. `dir` is not writable).
+   */
+  private async whileLocked<T>(repoDir: string, work: () => Promise<T>): Promise<T> {
+    await mkdir(this.dir, { recursive: true });
+    const release = await lock(repoDir, {
+      lockfilePath: `${repoDir}.lock`,
+      realpath: false,
+      stale: LOCK_STALE_MS,
+      retries: LOCK_RETRIES,
+      // Held so long unrefreshed that another process may have taken it over: git's own lock
+      // files keep the repository whole, and at worst one of the two fetches fails (an
+      // infrastructure failure: the job runs again). proper-lockfile's default would throw
+      // from a timer and end the worker.
+      onCompromised: () => {},
+    }).catch((error: unknown) => {
+      throw new CrossdockError(
+        'source-unavailable',
+        `cannot lock the repository cache ${repoDir}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    });
+    try {
+      return await work();
+    } finally {
+      await release().catch(() => {
+        // Compromised (see above): the lock is another process's now.
+      });
+    }
   }
 
   /**
@@ -67,7 +121,6 @@ export class SourceCache {
     let noToken = '';
     try {
       if (!this.initialised.has(repoDir)) {
-        await mkdir(repoDir, { recursive: true });
         await git(['init', '--quiet', '--bare', repoDir]);
         this.initialised.add(repoDir);
       }
