@@ -48,8 +48,14 @@ describe('startNotifier', () => {
     await database.drop();
   });
 
-  /** Runs a notifier (polling every 100 ms) for `ms`, then stops it. */
-  const runNotifier = async (ms: number, options: { refreshMs: number; pageSize?: number }) => {
+  /**
+   * Runs a notifier (polling every 100 ms) until `done()` holds (checked every 50 ms; at most
+   * 20 s, so that a slow machine only makes it run longer), then stops it.
+   */
+  const runNotifier = async (
+    done: () => boolean,
+    options: { refreshMs: number; pageSize?: number },
+  ) => {
     const notifier = startNotifier({
       db: database.db,
       slack: new WebClient('xoxb-test-token', { slackApiUrl: slack.apiUrl }),
@@ -58,7 +64,7 @@ describe('startNotifier', () => {
       pollMs: 100,
       ...options,
     });
-    await sleep(ms);
+    for (const until = Date.now() + 20_000; !done() && Date.now() < until;) await sleep(50);
     await notifier.stop();
   };
   /** How many times the message `ts` was edited. */
@@ -72,8 +78,8 @@ describe('startNotifier', () => {
       slack: { channel: 'C0BUILDS', ts: '1700000000.000200', user: 'U0ALICE' },
     });
 
-    await runNotifier(1200, { refreshMs: 300 });
-    // The running build: edited at once (never reported yet), then every ~300 ms for 1.2 s.
+    await runNotifier(() => edits('1700000000.000100') >= 3, { refreshMs: 300 });
+    // The running build: edited at once (never reported yet), then every ~300 ms.
     expect(edits('1700000000.000100')).toBeGreaterThanOrEqual(3);
     // The queued one: edited once (its state was never reported), then not again.
     expect(edits('1700000000.000200')).toBe(1);
@@ -83,7 +89,10 @@ describe('startNotifier', () => {
   it('visits every open build in turn when there are more than a page', async () => {
     const stamps = Array.from({ length: 5 }, (_, index) => `1700000001.00000${index}`);
     for (const ts of stamps) await runningBuild(database, ts, true);
-    await runNotifier(1500, { refreshMs: 200, pageSize: 2 });
+    await runNotifier(() => stamps.every((ts) => edits(ts) >= 1), {
+      refreshMs: 200,
+      pageSize: 2,
+    });
     // Each of the five running builds' messages was refreshed, two builds read per pass.
     for (const ts of stamps) expect(edits(ts), ts).toBeGreaterThanOrEqual(1);
   });

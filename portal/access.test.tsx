@@ -387,14 +387,16 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
       bucket: bucket.storage.bucket,
       portalUrl: BASE,
       log,
-      presign: { storage: createStorageClient(bucket.storage), seconds: 2 },
+      // X-Amz-Date is whole seconds: a 4 s link is good for 3 s at least, time enough for the
+      // two downloads on a busy machine.
+      presign: { storage: createStorageClient(bucket.storage), seconds: 4 },
     });
     const url = portalUrls.releaseDownload(BASE, 'acme', 'open', 'v2.0.0', 'secret.deb');
     const answer = await presigning.request(path(url));
     expect(answer.status).toBe(302);
     expect(answer.headers.get('cache-control')).toBe('no-store');
     const link = answer.headers.get('location')!;
-    expect(link).toMatch(/X-Amz-Expires=2&/);
+    expect(link).toMatch(/X-Amz-Expires=4&/);
     const fetched = await fetch(link);
     expect(fetched.status).toBe(200);
     expect(fetched.headers.get('content-disposition')).toBe('attachment; filename="secret.deb"');
@@ -406,7 +408,7 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
     const privateUrl = portalUrls.releaseDownload(BASE, 'acme', 'secret', 'v2.0.0', 'secret.deb');
     expect((await presigning.request(path(privateUrl))).status).toBe(404);
 
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
     const expired = await fetch(link);
     expect(expired.status).toBe(403);
     expect(await expired.text()).toContain('expired');
@@ -460,14 +462,14 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
     expect((await long.portal.request(privateUrl)).status).toBe(404);
     expect(long.signed).toHaveLength(3);
 
-    // Links valid 2 s: answers are kept 100 ms; once the first link has expired, a download gets
-    // a fresh one that works.
-    const short = presigningApp(2);
+    // Links valid 3 s: answers are kept 200 ms; once the first link has expired, a download gets
+    // a fresh one that works (for 2 s at least).
+    const short = presigningApp(3);
     await short.portal.request(url);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await new Promise((resolve) => setTimeout(resolve, 250));
     await short.portal.request(url);
     expect(short.signed).toHaveLength(2);
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
     expect((await fetch(short.signed[0]!)).status).toBe(403);
     const again = await short.portal.request(url);
     const fresh = again.headers.get('location')!;

@@ -86,7 +86,8 @@ describe('CompletionBatcher', () => {
     const stuck = new CompletionBatcher(
       (completions) =>
         calls++ === 0 ? new Promise<boolean[]>(() => {}) : completeJobs(database.db, completions),
-      { timeoutMs: 50 },
+      // Long enough for the second, real statement on a loaded machine.
+      { timeoutMs: 1000 },
     );
     await expect(stuck.complete(first!, { state: 'succeeded' })).rejects.toBeInstanceOf(
       CompletionTimeoutError,

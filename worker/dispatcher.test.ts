@@ -112,4 +112,53 @@ describe('Dispatcher', () => {
       join repos on repos.id = builds.repo_id where repos.name = 'released'`;
     expect(counts).toEqual({ succeeded: 2 * slots, queued: 6 - 2 * slots });
   });
+
+  it('never queues its own job again when its lease ran out (a late heartbeat): the job runs on', async () => {
+    await queueNoopBuilds(database.db, 'late', 1);
+    let finish!: () => void;
+    const finishing = new Promise<void>((resolve) => (finish = resolve));
+    const completions = new CompletionBatcher((batch) => completeJobs(database.db, batch));
+    const started: { id: number; attempt: number }[] = [];
+    const stops: unknown[] = [];
+    const dispatcher = new Dispatcher(
+      {
+        worker: workerRegistration('w-late', { slots: 2, heartbeatSeconds: 30 }),
+        pollSeconds: 0.1,
+      },
+      {
+        db: database.db,
+        log: createLogger({ name: 'test', level: 'silent' }),
+        handler: async ({ job, repo }, signal) => {
+          // Jobs other tests left queued are finished at once.
+          if (repo.name === 'late') {
+            started.push({ id: job.id, attempt: job.attempt });
+            signal.addEventListener('abort', () => stops.push(signal.reason));
+            await finishing;
+          }
+          await completions.complete(
+            { jobId: job.id, attempt: job.attempt },
+            { state: 'succeeded' },
+          );
+        },
+      },
+    );
+    const run = dispatcher.run();
+    for (let waited = 0; started.length === 0 && waited < 10_000; waited += 20) await sleep(20);
+    // Its heartbeat is late (a busy host): the lease has run out, and the worker polls every
+    // 100 ms. Another worker would queue the job again; this one, which runs it, must not.
+    await database.db.$client`
+      update jobs set lease_expires_at = now() - interval '1 second' where id = ${started[0]!.id}`;
+    await sleep(600);
+    const [row] = await database.db.$client<{ state: string; attempt: number }[]>`
+      select state, attempt from jobs where id = ${started[0]!.id}`;
+    expect(row).toEqual({ state: 'running', attempt: 1 });
+    expect(started).toHaveLength(1);
+    expect(stops).toEqual([]);
+    finish();
+    dispatcher.stop();
+    await run;
+    const [done] = await database.db.$client<{ state: string; attempt: number }[]>`
+      select state, attempt from jobs where id = ${started[0]!.id}`;
+    expect(done).toEqual({ state: 'succeeded', attempt: 1 });
+  });
 });

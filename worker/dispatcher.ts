@@ -349,7 +349,7 @@ export class Dispatcher {
   }
 
   /**
-   * Sleeps until a NOTIFY, the poll interval, or the next lease expiry of any running job
+   * Sleeps until a NOTIFY, the poll interval, or the next lease expiry of another worker's job
    * (then queues expired jobs again, so a lost worker's job is reclaimed without waiting for a
    * heartbeat).
    */
@@ -382,13 +382,14 @@ export class Dispatcher {
   }
 
   /**
-   * The next lease expiry of any running job, read at most once per poll interval: leases
-   * claimed since then expire later, so the cached one is never too late by more than a poll.
+   * The next lease expiry of another worker's running job, read at most once per poll interval:
+   * leases claimed since then expire later, so the cached one is never too late by more than a
+   * poll.
    */
   private async nextLeaseExpiry(): Promise<Date | undefined> {
     const now = Date.now();
     if (now - this.expiryReadAt >= this.options.pollSeconds * 1000 || this.expiryDue(now)) {
-      this.expiry = await nextLeaseExpiry(this.deps.db).catch(() => {
+      this.expiry = await nextLeaseExpiry(this.deps.db, this.options.worker.id).catch(() => {
         this.databaseFailedAt = Date.now();
         return undefined;
       });
@@ -402,14 +403,16 @@ export class Dispatcher {
   }
 
   /**
-   * Queues again the jobs whose leases expired. Not within a heartbeat interval of a failed
-   * database call: after an outage every lease may have run out, and the workers still alive
-   * must first get the chance to renew theirs (they retry their heartbeat every second).
+   * Queues again the jobs of other workers whose leases expired. Not within a heartbeat interval
+   * of a failed database call: after an outage every lease may have run out, and the workers
+   * still alive must first get the chance to renew theirs (they retry their heartbeat every
+   * second). Never this worker's own: it is alive, and a heartbeat of its that came late (a busy
+   * host) renews them.
    */
   private async requeueExpired(): Promise<void> {
     if (Date.now() - this.databaseFailedAt < this.options.worker.heartbeatSeconds * 1000) return;
     try {
-      for (const { job, result } of await requeueExpiredJobs(this.deps.db))
+      for (const { job, result } of await requeueExpiredJobs(this.deps.db, this.options.worker.id))
         this.deps.log.warn(
           { jobId: job.id, attempt: job.attempt, lostWorker: job.workerId, result },
           'lease expired',
@@ -435,9 +438,11 @@ export class Dispatcher {
     const { worker } = this.options;
     const startedAt = Date.now();
     const claimsBefore = this.claims.size > 0 ? -1 : this.claimsBegun;
+    // The leases first: listing the images asks Docker, which a busy host can make slow.
+    const images = this.images();
     try {
-      await heartbeatWorker(db, worker.id, await this.images());
       const held = await renewLeases(db, worker.id, this.leaseSeconds);
+      await heartbeatWorker(db, worker.id, await images);
       const byId = new Map(held.map((job) => [job.jobId, job]));
       for (const job of held)
         if (!this.running.has(job.jobId) && this.running.size < worker.slots)

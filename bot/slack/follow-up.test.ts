@@ -37,8 +37,10 @@ describe('createQuietGate', () => {
 
   it('holds work back while requests arrive, and lets it go once they pause', async () => {
     const requests = counter();
-    const gate = createQuietGate(requests, { quietMs: 20, maxWaitMs: 5000, sampleMs: 5 });
-    const burst = requestsFor(requests, 300);
+    // A quiet period far longer than the 5 ms between requests: a busy machine that stalls this
+    // process for a few tens of ms must not look like a pause.
+    const gate = createQuietGate(requests, { quietMs: 200, maxWaitMs: 5000, sampleMs: 5 });
+    const burst = requestsFor(requests, 500);
     await sleep(10);
     const waited = gate.wait(performance.now()).then(() => performance.now());
     const [lastRequest, released] = await Promise.all([burst, waited]);
@@ -48,7 +50,7 @@ describe('createQuietGate', () => {
 
   it('lets work go after maxWaitMs even while requests keep arriving', async () => {
     const requests = counter();
-    const gate = createQuietGate(requests, { quietMs: 20, maxWaitMs: 100, sampleMs: 5 });
+    const gate = createQuietGate(requests, { quietMs: 200, maxWaitMs: 100, sampleMs: 5 });
     const burst = requestsFor(requests, 1000);
     await sleep(10);
     const since = performance.now();

@@ -165,12 +165,17 @@ export async function renewLeases(
   }));
 }
 
-/** When the first lease of a running job runs out, or undefined when none is running. */
-export async function nextLeaseExpiry(db: Database): Promise<Date | undefined> {
+/**
+ * When the first lease of a running job runs out, or undefined when none is running. Jobs held
+ * by worker `except` are left out (a worker asks about the others').
+ */
+export async function nextLeaseExpiry(db: Database, except?: string): Promise<Date | undefined> {
   const [row] = await db
     .select({ at: sql<string | null>`min(${jobs.leaseExpiresAt})` })
     .from(jobs)
-    .where(eq(jobs.state, 'running'));
+    .where(
+      and(eq(jobs.state, 'running'), sql`${jobs.workerId} is distinct from ${except ?? null}`),
+    );
   return row?.at ? new Date(row.at) : undefined;
 }
 
@@ -186,16 +191,19 @@ interface EndedAttempt {
 /**
  * Ends every running attempt whose lease has expired (its worker is gone): each job is queued
  * again, or fails once it has lost `max_infra_failures` attempts, or is canceled if that was
- * asked. One statement. Returns the jobs with what became of them.
+ * asked. Attempts of worker `except` are left alone (the caller is that worker, alive). One
+ * statement. Returns the jobs with what became of them.
  */
 export async function requeueExpiredJobs(
   db: Database,
+  except?: string,
 ): Promise<{ job: Job; result: RetryResult }[]> {
   const rows = await db.execute<{ ended: EndedAttempt | null }>(sql`
     select crossdock_end_attempt(id, attempt,
              'worker ' || coalesce(worker_id, '?') || ' stopped heartbeating (lease expired)', true) as ended
     from (select id, attempt, worker_id from ${jobs}
           where state = 'running' and lease_expires_at < now()
+            and worker_id is distinct from ${except ?? null}
           order by id for no key update skip locked) as expired`);
   return rows.flatMap(({ ended }) =>
     ended ? [{ job: fromRowJson(jobs, ended.job), result: ended.result }] : [],

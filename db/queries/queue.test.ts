@@ -13,6 +13,7 @@ import {
   completeJob,
   completeJobs,
   findStaleAttempts,
+  nextLeaseExpiry,
   renewLeases,
   requeueExpiredJobs,
   retryJob,
@@ -177,6 +178,10 @@ describe('the job queue', () => {
     const jobId = jobs[0]!.id;
     const lost = await claimJob(database.db, { ...amd64, leaseSeconds: 0 });
     await new Promise((resolve) => setTimeout(resolve, 10));
+    // Its own worker, alive and only late to renew, neither sees the expiry nor queues it again.
+    expect(await nextLeaseExpiry(database.db, amd64.workerId)).toBeUndefined();
+    expect(await requeueExpiredJobs(database.db, amd64.workerId)).toEqual([]);
+    expect(await nextLeaseExpiry(database.db, 'w-other')).toEqual(expect.any(Date));
     expect(
       (await requeueExpiredJobs(database.db)).map(({ job, result }) => [job.id, result]),
     ).toEqual([[jobId, 'queued']]);

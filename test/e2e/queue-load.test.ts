@@ -27,26 +27,8 @@ describe('the queue under load', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`runs ${JOBS} no-op jobs queued at once on ${WORKERS} worker processes exactly once each`, async () => {
+  it(`runs ${JOBS} no-op jobs queued in one burst on ${WORKERS} worker processes exactly once each`, async () => {
     const spec = { script: 'true', artifacts: [], env: {}, network: false, timeoutMinutes: 1 };
-    // 50 builds of 10 jobs, all committed before any worker starts.
-    for (let build = 0; build < JOBS / 10; build++) {
-      await createBuild(database.db, {
-        repo: { owner: 'load', name: 'test', cloneUrl: '/nowhere.git', source: 'git' },
-        sha: build.toString(16).padStart(40, '0'),
-        ref: 'main',
-        trigger: 'api',
-        requester: 'test',
-        recipeDigest: 'r',
-        jobs: Array.from({ length: 10 }, (_, index): NewJob => ({
-          target: `t${index}`,
-          platform: 'linux/amd64',
-          toolchains: ['native'],
-          image: 'none',
-          spec,
-        })),
-      });
-    }
     for (let index = 0; index < WORKERS; index++) {
       const worker = spawn(
         process.execPath,
@@ -64,6 +46,31 @@ describe('the queue under load', () => {
         },
       );
       workers.push(worker);
+    }
+    await waitFor('every worker to register', async () => {
+      const [row] = await database.db.execute<{ n: number }>(
+        sql`select count(*)::int as n from workers`,
+      );
+      return row!.n === WORKERS ? true : undefined;
+    });
+    // 50 builds of 10 jobs in one burst, once every worker is registered: a worker that came up
+    // after the others had drained the queue would take no part, failing the check below.
+    for (let build = 0; build < JOBS / 10; build++) {
+      await createBuild(database.db, {
+        repo: { owner: 'load', name: 'test', cloneUrl: '/nowhere.git', source: 'git' },
+        sha: build.toString(16).padStart(40, '0'),
+        ref: 'main',
+        trigger: 'api',
+        requester: 'test',
+        recipeDigest: 'r',
+        jobs: Array.from({ length: 10 }, (_, index): NewJob => ({
+          target: `t${index}`,
+          platform: 'linux/amd64',
+          toolchains: ['native'],
+          image: 'none',
+          spec,
+        })),
+      });
     }
     await waitFor(
       'every job to finish',
