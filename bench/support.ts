@@ -380,41 +380,7 @@ export function spawnWorker(
 
 export { removeContainersOf, stopProcess, type WorkerProcess };
 
-/**
- * Makes a one-commit git repository under `dir`. Returns its bare clone's path (what jobs fetch),
- * the first commit, and `newCommit()`, which adds an empty commit to the bare clone and returns
- * its sha (so that a worker caching fetched commits still fetches one per build).
- */
-export function makeRepository(dir: string): {
-  cloneUrl: string;
-  sha: string;
-  newCommit: () => string;
-} {
-  const work = join(dir, 'repo');
-  const cloneUrl = join(dir, 'repo.git');
-  const git = (...args: string[]) =>
-    execFileSync(
-      'git',
-      ['-C', work, '-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', ...args],
-      { encoding: 'utf8' },
-    ).trim();
-  execFileSync('git', ['init', '--quiet', '-b', 'main', work]);
-  writeFileSync(join(work, 'README'), 'a repository for the worker benchmarks\n');
-  git('add', 'README');
-  git('commit', '--quiet', '-m', 'initial');
-  execFileSync('git', ['clone', '--quiet', '--bare', work, cloneUrl]);
-  let commits = 0;
-  return {
-    cloneUrl,
-    sha: git('rev-parse', 'HEAD'),
-    newCommit() {
-      commits += 1;
-      git('commit', '--quiet', '--allow-empty', '-m', `commit ${commits}`);
-      git('push', '--quiet', cloneUrl, 'main');
-      return git('rev-parse', 'HEAD');
-    },
-  };
-}
+export { makeRepository } from '../test/support/repository';
 
 /** One of deploy/examples' real projects, ready for a benchmark to build (withExampleProject). */
 export interface ExampleProject {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lock } from 'proper-lockfile';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeRepository } from '../test/support/repository';
 import { SourceCache } from './source';
 
 describe('the repository cache', () => {
@@ -12,21 +13,10 @@ describe('the repository cache', () => {
   let sha: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'crossdock-source-'));
-    const repo = join(dir, 'repo');
-    execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
-    for (let file = 0; file < 20; file++)
-      execFileSync('sh', ['-c', `echo ${file} > ${join(repo, `f${file}.txt`)}`]);
-    const git = (...args: string[]) =>
-      execFileSync(
-        'git',
-        ['-C', repo, '-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args],
-        { encoding: 'utf8' },
-      ).trim();
-    git('add', '.');
-    git('commit', '--quiet', '-m', 'files');
-    cloneUrl = join(dir, 'repo.git');
-    execFileSync('git', ['clone', '--quiet', '--bare', repo, cloneUrl]);
-    sha = git('rev-parse', 'HEAD');
+    ({ cloneUrl, sha } = makeRepository(
+      dir,
+      Object.fromEntries(Array.from({ length: 20 }, (_, file) => [`f${file}.txt`, `${file}\n`])),
+    ));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,5 +1,5 @@
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBuild, getBuild, type NewJob } from '../../db/queries/builds';
@@ -7,6 +7,7 @@ import type { JobSpec } from '../../db/schema';
 import { waitFor } from '../fakes/http';
 import { connect } from '../../db/client';
 import type { StorageOptions } from '../../core/storage';
+import { makeRepository } from './repository';
 import { createTestBucket, createTestDatabase, type TestDatabase } from './services';
 import {
   containersOf,
@@ -49,20 +50,7 @@ export async function startFleet(options: { databaseUrl?: string; storage?: Stor
     : await createTestDatabase();
   const bucket = await createTestBucket(options.storage);
   const workDir = mkdtempSync(join(tmpdir(), 'crossdock-fleet-'));
-  const repoDir = join(workDir, 'repo');
-  const cloneUrl = join(workDir, 'repo.git');
-  execFileSync('git', ['init', '--quiet', '-b', 'main', repoDir]);
-  writeFileSync(join(repoDir, 'README'), 'a repository for worker tests\n');
-  const git = (...args: string[]) =>
-    execFileSync(
-      'git',
-      ['-C', repoDir, '-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args],
-      { encoding: 'utf8' },
-    ).trim();
-  git('add', 'README');
-  git('commit', '--quiet', '-m', 'initial');
-  execFileSync('git', ['clone', '--quiet', '--bare', repoDir, cloneUrl]);
-  const sha = git('rev-parse', 'HEAD');
+  const { cloneUrl, sha } = makeRepository(workDir);
   const workers: SpawnedWorker[] = [];
 
   return {
