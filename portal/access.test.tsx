@@ -17,6 +17,8 @@ import {
   type TestDatabase,
 } from '../test/support/services';
 import { createPortalApp } from './app';
+import { STATIC_ASSETS } from './assets';
+import { SESSION_COOKIE } from './auth';
 import { createStorageClient } from '../core/storage';
 
 const BASE = 'http://portal.test';
@@ -339,6 +341,20 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
       );
     const basic = await get(portalUrls.repo(BASE, 'acme', 'open'), { authorization: 'Basic eDp5' });
     expect(basic.status).toBe(401);
+
+    // What is the same for everyone is answered before any credential is looked at: a health
+    // check with a stale token passes, and a stylesheet does not end an unknown session (it
+    // would, with a Set-Cookie, had the session been looked up).
+    expect((await app.request('/healthz', { headers: bearer(old) })).status).toBe(200);
+    for (const asset of STATIC_ASSETS) {
+      const served = await app.request(`/static/${asset.name}`, {
+        headers: { cookie: `${SESSION_COOKIE}=unknown` },
+      });
+      expect(served.status).toBe(200);
+      expect(served.headers.get('set-cookie')).toBeNull();
+    }
+    const page = await app.request('/', { headers: { cookie: `${SESSION_COOKIE}=unknown` } });
+    expect(page.headers.get('set-cookie')).toMatch(new RegExp(`^${SESSION_COOKIE}=;`));
   });
 
   it('the tokens page makes and revokes tokens through forms, and refuses other origins', async () => {

@@ -227,6 +227,16 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     }),
   );
 
+  // The same for everyone, so answered before the viewer is looked up: a page's stylesheet and
+  // script cost no session query, and a health check passes whatever credentials it carries.
+  app.get('/healthz', (c) => c.text('ok'));
+  for (const asset of STATIC_ASSETS)
+    app.get(`/static/${asset.name}`, (c) => {
+      c.header('Content-Type', asset.contentType);
+      c.header('Cache-Control', assetCacheControl(asset, c.req.query('v')));
+      return c.body(asset.body);
+    });
+
   // Requests that a browser authenticates by itself (the session cookie) come only from the
   // portal's own pages (Origin, or Sec-Fetch-Site). A bearer token is sent by scripts only.
   const sameOrigin = csrf({ origin: new URL(base).origin });
@@ -333,14 +343,6 @@ export function createPortalApp(deps: PortalDeps): Hono<PortalEnv> {
     if (builds.length === 0) return undefined;
     return { repo, sha, builds: await loadBuildDetails(db, builds, retentionPolicy) };
   }
-
-  app.get('/healthz', (c) => c.text('ok'));
-  for (const asset of STATIC_ASSETS)
-    app.get(`/static/${asset.name}`, (c) => {
-      c.header('Content-Type', asset.contentType);
-      c.header('Cache-Control', assetCacheControl(asset, c.req.query('v')));
-      return c.body(asset.body);
-    });
 
   app.get('/', async (c) => {
     const { includePrivate } = audience(c);
