@@ -2,13 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portalUrls } from '../core/urls';
 import type { NewBuild } from '../db/queries/builds';
 import { setRepoVisibility } from '../db/queries/repos';
 import { createUserToken, hashTokenSecret, upsertUser } from '../db/queries/users';
-import { finishBuild, portalBuildRequest } from '../test/support/portal-builds';
+import { createTestPortal, finishBuild, portalBuildRequest } from '../test/support/portal-builds';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
 import {
   createTestBucket,
@@ -16,7 +15,7 @@ import {
   type TestBucket,
   type TestDatabase,
 } from '../test/support/services';
-import { createPortalApp } from './app';
+import { createPortalApp, type PortalDeps } from './app';
 import { STATIC_ASSETS } from './assets';
 import { SESSION_COOKIE } from './auth';
 import { createStorageClient } from '../core/storage';
@@ -53,7 +52,8 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
   let provider: Server;
   let issuer: string;
   let app: ReturnType<typeof createPortalApp>;
-  const log = pino({ level: 'silent' });
+  const portalWith = (options: Partial<PortalDeps> = {}) =>
+    createTestPortal(database, bucket, { portalUrl: BASE, ...options });
   const installer = randomBytes(40_000);
   const ids: Record<string, number> = {};
 
@@ -94,12 +94,7 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
     });
     provider.on('request', oidc.callback());
 
-    app = createPortalApp({
-      db: database.db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl: BASE,
-      log,
+    app = portalWith({
       oidc: {
         issuer,
         clientId: CLIENT.id,
@@ -397,12 +392,7 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
   });
 
   it('redirect mode: a presigned link that downloads the file, honours Range and expires', async () => {
-    const presigning = createPortalApp({
-      db: database.db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl: BASE,
-      log,
+    const presigning = portalWith({
       // X-Amz-Date is whole seconds: a 4 s link is good for 3 s at least, time enough for the
       // two downloads on a busy machine.
       presign: { storage: createStorageClient(bucket.storage), seconds: 4 },
@@ -441,12 +431,7 @@ describe('access: private repositories, sign-in, API tokens, presigned links', (
         signed.push(link);
         return link;
       };
-      const portal = createPortalApp({
-        db: database.db,
-        storage: bucket.client,
-        bucket: bucket.storage.bucket,
-        portalUrl: BASE,
-        log,
+      const portal = portalWith({
         presign: { storage: signer, seconds },
         pageCache: { ttlMs: 60_000 },
       });

@@ -4,7 +4,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portalUrls } from '../core/urls';
 import type { NewBuild } from '../db/queries/builds';
@@ -16,6 +15,7 @@ import {
   type TestDatabase,
 } from '../test/support/services';
 import {
+  createTestPortal,
   finishBuild,
   portalBuildRequest,
   portalJob,
@@ -41,7 +41,6 @@ describe('stable download URLs', () => {
   let database: TestDatabase;
   let bucket: TestBucket;
   let app: ReturnType<typeof createPortalApp>;
-  const log = pino({ level: 'silent' });
   const bytes = (label: string) => Buffer.concat([Buffer.from(`${label}\n`), randomBytes(50_000)]);
   const files = {
     v100: bytes('1.0.0 amd64'),
@@ -104,13 +103,7 @@ describe('stable download URLs', () => {
       amd64: { state: 'succeeded', files: { 'dist/widget amd64.tar.gz': files.feature } },
       arm64: { state: 'succeeded' },
     });
-    app = createPortalApp({
-      db: database.db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl: BASE,
-      log,
-    });
+    app = createTestPortal(database, bucket, { portalUrl: BASE });
   });
   afterAll(async () => {
     await Promise.all([database?.drop(), bucket?.remove()]);

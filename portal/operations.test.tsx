@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portalUrls } from '../core/urls';
 import { createBuild, type NewBuild, type NewJob } from '../db/queries/builds';
@@ -12,6 +11,7 @@ import {
   type TestBucket,
   type TestDatabase,
 } from '../test/support/services';
+import { createTestPortal } from '../test/support/portal-builds';
 import { workerRegistration } from '../test/support/queue';
 import { createPortalApp } from './app';
 import { PORTAL_SCRIPT, PORTAL_STYLE } from './assets';
@@ -197,13 +197,7 @@ describe('portal for operators', () => {
 
     // w-lost heartbeats every 50 ms: after two missed heartbeats it counts as lost.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    app = createPortalApp({
-      db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl: BASE,
-      log: pino({ level: 'silent' }),
-    });
+    app = createTestPortal(database, bucket, { portalUrl: BASE });
   });
 
   afterAll(async () => {

@@ -1,12 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatRetentionDate } from '../core/retention';
 import { portalUrls } from '../core/urls';
 import type { NewBuild } from '../db/queries/builds';
 import { claimJob } from '../db/queries/jobs';
-import { finishBuild, portalBuildRequest, portalJob } from '../test/support/portal-builds';
+import {
+  createTestPortal,
+  finishBuild,
+  portalBuildRequest,
+  portalJob,
+} from '../test/support/portal-builds';
 // The layer rule forbids app code to import test/; this test file needs the shared services.
 import {
   createTestBucket,
@@ -14,7 +18,7 @@ import {
   type TestBucket,
   type TestDatabase,
 } from '../test/support/services';
-import { createPortalApp } from './app';
+import { createPortalApp, type PortalDeps } from './app';
 import { PORTAL_SCRIPT, PORTAL_STYLE } from './assets';
 import { createBuild } from '../db/queries/builds';
 import { setRepoVisibility } from '../db/queries/repos';
@@ -27,6 +31,12 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
   let database: TestDatabase;
   let bucket: TestBucket;
   let app: ReturnType<typeof createPortalApp>;
+  const portalWith = (options: Partial<PortalDeps> = {}) =>
+    createTestPortal(database, bucket, {
+      portalUrl: BASE,
+      retentionPolicy: { pullRequestDays: 3, branchDays: 30 },
+      ...options,
+    });
   const ids: Record<string, number> = {};
   const file = (label: string) => Buffer.concat([Buffer.from(label), randomBytes(1000)]);
   const bytes = {
@@ -83,14 +93,7 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
     await claimJob(db, { workerId: 'worker-a', platforms: ['linux/amd64'], leaseSeconds: 60 });
     await createBuild(db, request({ ref: 'main', branch: 'main', jobs: [JOBS[0]!] }, 'hidden'));
     await setRepoVisibility(db, 'acme', 'hidden', 'private');
-    app = createPortalApp({
-      db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl: BASE,
-      log: pino({ level: 'silent' }),
-      retentionPolicy: { pullRequestDays: 3, branchDays: 30 },
-    });
+    app = portalWith();
   });
   afterAll(async () => {
     await Promise.all([database?.drop(), bucket?.remove()]);
@@ -278,15 +281,7 @@ describe('pages of branches, pull requests, artifacts, releases and the home pag
   });
 
   it('with the page cache, every kept page answers as it does without it', async () => {
-    const cached = createPortalApp({
-      db: database.db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl: BASE,
-      log: pino({ level: 'silent' }),
-      retentionPolicy: { pullRequestDays: 3, branchDays: 30 },
-      pageCache: { ttlMs: 60_000 },
-    });
+    const cached = portalWith({ pageCache: { ttlMs: 60_000 } });
     const buildPage = (await get(portalUrls.build(BASE, ids.release!))).html;
     const artifactId = Number(/\/artifacts\/(\d+)"/.exec(buildPage)![1]);
     // Some of these match more than one cached route (/builds/1 is also /:owner/:repo).

@@ -1,14 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactKey } from '../../core/storage';
 import { portalUrls } from '../../core/urls';
 import { createBuild, type NewBuild, type NewJob } from '../../db/queries/builds';
 import { claimJob, completeJob, type NewArtifact } from '../../db/queries/jobs';
 import { appendLogChunk } from '../../db/queries/logs';
-import { createPortalApp } from '../../portal/app';
 import {
   downloadFromAddress,
   downloadOf,
@@ -23,7 +21,7 @@ import {
   type TestBucket,
   type TestDatabase,
 } from '../support/services';
-import { portalBuildRequest } from '../support/portal-builds';
+import { createTestPortal, portalBuildRequest } from '../support/portal-builds';
 
 /**
  * The portal in a real browser (issue 7): Debian's headless Chromium, driven by playwright-core,
@@ -121,13 +119,7 @@ describe('the portal in a browser', () => {
     });
     await new Promise((resolve) => server!.once('listening', resolve));
     portalUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const app = createPortalApp({
-      db: database.db,
-      storage: bucket.client,
-      bucket: bucket.storage.bucket,
-      portalUrl,
-      log: pino({ level: 'silent' }),
-    });
+    const app = createTestPortal(database, bucket, { portalUrl });
     portalFetch = (incoming) => app.fetch(incoming);
   });
 

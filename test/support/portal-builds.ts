@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import { pino } from 'pino';
 import { artifactKey } from '../../core/storage';
 import type { Database } from '../../db/client';
 import { createBuild, type NewBuild, type NewJob } from '../../db/queries/builds';
 import { claimJob, completeJob, type NewArtifact } from '../../db/queries/jobs';
-import type { TestBucket } from './services';
+import { createPortalApp, type PortalDeps } from '../../portal/app';
+import type { TestBucket, TestDatabase } from './services';
 
 /** A job of target `target` on `platform` with a trivial recipe, as portal tests request them. */
 export const portalJob = (target: string, platform: string): NewJob => ({
@@ -94,4 +96,22 @@ export async function finishBuild(
     });
   }
   return build.id;
+}
+
+/**
+ * A portal on a test's database and bucket at `portalUrl`, logging nothing, with `options` on
+ * top (a page cache, presigned links, sign-in…).
+ */
+export function createTestPortal(
+  database: TestDatabase,
+  bucket: TestBucket,
+  options: Partial<PortalDeps> & { portalUrl: string },
+) {
+  return createPortalApp({
+    db: database.db,
+    storage: bucket.client,
+    bucket: bucket.storage.bucket,
+    log: pino({ level: 'silent' }),
+    ...options,
+  });
 }
